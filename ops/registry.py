@@ -1,0 +1,88 @@
+"""The kernel registry: maps (kernel name, implementation) to a function on arrays.
+
+Implementations are "reference" (numpy, the ground truth), "cpu" (numba.njit) and "cuda".
+Which one a CPU tensor uses is the *backend*: "numba" (default) picks the "cpu" form when
+one is registered and falls back to "reference"; "numpy" always picks "reference".
+Set it per process with ENGINE_BACKEND=numpy|numba, or per block with `use_backend`.
+"""
+
+import contextlib
+import os
+import threading
+
+BACKENDS = ("numba", "numpy")
+IMPLEMENTATIONS = ("reference", "cpu", "cuda")
+
+_KERNELS: dict[tuple[str, str], object] = {}
+_state = threading.local()
+
+
+def register(name, impl, fn):
+    """Register `fn` as implementation `impl` ("reference", "cpu" or "cuda") of `name`."""
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"register({name!r}): unknown implementation {impl!r}, "
+                         f"expected one of {IMPLEMENTATIONS}")
+    _KERNELS[(name, impl)] = fn
+    return fn
+
+
+def _default_backend():
+    value = os.environ.get("ENGINE_BACKEND", "numba").strip().lower()
+    if value not in BACKENDS:
+        raise ValueError(f"ENGINE_BACKEND={value!r} is not a backend; use one of {BACKENDS}")
+    return value
+
+
+def get_backend():
+    """The CPU backend in force in this thread: "numba" or "numpy"."""
+    backend = getattr(_state, "backend", None)
+    if backend is None:
+        backend = _state.backend = _default_backend()
+    return backend
+
+
+def set_backend(backend):
+    """Set the CPU backend for this thread (and, first thing in a process, for the process)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use one of {BACKENDS}")
+    _state.backend = backend
+
+
+@contextlib.contextmanager
+def use_backend(backend):
+    """`with use_backend("numpy"):` runs the block on the given CPU backend."""
+    previous = get_backend()
+    set_backend(backend)
+    try:
+        yield
+    finally:
+        set_backend(previous)
+
+
+def kernel(name, device="cpu", backend=None):
+    """The function implementing kernel `name` on `device` under the current backend."""
+    if device == "cuda":
+        impls = ("cuda",)
+    elif device == "cpu":
+        backend = backend or get_backend()
+        impls = ("cpu", "reference") if backend == "numba" else ("reference",)
+    else:
+        raise ValueError(f"kernel({name!r}): unknown device {device!r}; use 'cpu' or 'cuda'")
+    for impl in impls:
+        fn = _KERNELS.get((name, impl))
+        if fn is not None:
+            return fn
+    known = sorted({n for n, _ in _KERNELS})
+    if any(n == name for n, _ in _KERNELS):
+        raise LookupError(f"kernel {name!r} has no implementation for device {device!r}")
+    raise LookupError(f"no kernel named {name!r}; known kernels: {', '.join(known)}")
+
+
+def implementations(name):
+    """The implementations registered for `name`, e.g. ["reference", "cpu"]."""
+    return [impl for impl in IMPLEMENTATIONS if (name, impl) in _KERNELS]
+
+
+def names():
+    """Every registered kernel name, sorted."""
+    return sorted({n for n, _ in _KERNELS})
