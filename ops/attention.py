@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ops import attention_cpu as _cpu
 from ops.registry import register
 
 
@@ -31,7 +32,7 @@ def _probabilities(s, lse):
 def attention_reference(q, k, v, causal, scale, mask):
     """Materialise the (B, H, Tq, Tk) scores, softmax them stably; return (o, lse)."""
     s = _scores(q, k, causal, scale, mask)
-    m = _finite_or_zero(s.max(axis=-1))                       # (B, H, Tq)
+    m = _finite_or_zero(s.max(axis=-1, initial=-np.inf))      # (B, H, Tq)
     with np.errstate(divide="ignore"):                        # log(0) = -inf: fully masked
         lse = m + np.log(np.exp(s - m[..., None]).sum(axis=-1))
     p = _probabilities(s, lse)
@@ -53,5 +54,22 @@ def attention_backward_reference(do, q, k, v, o, lse, causal, scale, mask):
     return dq, dk, dv
 
 
+def attention_cpu(q, k, v, causal, scale, mask):
+    """Fused flash-style forward (ops/attention_cpu.py); with a mask, delegates to the
+    reference (the model's fast path is causal with no mask)."""
+    if mask is not None:
+        return attention_reference(q, k, v, causal, scale, mask)
+    return _cpu.flash_forward(q, k, v, causal, scale, _cpu.BLOCK_Q, _cpu.BLOCK_K)
+
+
+def attention_backward_cpu(do, q, k, v, o, lse, causal, scale, mask):
+    """Fused backward recomputing p per tile from lse; with a mask, delegates to the reference."""
+    if mask is not None:
+        return attention_backward_reference(do, q, k, v, o, lse, causal, scale, mask)
+    return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_Q, _cpu.BLOCK_K)
+
+
 register("attention", "reference", attention_reference)
 register("attention_backward", "reference", attention_backward_reference)
+register("attention", "cpu", attention_cpu)
+register("attention_backward", "cpu", attention_backward_cpu)
