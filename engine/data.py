@@ -1,0 +1,339 @@
+"""Training data: seeded synthetic sequence tasks and a character-level text corpus.
+
+Synthetic tasks (reverse, copy, sort, add) share one 14-token vocabulary: the digits,
+'+' between addends, '=' separating input from answer, '.' ending the answer and '_' as
+padding. An example is the token sequence "input = answer ." padded to a fixed length;
+`idx` is the sequence without its last token and `targets` the sequence shifted by one,
+with every prompt and padding position set to IGNORE_INDEX so that the loss and the
+exact-match score count the answer (and its end token) only.
+
+Held-out split: an input goes to "val" when a stable hash (blake2b) of its tokens falls
+in one bucket of ten, so train and val never share an input, by construction.
+
+Addition: operands are zero-padded to `digits` digits and the sum is written with
+`digits + 1` digits, least significant first ("123+456=" answers "9750."), so the model
+can produce each digit after the carry it depends on.
+
+Vocabulary size: the model keeps its configured vocab_size (64 in the canonical configs)
+when the data needs fewer tokens, and grows it to the data's size when a text has more
+distinct characters (see `model_vocab_size`).
+"""
+
+import hashlib
+import os
+
+import numpy as np
+
+IGNORE_INDEX = -100
+TASKS = ("reverse", "copy", "sort", "add")
+TASK_CHARS = "0123456789+=._"
+PLUS, SEP, END, PAD = 10, 11, 12, 13
+VAL_BUCKETS = 10  # one input in VAL_BUCKETS is held out
+TEXT_VAL_FRACTION = 0.1
+
+
+class DataError(ValueError):
+    """A dataset cannot be built from what was given (bad task options, unreadable text)."""
+
+
+class Vocab:
+    """A character <-> token id mapping; token i is the character `itos[i]`."""
+
+    def __init__(self, chars):
+        self.itos = "".join(chars)
+        self.stoi = {c: i for i, c in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise DataError("vocabulary characters must be distinct")
+
+    def __len__(self):
+        return len(self.itos)
+
+    def encode(self, text):
+        """Token ids (int64) of `text`; a character outside the vocabulary is a DataError."""
+        unknown = sorted(set(text) - set(self.stoi))
+        if unknown:
+            shown = "".join(unknown[:10])
+            raise DataError(f"characters {shown!r} are not in the vocabulary {self.itos!r}")
+        return np.array([self.stoi[c] for c in text], dtype=np.int64)
+
+    def decode(self, ids):
+        return "".join(self.itos[int(i)] for i in ids)
+
+
+def model_vocab_size(config_vocab_size, data_vocab_size):
+    """The model's vocab_size: the configured one, grown if the data has more tokens."""
+    return max(int(config_vocab_size), int(data_vocab_size))
+
+
+def _is_val(tokens):
+    """True when the input `tokens` belong to the held-out split (stable across runs)."""
+    digest = hashlib.blake2b(np.asarray(tokens, np.uint8).tobytes(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % VAL_BUCKETS == 0
+
+
+class SyntheticTask:
+    """One synthetic task; `get_batch` draws training or held-out examples from an rng.
+
+    name: "reverse" (the default), "copy", "sort" (digit strings of min_len..max_len
+    digits) or "add" (two `digits`-digit numbers). seed fixes the held-out evaluation set.
+    """
+
+    def __init__(self, name="reverse", *, min_len=8, max_len=16, digits=3, seed=0):
+        if name not in TASKS:
+            raise DataError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+        if not 1 <= min_len <= max_len:
+            raise DataError(f"need 1 <= min_len <= max_len, got {min_len}..{max_len}")
+        if digits < 1:
+            raise DataError(f"digits must be >= 1, got {digits}")
+        self.name, self.min_len, self.max_len, self.digits = name, min_len, max_len, digits
+        self.seed = seed
+        self.vocab = Vocab(TASK_CHARS)
+        # Longest full sequence: input, '=', answer, '.'; idx drops its last token.
+        if name == "add":
+            longest = (2 * digits + 1) + 1 + (digits + 1) + 1
+        else:
+            longest = 2 * max_len + 2
+        self.seq_len = longest - 1
+        self._held_out = {}
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def describe(self):
+        """JSON-able description; `dataset_from_description` rebuilds the task from it."""
+        return {"kind": "task", "name": self.name, "min_len": self.min_len,
+                "max_len": self.max_len, "digits": self.digits, "seed": self.seed}
+
+    def _random_inputs(self, rng, m):
+        """`m` random inputs (int64 token arrays), drawn as one block from `rng`."""
+        if self.name == "add":
+            d = self.digits
+            ab = rng.integers(0, 10, size=(m, 2 * d))
+            plus = np.full((m, 1), PLUS)
+            return list(np.concatenate([ab[:, :d], plus, ab[:, d:]], axis=1))
+        lengths = rng.integers(self.min_len, self.max_len + 1, size=m)
+        digits = rng.integers(0, 10, size=(m, self.max_len))
+        return [row[:n] for row, n in zip(digits, lengths)]
+
+    def answer(self, inp):
+        """The answer tokens for input tokens `inp` (without '=' and '.')."""
+        inp = np.asarray(inp, dtype=np.int64)
+        if self.name == "reverse":
+            return inp[::-1].copy()
+        if self.name == "copy":
+            return inp.copy()
+        if self.name == "sort":
+            return np.sort(inp)
+        a = int(self.vocab.decode(inp[:self.digits]))
+        b = int(self.vocab.decode(inp[self.digits + 1:]))
+        total = f"{a + b:0{self.digits + 1}d}"[::-1]
+        return self.vocab.encode(total)
+
+    def sample_inputs(self, split, n, rng):
+        """`n` random inputs of `split` ("train" or "val"), drawn by rejection."""
+        if split not in ("train", "val"):
+            raise DataError(f"split must be 'train' or 'val', got {split!r}")
+        want_val = split == "val"
+        out = []
+        for _ in range(100):
+            # Draw about twice what the split's share should yield, keep those in the split.
+            share = 1 / VAL_BUCKETS if want_val else 1 - 1 / VAL_BUCKETS
+            m = max(16, int(2 * (n - len(out)) / share))
+            out += [x for x in self._random_inputs(rng, m) if _is_val(x) == want_val]
+            if len(out) >= n:
+                return out[:n]
+        raise DataError(f"task {self.name!r} has (almost) no {split} examples; widen it")
+
+    def example(self, inp):
+        """(idx (seq_len,), targets (seq_len,)) int64 for one input, answer-only targets."""
+        full = np.concatenate([inp, [SEP], self.answer(inp), [END]])
+        padded = np.full(self.seq_len + 1, PAD, dtype=np.int64)
+        padded[:len(full)] = full
+        idx, targets = padded[:-1].copy(), padded[1:].copy()
+        # Position t predicts token t+1; answer tokens start right after '='.
+        first = len(inp)  # the position holding '=' predicts the first answer token
+        targets[:first] = IGNORE_INDEX
+        targets[len(full) - 1:] = IGNORE_INDEX
+        return idx, targets
+
+    def batch_of(self, inputs):
+        """Stack the examples of `inputs`: (idx (B, T), targets (B, T)) int64."""
+        pairs = [self.example(inp) for inp in inputs]
+        return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+
+    def get_batch(self, split, batch_size, rng):
+        """A random batch of `split`: (idx int64 (B, T), targets int64 (B, T))."""
+        return self.batch_of(self.sample_inputs(split, batch_size, rng))
+
+    def held_out(self, n):
+        """The first `n` inputs of the fixed held-out evaluation set (a function of seed)."""
+        have = self._held_out.get("inputs", [])
+        if len(have) < n:
+            rng = np.random.default_rng([self.seed, 7])
+            have = self.sample_inputs("val", n, rng)
+            self._held_out["inputs"] = have
+        return have[:n]
+
+    def prompt_tokens(self, text):
+        """Token ids of a user prompt such as "31415" or "123+456" (the '=' is optional)."""
+        text = text.strip()
+        if not text.endswith("="):
+            text += "="
+        return self.vocab.encode(text)
+
+    def exact_match(self, model, n=1000, *, generate=True, batch_size=500):
+        """Fraction of `n` held-out problems whose whole answer (and end token) is right.
+
+        generate=True decodes greedily with engine.generate; generate=False reads the
+        argmax at every answer position of one teacher-forced forward pass. The two agree
+        (greedy decoding reproduces the answer exactly when each next-token argmax given the
+        true prefix is right), and the teacher-forced form is far cheaper for periodic evals.
+        """
+        inputs = self.held_out(n)
+        fn = _exact_match_generate if generate else _exact_match_teacher_forced
+        return fn(model, self, inputs, batch_size)
+
+
+def _read_text(path):
+    """The UTF-8 contents of `path`, or a DataError that names the file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"text file '{path}' does not exist") from None
+    except OSError as e:
+        raise DataError(f"cannot read text file '{path}': {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"text file '{path}' is not UTF-8 text "
+                        f"(invalid byte at offset {e.start})") from None
+
+
+class CharDataset:
+    """Character-level language modelling data from a UTF-8 text file.
+
+    The vocabulary is the sorted set of characters in the file; the first 90% of the
+    characters are the training split and the last 10% the validation split. A batch is
+    `batch_size` random windows of `block_size` characters, targets shifted by one.
+    """
+
+    def __init__(self, path, block_size, *, text=None):
+        self.path = str(path)
+        text = _read_text(self.path) if text is None else text
+        need = 10 * (block_size + 1)
+        if len(text) < need:
+            raise DataError(f"text file '{self.path}' has {len(text)} characters; "
+                            f"block_size {block_size} needs at least {need} "
+                            f"(10% is held out for validation)")
+        self.block_size = self.seq_len = int(block_size)
+        self.vocab = Vocab(sorted(set(text)))
+        data = self.vocab.encode(text)
+        n_train = len(data) * 9 // 10
+        self.splits = {"train": data[:n_train], "val": data[n_train:]}
+
+    @classmethod
+    def from_text(cls, text, block_size, name="<text>"):
+        """A dataset over a string already in memory (tests, generated corpora)."""
+        return cls(name, block_size, text=text)
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def describe(self):
+        return {"kind": "text", "path": os.path.abspath(self.path), "chars": self.vocab.itos,
+                "block_size": self.block_size}
+
+    def get_batch(self, split, batch_size, rng):
+        """Random windows of `split`: (idx int64 (B, T), targets int64 (B, T))."""
+        if split not in self.splits:
+            raise DataError(f"split must be 'train' or 'val', got {split!r}")
+        data, T = self.splits[split], self.block_size
+        starts = rng.integers(0, len(data) - T, size=batch_size)
+        offsets = starts[:, None] + np.arange(T)[None, :]  # (B, T)
+        return data[offsets], data[offsets + 1]
+
+    def bigram_baseline(self):
+        """Validation loss (nats per character) of an add-one smoothed bigram model."""
+        V = self.vocab_size
+        train, val = self.splits["train"], self.splits["val"]
+        counts = np.ones((V, V), dtype=np.float64)
+        np.add.at(counts, (train[:-1], train[1:]), 1.0)
+        logp = np.log(counts / counts.sum(axis=1, keepdims=True))
+        return float(-logp[val[:-1], val[1:]].mean())
+
+
+def dataset_from_description(desc, *, need_text=True):
+    """Rebuild a dataset from its `describe()` dict.
+
+    For text data with need_text=False (sampling), only the vocabulary is needed, so a
+    `Vocab` is returned and the file need not exist any more.
+    """
+    kind = desc.get("kind")
+    if kind == "task":
+        return SyntheticTask(desc["name"], min_len=desc["min_len"], max_len=desc["max_len"],
+                             digits=desc["digits"], seed=desc.get("seed", 0))
+    if kind == "text":
+        if not need_text:
+            return Vocab(desc["chars"])
+        data = CharDataset(desc["path"], desc["block_size"])
+        if data.vocab.itos != desc["chars"]:
+            raise DataError(f"text file '{desc['path']}' changed: its characters differ "
+                            "from the ones the checkpoint was trained on")
+        return data
+    raise DataError(f"unknown dataset kind {kind!r}")
+
+
+# ---- evaluation of a model on a synthetic task --------------------------------------------
+
+class _EvalMode:
+    """`with _EvalMode(model):` runs without dropout and without recording a graph."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        from engine import no_grad
+        self.was_training = getattr(self.model, "training", True)
+        self.model.eval()
+        self.grad_off = no_grad()
+        self.grad_off.__enter__()
+
+    def __exit__(self, *exc):
+        self.grad_off.__exit__(*exc)
+        self.model.train(self.was_training)
+
+
+def _as_array(x):
+    return np.asarray(getattr(x, "data", x))
+
+
+def _exact_match_teacher_forced(model, task, inputs, batch_size):
+    correct = 0
+    with _EvalMode(model):
+        for start in range(0, len(inputs), batch_size):
+            idx, targets = task.batch_of(inputs[start:start + batch_size])
+            logits, _ = model(idx, targets)  # targets ask for logits at every position
+            pred = _as_array(logits).argmax(axis=-1)  # (B, T)
+            ok = (pred == targets) | (targets == IGNORE_INDEX)
+            correct += int(ok.all(axis=1).sum())
+    return correct / len(inputs)
+
+
+def _exact_match_generate(model, task, inputs, batch_size):
+    from engine.generate import generate
+    by_length = {}  # prompts of one length decode together, as one (B, T) batch
+    for inp in inputs:
+        by_length.setdefault(len(inp), []).append(inp)
+    correct = 0
+    with _EvalMode(model):
+        for group in by_length.values():
+            for start in range(0, len(group), batch_size):
+                chunk = group[start:start + batch_size]
+                prompts = np.stack([np.append(inp, SEP) for inp in chunk])  # (B, Tp)
+                want = np.stack([np.append(task.answer(inp), END) for inp in chunk])
+                out = _as_array(generate(model, prompts, want.shape[1], greedy=True))
+                correct += int((out[:, prompts.shape[1]:] == want).all(axis=1).sum())
+    return correct / len(inputs)

@@ -1,0 +1,269 @@
+"""The public functional API (`import engine.functional as F`): one line per primitive, and
+the derived ops composed from primitives, which need no backward of their own."""
+
+import builtins
+import math
+
+import numpy as np
+
+from engine import layers as L
+from engine import primitives as P
+from engine.tensor import Tensor
+
+_generator = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Reseed the engine's default generator (dropout, and anything drawing from it)."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def default_generator():
+    return _generator
+
+
+# ---- elementwise ---------------------------------------------------------------------------
+def add(a, b):
+    return P.Add.apply(a, b)
+
+
+def sub(a, b):
+    return P.Sub.apply(a, b)
+
+
+def mul(a, b):
+    return P.Mul.apply(a, b)
+
+
+def div(a, b):
+    return P.Div.apply(a, b)
+
+
+def neg(a):
+    return P.Neg.apply(a)
+
+
+def pow(a, exponent):
+    if not isinstance(exponent, int | float):
+        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+    return P.Pow.apply(a, exponent=exponent)
+
+
+def exp(a):
+    return P.Exp.apply(a)
+
+
+def log(a):
+    return P.Log.apply(a)
+
+
+def sqrt(a):
+    return P.Sqrt.apply(a)
+
+
+def tanh(a):
+    return P.Tanh.apply(a)
+
+
+def relu(a):
+    return P.Relu.apply(a)
+
+
+def gelu(a):
+    """GELU, tanh form: 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))."""
+    return L.Gelu.apply(a)
+
+
+def sigmoid(a):
+    return 0.5 * (tanh(a * 0.5) + 1.0)
+
+
+# ---- reductions ----------------------------------------------------------------------------
+def sum(a, axis=None, keepdims=False):
+    return P.Sum.apply(a, axis=axis, keepdims=keepdims)
+
+
+def mean(a, axis=None, keepdims=False):
+    return P.Mean.apply(a, axis=axis, keepdims=keepdims)
+
+
+def max(a, axis=None, keepdims=False):
+    return P.Max.apply(a, axis=axis, keepdims=keepdims)
+
+
+# ---- shapes --------------------------------------------------------------------------------
+def reshape(a, *shape):
+    shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+    return P.Reshape.apply(a, shape=shape)
+
+
+def permute(a, *axes):
+    axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
+    return P.Permute.apply(a, axes=axes)
+
+
+def transpose(a, axis1=None, axis2=None):
+    """Swap two axes (PyTorch style); with no axes, reverse them all (numpy style)."""
+    if axis1 is None:
+        return permute(a, tuple(reversed(range(a.ndim))))
+    axes = list(range(a.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return permute(a, axes)
+
+
+def getitem(a, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return P.GetItem.apply(a, index=index)
+
+
+def concat(tensors, axis=0):
+    return P.Concat.apply(*tensors, axis=axis)
+
+
+def split(a, sections, axis=-1):
+    """Split into `sections` equal parts (an int) or parts of the given sizes (a list)."""
+    n = a.shape[axis]
+    if isinstance(sections, int):
+        if sections <= 0 or n % sections:
+            raise ValueError(f"split: axis {axis} of size {n} does not split into {sections}")
+        sizes = [n // sections] * sections
+    else:
+        sizes = list(sections)
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to axis {axis} of size {n}")
+    starts = np.cumsum([0] + sizes)
+    lead = (slice(None),) * (axis % a.ndim)
+    return [getitem(a, lead + (slice(s, s + k),)) for s, k in zip(starts, sizes)]
+
+
+def where(cond, a, b):
+    """Elements of a where cond is true, else of b; cond is a boolean array (not differentiated)."""
+    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
+    return P.Where.apply(Tensor._make(cond.astype(bool)), a, b)
+
+
+def masked_fill(a, mask, value):
+    """a with `value` wherever the boolean `mask` is true."""
+    return where(mask, value, a)
+
+
+# ---- layers --------------------------------------------------------------------------------
+def matmul(a, b):
+    return L.MatMul.apply(a, b)
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight (out_features, in_features) as in PyTorch."""
+    return L.Linear.apply(x, weight) if bias is None else L.Linear.apply(x, weight, bias)
+
+
+def softmax(x, axis=-1):
+    return _last_axis(L.Softmax, x, axis)
+
+
+def log_softmax(x, axis=-1):
+    return _last_axis(L.LogSoftmax, x, axis)
+
+
+def _last_axis(fn, x, axis):
+    """Kernels work on the last axis; other axes are moved there and back."""
+    axis = axis % x.ndim
+    if axis == x.ndim - 1:
+        return fn.apply(x)
+    return transpose(fn.apply(transpose(x, axis, -1)), axis, -1)
+
+
+def cross_entropy(logits, targets, ignore_index=-100):
+    """Mean negative log-likelihood of integer `targets` (N,) under `logits` (N, V), fused
+    with the log-softmax; rows whose target is `ignore_index` are left out of the mean."""
+    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    if logits.ndim != 2 or t.shape != logits.shape[:1]:
+        raise ValueError(f"cross_entropy: logits {logits.shape} must be (N, V) and targets "
+                         f"(N,), got targets {t.shape}")
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: targets must be integers, got {t.dtype}")
+    t = t.astype(np.int64, copy=False)
+    bad = (t != ignore_index) & ((t < 0) | (t >= logits.shape[1]))
+    if bad.any():
+        raise IndexError(f"cross_entropy: target {t[bad][0]} out of range for "
+                         f"{logits.shape[1]} classes (ignore_index is {ignore_index})")
+    return L.CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index)
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Normalise over the last axis, then scale by weight and shift by bias."""
+    c = x.shape[-1]
+    dtype = x.dtype if x.dtype.kind == "f" else np.float32
+    weight = Tensor._make(np.ones(c, dtype)) if weight is None else weight
+    bias = Tensor._make(np.zeros(c, dtype)) if bias is None else bias
+    return L.LayerNorm.apply(x, weight, bias, eps=eps)
+
+
+def embedding(idx, weight):
+    """Rows of `weight` (V, C) picked by the integer array `idx` (any shape): (..., C)."""
+    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
+        bad = idx[(idx < 0) | (idx >= weight.shape[0])][0]
+        raise IndexError(f"embedding: index {bad} out of range for {weight.shape[0]} rows")
+    return L.Embedding.apply(weight, idx=idx.astype(np.int64, copy=False))
+
+
+def dropout(x, p=0.5, training=True, generator=None):
+    """Zero each element with probability p and scale the rest by 1/(1-p); identity in eval."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1), got {p}")
+    if not training or p == 0.0:
+        return x
+    return L.Dropout.apply(x, p=p, generator=generator or _generator)
+
+
+def _attention_args(q, k, v, mask, scale):
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"scaled_dot_product_attention: q, k, v must be (B, H, T, D); got "
+                         f"{q.shape}, {k.shape}, {v.shape}")
+    if k.shape[:2] != q.shape[:2] or v.shape[:3] != k.shape[:3] or k.shape[3] != q.shape[3]:
+        raise ValueError(f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, "
+                         f"v {v.shape} do not fit (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, Dv)")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    if mask is not None:
+        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        dtype = q.dtype
+        m = np.where(m, dtype.type(0), dtype.type(-np.inf)) if m.dtype == bool else m.astype(dtype)
+        try:
+            np.broadcast_shapes(m.shape, q.shape[:3] + k.shape[2:3])
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: mask {m.shape} does not broadcast "
+                             f"to {q.shape[:3] + k.shape[2:3]}") from None
+        mask = m
+    return mask, scale
+
+
+def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
+    """softmax(q k^T * scale + mask) v, fused (flash-style on the numba backend).
+
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv). `mask`: boolean
+    (True = may attend, as in PyTorch) or additive float, broadcastable to (B, H, Tq, Tk).
+    `causal`: query i sees key j iff j <= i + Tk - Tq. scale defaults to 1/sqrt(D).
+    A query that sees no key at all gets a zero output.
+    """
+    mask, scale = _attention_args(q, k, v, mask, scale)
+    return L.Attention.apply(q, k, v, mask=mask, causal=bool(causal), scale=scale)
+
+
+def attention_weights(q, k, mask=None, causal=False, scale=None):
+    """The attention probabilities (B, H, Tq, Tk), composed from primitives (for plots)."""
+    mask, scale = _attention_args(q, k, k, mask, scale)
+    scores = matmul(q, transpose(k, -2, -1)) * scale  # (B, H, Tq, Tk)
+    if mask is not None:
+        scores = scores + mask
+    if causal:
+        tq, tk = q.shape[2], k.shape[2]
+        future = np.triu(np.ones((tq, tk), bool), k=tk - tq + 1)
+        scores = masked_fill(scores, future, -np.inf)
+    return softmax(scores, axis=-1)

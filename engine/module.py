@@ -1,0 +1,203 @@
+"""The `Module` base class (parameters, state dicts, train/eval) and its containers."""
+
+import numpy as np
+
+from engine.tensor import Tensor
+
+
+def as_rng(rng):
+    """An np.random.Generator from None (fresh entropy), an int seed, or a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or np.random.Generator, got {type(rng)}")
+
+
+def new_parameter(array, dtype=np.float32):
+    """A trainable Tensor (requires_grad=True) holding a C-contiguous copy of `array`."""
+    return Tensor(np.ascontiguousarray(array, dtype=dtype), requires_grad=True)
+
+
+class Module:
+    """Base class of layers: holds parameters (Tensors with requires_grad) and sub-modules.
+
+    Assigning a trainable Tensor or a Module to an attribute registers it, in assignment order,
+    under that name; `named_parameters` walks own parameters first, then children, giving
+    dotted names like PyTorch ("transformer.h.0.attn.c_attn.weight"). `__call__` runs
+    `forward`.
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                                 f"before assigning {name!r}")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Tensor) and value.requires_grad:
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward")
+
+    # ---- walking the tree -------------------------------------------------------------------
+
+    def named_modules(self, prefix=""):
+        """Yield (dotted name, module) for this module ("" for itself) and every descendant."""
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self):
+        return [m for _, m in self.named_modules()]
+
+    def _named_tensors(self):
+        """Every (dotted name, parameter), tied parameters listed under each of their names."""
+        for prefix, module in self.named_modules():
+            for name, p in module._parameters.items():
+                yield (f"{prefix}.{name}" if prefix else name), p
+
+    def named_parameters(self):
+        """(dotted name, parameter) pairs; a tied parameter appears once, under its first name."""
+        seen = set()
+        out = []
+        for name, p in self._named_tensors():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((name, p))
+        return out
+
+    def parameters(self):
+        """The distinct parameters (tied ones once), in registration order."""
+        return [p for _, p in self.named_parameters()]
+
+    def num_parameters(self):
+        """Number of scalars in the distinct parameters (a tied matrix counts once)."""
+        return int(sum(p.data.size for p in self.parameters()))
+
+    # ---- modes, gradients, dtype --------------------------------------------------------------
+
+    def train(self, mode=True):
+        """Set training mode (dropout active) on this module and all descendants; returns self."""
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self):
+        """Set evaluation mode (dropout off); returns self."""
+        return self.train(False)
+
+    def zero_grad(self):
+        """Drop the gradients of every parameter (grad becomes None)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, dtype):
+        """Cast every parameter to `dtype` (np.float32 or np.float64) in place; returns self."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"Module.to: dtype must be float32 or float64, got {dtype}")
+        for p in self.parameters():
+            p.data = np.ascontiguousarray(p.data, dtype=dtype)
+            p.grad = None
+        return self
+
+    def double(self):
+        return self.to(np.float64)
+
+    def float(self):
+        return self.to(np.float32)
+
+    # ---- state dicts ----------------------------------------------------------------------------
+
+    def state_dict(self):
+        """{dotted name: numpy copy}; a tied parameter is listed under each name (as PyTorch)."""
+        return {name: p.data.copy() for name, p in self._named_tensors()}
+
+    def load_state_dict(self, state, strict=True):
+        """Copy arrays from `state` into the parameters, in place (optimizers keep their refs).
+
+        Raises KeyError naming missing and unexpected keys (only when `strict`), and ValueError
+        naming every shape or dtype mismatch as (name, expected, got). Nothing is written unless
+        every check passes. Returns (missing, unexpected) lists.
+        """
+        own = dict(self._named_tensors())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"load_state_dict({type(self).__name__}): missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        arrays = {k: np.asarray(state[k]) for k in own if k in state}
+        bad = [f"{k}: expected shape {own[k].data.shape} {own[k].data.dtype}, "
+               f"got shape {a.shape} {a.dtype}" for k, a in arrays.items()
+               if a.shape != own[k].data.shape or a.dtype != own[k].data.dtype]
+        if bad:
+            raise ValueError("load_state_dict: mismatched tensors:\n  " + "\n  ".join(bad))
+        for k, a in arrays.items():
+            own[k].data[...] = a
+        return missing, unexpected
+
+    # ---- printing -------------------------------------------------------------------------------
+
+    def extra_repr(self):
+        """One-line description of a leaf's settings, e.g. "in=64, out=192, bias=True"."""
+        return ""
+
+    def __repr__(self):
+        count = f"{self.num_parameters():,} params"
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})  # {count}"
+        lines = [f"{type(self).__name__}({self.extra_repr()}  # {count}"]
+        for name, child in self._modules.items():
+            child_lines = repr(child).split("\n")
+            lines.append(f"  ({name}): " + child_lines[0])
+            lines.extend("  " + line for line in child_lines[1:])
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class ModuleList(Module):
+    """A list of modules registered under "0", "1", ... (as `transformer.h.0`)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for i, m in enumerate(modules):
+            setattr(self, str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+
+class ModuleDict(Module):
+    """Modules registered under given names, reachable as attributes or by key."""
+
+    def __init__(self, modules):
+        super().__init__()
+        for name, m in modules.items():
+            setattr(self, name, m)
+
+    def __getitem__(self, name):
+        return self._modules[name]
+
+    def __contains__(self, name):
+        return name in self._modules
+
+    def keys(self):
+        return self._modules.keys()
