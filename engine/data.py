@@ -170,8 +170,10 @@ class SyntheticTask:
         """The first `n` inputs of the fixed held-out evaluation set (a function of seed)."""
         have = self._held_out.get("inputs", [])
         if len(have) < n:
-            rng = np.random.default_rng([self.seed, 7])
-            have = self.sample_inputs("val", n, rng)
+            # Drawn in fixed blocks of 100 from one rng, so a smaller set is a prefix.
+            rng, have = np.random.default_rng([self.seed, 7]), []
+            while len(have) < n:
+                have += self.sample_inputs("val", 100, rng)
             self._held_out["inputs"] = have
         return have[:n]
 

@@ -1,0 +1,170 @@
+"""Tests of engine.data: synthetic tasks, held-out split, masking, text data and baseline."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from engine.data import (
+    END,
+    IGNORE_INDEX,
+    PAD,
+    SEP,
+    TASKS,
+    CharDataset,
+    DataError,
+    SyntheticTask,
+    _is_val,
+    dataset_from_description,
+    model_vocab_size,
+)
+
+
+def _key(inp):
+    return tuple(int(t) for t in inp)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_train_and_val_never_overlap(name):
+    task = SyntheticTask(name, min_len=2, max_len=3, digits=2)  # small spaces: many repeats
+    rng = np.random.default_rng(0)
+    train = {_key(x) for x in task.sample_inputs("train", 3000, rng)}
+    val = {_key(x) for x in task.sample_inputs("val", 300, rng)}
+    assert len(val) > 20 and len(train) > 200
+    assert train.isdisjoint(val)
+
+
+def test_split_is_a_fixed_tenth_of_inputs():
+    # The split is decided by the input alone: about one input in ten is held out.
+    task = SyntheticTask("add", digits=2)
+    inputs = task._random_inputs(np.random.default_rng(1), 4000)
+    frac = np.mean([_is_val(x) for x in inputs])
+    assert 0.07 < frac < 0.13
+    assert all(_is_val(x) == _is_val(x.copy()) for x in inputs[:50])
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_targets_mask_everything_but_the_answer(name):
+    task = SyntheticTask(name)
+    idx, targets = task.get_batch("train", 16, np.random.default_rng(3))
+    assert idx.dtype == targets.dtype == np.int64
+    assert idx.shape == targets.shape == (16, task.seq_len)
+    for row_idx, row_t in zip(idx, targets):
+        sep = int(np.flatnonzero(row_idx == SEP)[0])
+        inp = row_idx[:sep]
+        want = np.append(task.answer(inp), END)
+        # Position t predicts token t+1: the answer is predicted from '=' onwards.
+        np.testing.assert_array_equal(row_t[sep:sep + len(want)], want)
+        assert np.all(row_t[:sep] == IGNORE_INDEX)
+        assert np.all(row_t[sep + len(want):] == IGNORE_INDEX)
+        # idx holds the answer after '=' (teacher forcing), then '.' and padding if room
+        np.testing.assert_array_equal(row_idx[sep + 1:sep + len(want)], want[:-1])
+        rest = row_idx[sep + len(want):]
+        assert len(rest) == 0 or (rest[0] == END and np.all(rest[1:] == PAD))
+
+
+def test_reverse_copy_sort_answers():
+    inp = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    assert SyntheticTask("reverse").answer(inp).tolist() == [6, 2, 9, 5, 1, 4, 1, 3]
+    assert SyntheticTask("copy").answer(inp).tolist() == inp.tolist()
+    assert SyntheticTask("sort").answer(inp).tolist() == [1, 1, 2, 3, 4, 5, 6, 9]
+
+
+@pytest.mark.parametrize("digits", [1, 3, 5])
+def test_addition_answers_are_correct(digits):
+    task = SyntheticTask("add", digits=digits)
+    rng = np.random.default_rng(digits)
+    for split in ("train", "val"):
+        for inp in task.sample_inputs(split, 200, rng):
+            text = task.vocab.decode(inp)
+            a, b = text.split("+")
+            assert len(a) == len(b) == digits
+            answer = task.vocab.decode(task.answer(inp))
+            assert len(answer) == digits + 1
+            assert int(answer[::-1]) == int(a) + int(b)  # written least significant first
+    if digits == 3:
+        assert task.vocab.decode(task.answer(task.vocab.encode("999+999"))) == "8991"
+        assert task.vocab.decode(task.answer(task.vocab.encode("007+095"))) == "2010"
+
+
+def test_batches_are_deterministic_per_seed():
+    task = SyntheticTask("reverse")
+    a = task.get_batch("train", 8, np.random.default_rng(42))
+    b = task.get_batch("train", 8, np.random.default_rng(42))
+    c = task.get_batch("train", 8, np.random.default_rng(43))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_reverse_lengths_and_held_out_set():
+    task = SyntheticTask("reverse", seed=5)
+    lengths = {len(x) for x in task.sample_inputs("train", 500, np.random.default_rng(0))}
+    assert lengths == set(range(8, 17))
+    first = [_key(x) for x in task.held_out(50)]
+    assert first == [_key(x) for x in SyntheticTask("reverse", seed=5).held_out(200)[:50]]
+    assert len(set(first)) == 50
+
+
+def test_prompt_tokens_and_bad_options():
+    task = SyntheticTask("add")
+    assert task.vocab.decode(task.prompt_tokens("123+456")) == "123+456="
+    with pytest.raises(DataError, match="not in the vocabulary"):
+        task.prompt_tokens("12a")
+    with pytest.raises(DataError, match="unknown task"):
+        SyntheticTask("multiply")
+    with pytest.raises(DataError):
+        SyntheticTask("reverse", min_len=5, max_len=2)
+    assert dataset_from_description(task.describe()).describe() == task.describe()
+
+
+def _text(n):
+    rng = np.random.default_rng(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "é"]
+    return " ".join(rng.choice(words, size=n)) + "\n"
+
+
+def test_char_dataset_split_batches_and_baseline(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(_text(3000), encoding="utf-8")
+    ds = CharDataset(path, block_size=16)
+    text = path.read_text(encoding="utf-8")
+    assert ds.vocab.itos == "".join(sorted(set(text)))
+    n = len(text)
+    assert len(ds.splits["train"]) == n * 9 // 10 and len(ds.splits["val"]) == n - n * 9 // 10
+    idx, targets = ds.get_batch("val", 4, np.random.default_rng(0))
+    assert idx.shape == (4, 16) and idx.dtype == np.int64
+    np.testing.assert_array_equal(idx[:, 1:], targets[:, :-1])
+    # bigram baseline: better than uniform, and equal to a direct count on this text
+    base = ds.bigram_baseline()
+    assert 0 < base < math.log(ds.vocab_size)
+    tr, va = ds.splits["train"], ds.splits["val"]
+    V = ds.vocab_size
+    counts = np.ones((V, V))
+    for a, b in itertools.pairwise(tr):
+        counts[a, b] += 1
+    p = counts / counts.sum(1, keepdims=True)
+    ref = -np.mean([math.log(p[a, b]) for a, b in itertools.pairwise(va)])
+    assert base == pytest.approx(ref, rel=1e-12)
+    assert ds.vocab.decode(ds.vocab.encode("the cat")) == "the cat"
+
+
+def test_char_dataset_errors_name_the_file(tmp_path):
+    with pytest.raises(DataError, match="nope.txt' does not exist"):
+        CharDataset(tmp_path / "nope.txt", 8)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"abc\xff\xfe" * 100)
+    with pytest.raises(DataError, match="bad.txt' is not UTF-8"):
+        CharDataset(bad, 8)
+    short = tmp_path / "short.txt"
+    short.write_text("hello world", encoding="utf-8")
+    with pytest.raises(DataError, match="short.txt' has 11 characters"):
+        CharDataset(short, 8)
+    with pytest.raises(DataError, match="not a directory|cannot read"):
+        CharDataset(tmp_path, 8)
+
+
+def test_model_vocab_size_grows_only_when_needed():
+    assert model_vocab_size(64, 14) == 64
+    assert model_vocab_size(64, 80) == 80
