@@ -2,14 +2,18 @@
 
 import numpy as np
 
+import engine.functional as F
 from engine.tensor import Tensor
 
 
 def as_rng(rng):
-    """An np.random.Generator from None (fresh entropy), an int seed, or a Generator."""
+    """An np.random.Generator from an int seed, a Generator, or None: the engine's default
+    generator (reseeded by engine.manual_seed)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, (int, np.integer)):
+    if rng is None:
+        return F.default_generator()
+    if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be None, an int seed or np.random.Generator, got {type(rng)}")
 

@@ -86,7 +86,7 @@ class Dropout(Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
-        self.rng = as_rng(rng)
+        self.rng = None if rng is None else as_rng(rng)  # None: the engine's default generator
 
     def forward(self, x):
         return F.dropout(x, self.p, training=self.training, generator=self.rng)
@@ -259,8 +259,8 @@ class GPTConfig:
 class GPT(Module):
     """A GPT language model (nanoGPT layout): forward(idx, targets=None) -> (logits, loss).
 
-    Construction is reproducible: `rng` is an int seed or np.random.Generator (None: fresh
-    entropy). Init as GPT-2: Linear/Embedding weights normal(0, 0.02), residual projections
+    Construction is reproducible: `rng` is an int seed or np.random.Generator (None: the
+    engine's default generator, see engine.manual_seed). Init as GPT-2: Linear/Embedding weights normal(0, 0.02), residual projections
     (attn.c_proj, mlp.c_proj) normal(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm 1 and 0.
     Parameter counts: tiny 112,384 (108,288 tied), small 826,112 (817,920 tied).
 
