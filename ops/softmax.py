@@ -1,7 +1,12 @@
 """Softmax and log-softmax over the last axis, forward and backward, in numpy and Numba forms."""
 
-import numpy as np
+import math
 
+import numpy as np
+from numba import prange
+
+from ops.elementwise import as_rows, exp_t, row_max, sub_sub, typed
+from ops.numba_config import jit
 from ops.registry import register
 
 
@@ -29,7 +34,97 @@ def log_softmax_backward_reference(y, dy):
     return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
 
 
+
+# ---- Numba forms: x is (R, N) C-contiguous; prange iteration i owns row i (deterministic) ------
+# A row is read from memory once: the max pass brings it into cache and the later passes over
+# the same row hit L1/L2. float32 rows are computed in float32 throughout (exp_f32).
+
+@jit(parallel=True)
+def _softmax_rows(x, y):
+    for i in prange(x.shape[0]):
+        row, out = x[i], y[i]
+        m = row_max(row)  # a row of all -inf gives m = -inf, -inf - m = NaN: NaN as numpy does
+        s = typed(0.0, m)
+        for j in range(row.size):
+            e = exp_t(row[j] - m)
+            out[j] = e
+            s += e
+        inv = typed(1.0, m) / s
+        for j in range(row.size):
+            out[j] *= inv
+
+
+@jit(parallel=True)
+def _softmax_backward_rows(y, dy, dx):
+    for i in prange(y.shape[0]):
+        yr, dyr, out = y[i], dy[i], dx[i]
+        dot = typed(0.0, yr[0])
+        for j in range(yr.size):
+            dot += yr[j] * dyr[j]
+        for j in range(yr.size):
+            out[j] = yr[j] * (dyr[j] - dot)
+
+
+@jit(parallel=True)
+def _log_softmax_rows(x, y):
+    for i in prange(x.shape[0]):
+        row, out = x[i], y[i]
+        m = row_max(row)
+        s = typed(0.0, m)
+        for j in range(row.size):
+            s += exp_t(row[j] - m)
+        log_s = typed(math.log(s), m)
+        for j in range(row.size):
+            out[j] = sub_sub(row[j], m, log_s)  # x - m first: exact near the max
+
+
+@jit(parallel=True)
+def _log_softmax_backward_rows(y, dy, dx):
+    for i in prange(y.shape[0]):
+        yr, dyr, out = y[i], dy[i], dx[i]
+        total = typed(0.0, yr[0])
+        for j in range(yr.size):
+            total += dyr[j]
+        for j in range(yr.size):
+            out[j] = dyr[j] - exp_t(yr[j]) * total
+
+
+def _rowwise(kernel, *arrays):
+    """Run `kernel(*rows, out)` on arrays (..., N) viewed as contiguous (R, N) of the first
+    array's dtype; returns out shaped like the first array."""
+    shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
+    rows = [as_rows(a, dtype) for a in arrays]
+    out = np.empty_like(rows[0])
+    if out.size:
+        kernel(*rows, out)
+    return out.reshape(shape)
+
+
+def softmax_cpu(x):
+    """softmax over the last axis of x (..., N)."""
+    return _rowwise(_softmax_rows, x)
+
+
+def softmax_backward_cpu(y, dy):
+    """y * (dy - sum(dy * y)) over the last axis."""
+    return _rowwise(_softmax_backward_rows, y, dy)
+
+
+def log_softmax_cpu(x):
+    """log-softmax over the last axis of x (..., N)."""
+    return _rowwise(_log_softmax_rows, x)
+
+
+def log_softmax_backward_cpu(y, dy):
+    """dy - exp(y) * sum(dy) over the last axis."""
+    return _rowwise(_log_softmax_backward_rows, y, dy)
+
+
 register("softmax", "reference", softmax_reference)
 register("softmax_backward", "reference", softmax_backward_reference)
 register("log_softmax", "reference", log_softmax_reference)
 register("log_softmax_backward", "reference", log_softmax_backward_reference)
+register("softmax", "cpu", softmax_cpu)
+register("softmax_backward", "cpu", softmax_backward_cpu)
+register("log_softmax", "cpu", log_softmax_cpu)
+register("log_softmax_backward", "cpu", log_softmax_backward_cpu)
