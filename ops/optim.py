@@ -1,8 +1,19 @@
 """The AdamW parameter update, in place, in numpy and Numba forms."""
 
 import numpy as np
+from numba import prange
 
+from ops.numba_config import jit
 from ops.registry import register
+
+# Parameters with at least PARALLEL_MIN elements are updated by a parallel kernel, in
+# chunks of CHUNK elements. The serial kernel already runs at memory speed (about 0.4 ns per
+# float32 element in cache), and a prange launch costs ~0.1 ms with the workqueue layer and
+# far more when the 2 cores are shared with other processes (measured under load: parallel
+# 2-15x slower than serial up to 16M elements), so only huge parameters go parallel; no
+# parameter of the tiny or small model does.
+PARALLEL_MIN = 1 << 22
+CHUNK = 1 << 16
 
 
 def adamw_update_reference(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
@@ -18,4 +29,60 @@ def adamw_update_reference(param, grad, m, v, lr, beta1, beta2, eps, weight_deca
     param -= dtype(lr) * m_hat / (np.sqrt(v_hat) + dtype(eps))
 
 
+# error_model="numpy": under Numba's default ("python") every float division checks for a
+# zero divisor and raises, and that branch kept LLVM from vectorising this loop (measured
+# 3.2 ns/element vs 0.37 ns/element at 16k float32 elements).
+@jit(error_model="numpy")
+def _adamw_serial(p, g, m, v, b1, c1, b2, c2, decay, step_size, inv_bc2, eps):
+    """One fused pass over flat contiguous p, g, m, v (same length). Every scalar already has
+    the arrays' dtype, so a float32 update stays in float32. decay = 1 - lr*wd,
+    step_size = lr / (1 - b1^t), inv_bc2 = 1 / (1 - b2^t), c1 = 1 - b1, c2 = 1 - b2."""
+    for i in range(p.size):
+        gi = g[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] * decay - step_size * mi / (np.sqrt(vi * inv_bc2) + eps)
+
+
+@jit(parallel=True, error_model="numpy")
+def _adamw_parallel(p, g, m, v, b1, c1, b2, c2, decay, step_size, inv_bc2, eps):
+    """As _adamw_serial; prange iteration k owns elements [k*CHUNK, (k+1)*CHUNK)."""
+    # The serial kernel is called on slices: the same loop written inline in the prange
+    # body (or indexed by lo/hi on the whole arrays) ran 5-10x slower, not vectorised.
+    n = p.size
+    for k in prange((n + CHUNK - 1) // CHUNK):
+        lo = k * CHUNK
+        hi = min(n, lo + CHUNK)
+        _adamw_serial(p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi],
+                      b1, c1, b2, c2, decay, step_size, inv_bc2, eps)
+
+
+def _flat_in_place(name, a):
+    """a as a flat view; ValueError unless a is C-contiguous (updating a copy would be lost)."""
+    if not a.flags.c_contiguous:
+        raise ValueError(f"adamw_update: {name} must be C-contiguous to be updated in place")
+    return a.reshape(-1)
+
+
+def adamw_update_cpu(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
+    """One fused AdamW step on param, m, v in place with Numba; returns None."""
+    p = _flat_in_place("param", param)
+    m_flat = _flat_in_place("m", m)
+    v_flat = _flat_in_place("v", v)
+    g = np.ascontiguousarray(grad, dtype=param.dtype).reshape(-1)
+    if not (p.size == g.size == m_flat.size == v_flat.size):
+        raise ValueError("adamw_update: param, grad, m, v must have the same size")
+    dt = param.dtype.type
+    # Bias corrections computed once here in float64, then cast: the kernel sees only
+    # scalars of the arrays' dtype (one compiled variant per dtype, no float64 promotion).
+    scalars = (dt(beta1), dt(1.0 - beta1), dt(beta2), dt(1.0 - beta2),
+               dt(1.0 - lr * weight_decay), dt(lr / (1.0 - beta1 ** step)),
+               dt(1.0 / (1.0 - beta2 ** step)), dt(eps))
+    kernel = _adamw_parallel if p.size >= PARALLEL_MIN else _adamw_serial
+    kernel(p, g, m_flat, v_flat, *scalars)
+
+
 register("adamw_update", "reference", adamw_update_reference)
+register("adamw_update", "cpu", adamw_update_cpu)
