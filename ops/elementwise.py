@@ -55,10 +55,11 @@ def _typed(value, like):
 
 
 @jit(fastmath=False)
-def sub_sub(a, b, c):
-    """(a - b) - c in that order: compiled without fastmath, so LLVM cannot reassociate it into
-    a - (b + c), which loses digits when a and b are large and close (logits of 1e4)."""
-    return (a - b) - c
+def sub_add(a, b, c):
+    """(a - b) + c in that order: compiled without fastmath, so LLVM cannot reassociate it into
+    a - (b - c), which loses digits when a and b are large and close (logits of 1e4). Use the
+    result as it is: negating it let LLVM fold the negation in and reassociate anyway."""
+    return (a - b) + c
 
 
 @jit(inline="always")

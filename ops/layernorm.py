@@ -1,8 +1,13 @@
 """Layer normalisation over the last axis, forward and backward, in numpy and Numba forms."""
 
 import numpy as np
+from numba import prange
 
+from ops.elementwise import as_rows, typed
+from ops.numba_config import jit
 from ops.registry import register
+
+_MAX_CHUNKS = 64  # row chunks of the backward's dweight/dbias partial sums
 
 
 def layer_norm_reference(x, weight, bias, eps):
@@ -29,5 +34,99 @@ def layer_norm_backward_reference(dy, x, weight, mean, rstd):
     return dx, (dy * xhat).sum(axis=rows), dy.sum(axis=rows)
 
 
+
+# ---- Numba forms: x is (R, C) C-contiguous; float32 math stays float32 ------------------------
+
+@jit(parallel=True)
+def _layer_norm_rows(x, weight, bias, eps, y, mean, rstd):
+    """y[i] = (x[i] - mean[i]) * rstd[i] * weight + bias; prange iteration i owns row i."""
+    n = x.shape[1]
+    for i in prange(x.shape[0]):
+        row, out = x[i], y[i]
+        total = typed(0.0, eps)
+        for j in range(n):
+            total += row[j]
+        mu = total / typed(n, eps)  # a plain `/ n` (int64) would promote to float64
+        sq = typed(0.0, eps)
+        for j in range(n):  # second pass over the cached row: no E[x^2] - mu^2 cancellation
+            d = row[j] - mu
+            sq += d * d
+        r = typed(1.0, eps) / np.sqrt(sq / typed(n, eps) + eps)
+        for j in range(n):
+            out[j] = (row[j] - mu) * r * weight[j] + bias[j]
+        mean[i] = mu
+        rstd[i] = r
+
+
+@jit(inline="always")
+def _backward_row(dy, x, weight, mu, r, dx, pw, pb):
+    """dx for one row; adds this row's dy * xhat and dy into the partial sums pw, pb (C,)."""
+    n = x.size
+    sg = typed(0.0, r)
+    sgx = typed(0.0, r)
+    for j in range(n):
+        xhat = (x[j] - mu) * r
+        g = dy[j] * weight[j]
+        sg += g
+        sgx += g * xhat
+        pw[j] += dy[j] * xhat
+        pb[j] += dy[j]
+    a = sg / typed(n, r)
+    b = sgx / typed(n, r)
+    for j in range(n):
+        dx[j] = r * (dy[j] * weight[j] - a - (x[j] - mu) * r * b)
+
+
+@jit(parallel=True)
+def _layer_norm_backward_rows(dy, x, weight, mean, rstd, dx, pw, pb, dweight, dbias):
+    """Rows are split into pw.shape[0] fixed chunks (a function of R only, not of the thread
+    count); prange iteration k owns chunk k's rows and its partial-sum rows pw[k], pb[k].
+    A second prange over columns sums the partials in chunk order: deterministic."""
+    rows, chunks = x.shape[0], pw.shape[0]
+    for k in prange(chunks):
+        pw[k, :] = 0
+        pb[k, :] = 0
+        for i in range(k * rows // chunks, (k + 1) * rows // chunks):
+            _backward_row(dy[i], x[i], weight, mean[i], rstd[i], dx[i], pw[k], pb[k])
+    for j in prange(x.shape[1]):
+        sw, sb = pw[0, j], pb[0, j]
+        for k in range(1, chunks):
+            sw += pw[k, j]
+            sb += pb[k, j]
+        dweight[j] = sw
+        dbias[j] = sb
+
+
+def layer_norm_cpu(x, weight, bias, eps):
+    """(y, mean, rstd) over the last axis of x (..., C); mean, rstd shaped x.shape[:-1]."""
+    rows = as_rows(x)
+    dt = rows.dtype
+    y = np.empty_like(rows)
+    mean = np.empty(rows.shape[0], dt)
+    rstd = np.empty(rows.shape[0], dt)
+    _layer_norm_rows(rows, np.ascontiguousarray(weight, dt), np.ascontiguousarray(bias, dt),
+                     dt.type(eps), y, mean, rstd)
+    lead = np.shape(x)[:-1]
+    return y.reshape(np.shape(x)), mean.reshape(lead), rstd.reshape(lead)
+
+
+def layer_norm_backward_cpu(dy, x, weight, mean, rstd):
+    """(dx, dweight, dbias) for y = layer_norm(x, weight, bias)."""
+    rows = as_rows(x)
+    dt = rows.dtype
+    r, c = rows.shape
+    chunks = max(1, min(_MAX_CHUNKS, r))
+    dx = np.empty_like(rows)
+    pw, pb = np.empty((chunks, c), dt), np.empty((chunks, c), dt)
+    dweight, dbias = np.empty(c, dt), np.empty(c, dt)
+    _layer_norm_backward_rows(as_rows(dy, dt), rows, np.ascontiguousarray(weight, dt),
+                              np.ascontiguousarray(mean, dt).reshape(-1),
+                              np.ascontiguousarray(rstd, dt).reshape(-1),
+                              dx, pw, pb, dweight, dbias)
+    return dx.reshape(np.shape(x)), dweight, dbias
+
+
 register("layer_norm", "reference", layer_norm_reference)
 register("layer_norm_backward", "reference", layer_norm_backward_reference)
+register("layer_norm", "cpu", layer_norm_cpu)
+register("layer_norm_backward", "cpu", layer_norm_backward_cpu)

@@ -1,7 +1,12 @@
 """Fused softmax cross-entropy over rows of logits, forward and backward, numpy and Numba forms."""
 
-import numpy as np
+import math
 
+import numpy as np
+from numba import prange
+
+from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed
+from ops.numba_config import jit
 from ops.registry import register
 
 
@@ -35,5 +40,74 @@ def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
     return dlogits * np.where(counted, scale, 0).astype(logits.dtype)[..., None]
 
 
+
+# ---- Numba forms: logits (N, V) C-contiguous; prange iteration i owns row i ------------------
+
+@jit(parallel=True)
+def _cross_entropy_rows(logits, targets, ignore_index, lse, nll):
+    """lse[i] = logsumexp(logits[i]); nll[i] = lse[i] - logits[i, t] (0 if ignored). Returns
+    (sum of nll in float64, summed serially in row order: deterministic; number counted)."""
+    for i in prange(logits.shape[0]):
+        row = logits[i]
+        m = row_max(row)
+        s = typed(0.0, m)
+        for j in range(row.size):
+            s += exp_t(row[j] - m)
+        log_s = typed(math.log(s), m)
+        lse[i] = m + log_s
+        t = targets[i]
+        # (m - x_t) + log s: exact m - x_t near the max; sub_add blocks reassociation
+        nll[i] = sub_add(m, row[t], log_s) if t != ignore_index else typed(0.0, m)
+    total, count = 0.0, 0
+    for i in range(nll.size):
+        total += nll[i]
+        count += targets[i] != ignore_index
+    return total, count
+
+
+@jit(parallel=True)
+def _cross_entropy_backward_rows(logits, targets, lse, ignore_index, scale, dlogits):
+    """dlogits[i] = (exp(logits[i] - lse[i]) - onehot(t)) * scale, or 0 for an ignored row."""
+    for i in prange(logits.shape[0]):
+        row, out, t = logits[i], dlogits[i], targets[i]
+        if t == ignore_index:
+            out[:] = 0
+            continue
+        c = lse[i]
+        for j in range(row.size):
+            out[j] = exp_t(row[j] - c) * scale
+        out[t] -= scale
+
+
+def _flat_targets(targets):
+    return np.ascontiguousarray(targets, dtype=np.int64).reshape(-1)
+
+
+def cross_entropy_cpu(logits, targets, ignore_index):
+    """(mean NLL over counted rows as a 0-d array, lse (N,)); logits (N, V), targets (N,)."""
+    rows = as_rows(logits)
+    lse = np.empty(rows.shape[0], rows.dtype)
+    nll = np.empty_like(lse)
+    total, count = _cross_entropy_rows(rows, _flat_targets(targets), np.int64(ignore_index),
+                                       lse, nll)
+    loss = np.asarray(total / count if count else 0.0, dtype=rows.dtype)
+    return loss, lse.reshape(np.shape(targets))
+
+
+def cross_entropy_backward_cpu(logits, targets, lse, ignore_index, grad):
+    """dlogits = (softmax - onehot) * grad / count on counted rows, 0 on ignored rows."""
+    rows = as_rows(logits)
+    flat_t = _flat_targets(targets)
+    count = int(np.count_nonzero(flat_t != ignore_index))
+    if count == 0:
+        return np.zeros_like(rows).reshape(np.shape(logits))
+    dlogits = np.empty_like(rows)
+    _cross_entropy_backward_rows(rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
+                                 np.int64(ignore_index), rows.dtype.type(grad / count), dlogits)
+    return dlogits.reshape(np.shape(logits))
+
+
 register("cross_entropy", "reference", cross_entropy_reference)
 register("cross_entropy_backward", "reference", cross_entropy_backward_reference)
+register("cross_entropy", "cpu", cross_entropy_cpu)
+register("cross_entropy_backward", "cpu", cross_entropy_backward_cpu)

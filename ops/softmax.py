@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ops.elementwise import as_rows, exp_t, row_max, sub_sub, typed
+from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -73,9 +73,9 @@ def _log_softmax_rows(x, y):
         s = typed(0.0, m)
         for j in range(row.size):
             s += exp_t(row[j] - m)
-        log_s = typed(math.log(s), m)
+        neg_log_s = typed(-math.log(s), m)
         for j in range(row.size):
-            out[j] = sub_sub(row[j], m, log_s)  # x - m first: exact near the max
+            out[j] = sub_add(row[j], m, neg_log_s)  # x - m first: exact near the max
 
 
 @jit(parallel=True)
