@@ -1,0 +1,204 @@
+"""Checkpoints: weights, optimizer state and run description, written atomically, read safely.
+
+A checkpoint is a directory holding three files:
+  model.npz    the model's state_dict (one array per parameter name)
+  optim.npz    the optimizer's state_dict, flattened: its arrays plus a JSON outline
+  config.json  {"format", "save_id", "config": {model, train, data}, "train_state": {...}}
+Every file is first written to a temporary file in the same directory, flushed and fsynced;
+only when all three are complete are they moved into place with os.replace (config.json
+last). A save that fails midway therefore leaves the previous checkpoint untouched. Each
+file carries the save's random `save_id`, so a mix of files from two saves is detected.
+Files are read with allow_pickle=False; anything unreadable raises CheckpointError naming
+the file.
+"""
+
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
+FORMAT = 1
+_ID_KEY, _OUTLINE_KEY = "__save_id__", "__outline__"
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, truncated, corrupted or does not fit the model."""
+
+
+@dataclass
+class Checkpoint:
+    """What `load` returns: the run description and the saved arrays."""
+
+    path: str
+    config: dict  # {"model": GPTConfig dict, "train": TrainConfig dict, "data": description}
+    train_state: dict  # {"step": int, "rng": ..., "history": ...}: whatever save was given
+    model_state: dict  # {parameter name: array}
+    optim_state: object  # the optimizer's state_dict as it was saved, or None
+
+
+# ---- flattening a nested state_dict into arrays + a JSON outline ------------------------------
+
+def _flatten(obj, arrays):
+    """A JSON-able outline of `obj`; its arrays are moved into `arrays` under numbered keys."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        key = f"a{len(arrays)}"
+        arrays[key] = np.asarray(obj)
+        return {"array": key}
+    if isinstance(obj, dict):  # kept as pairs: optimizer states use int keys
+        return {"dict": [[_flatten(k, arrays), _flatten(v, arrays)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"tuple" if isinstance(obj, tuple) else "list": [_flatten(v, arrays)
+                                                                for v in obj]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    raise TypeError(f"checkpoint: cannot store a {type(obj).__name__} in optimizer state")
+
+
+def _unflatten(outline, arrays):
+    kind, body = next(iter(outline.items()))
+    if kind == "array":
+        a = arrays[body]
+        return a[()] if a.ndim == 0 else a  # 0-d arrays come back as numpy scalars
+    if kind == "dict":
+        return {_unflatten(k, arrays): _unflatten(v, arrays) for k, v in body}
+    if kind in ("list", "tuple"):
+        items = [_unflatten(v, arrays) for v in body]
+        return tuple(items) if kind == "tuple" else items
+    return body
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def _write_temp(directory, name, write):
+    """Write a temporary file in `directory` with write(fileobj), fsynced; return its path."""
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _savez_writer(arrays):
+    return lambda f: np.savez(f, **arrays)
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open directories; the files are already synced
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(path_dir, model, optimizer, config, train_state):
+    """Save a checkpoint into directory `path_dir` (created if needed); see the module doc.
+
+    config and train_state must be JSON-able dicts; optimizer may be None.
+    """
+    os.makedirs(path_dir, exist_ok=True)
+    save_id = uuid.uuid4().hex
+    model_arrays = {name: np.asarray(a) for name, a in model.state_dict().items()}
+    model_arrays[_ID_KEY] = np.array(save_id)
+    optim_arrays = {}
+    outline = _flatten(optimizer.state_dict() if optimizer is not None else None, optim_arrays)
+    optim_arrays[_OUTLINE_KEY] = np.array(json.dumps(outline))
+    optim_arrays[_ID_KEY] = np.array(save_id)
+    doc = {"format": FORMAT, "save_id": save_id, "config": config, "train_state": train_state}
+    text = json.dumps(doc, indent=1).encode("utf-8")
+    jobs = [(MODEL_FILE, _savez_writer(model_arrays)), (OPTIM_FILE, _savez_writer(optim_arrays)),
+            (CONFIG_FILE, lambda f: f.write(text))]
+    temps = []
+    try:
+        for name, write in jobs:
+            temps.append((_write_temp(path_dir, name, write), name))
+    except BaseException:
+        for tmp, _ in temps:
+            os.unlink(tmp)
+        raise
+    for tmp, name in temps:  # every file is complete on disk; config.json goes in last
+        os.replace(tmp, os.path.join(path_dir, name))
+    _fsync_dir(path_dir)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file '{path}' is missing") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read checkpoint file '{path}': {e}") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint file '{path}' is corrupted: invalid JSON at "
+                              f"line {e.lineno} column {e.colno}") from None
+    if not isinstance(doc, dict) or not {"save_id", "config", "train_state"} <= set(doc):
+        raise CheckpointError(f"checkpoint file '{path}' is not a checkpoint description")
+    if doc.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint file '{path}' has format {doc.get('format')!r}; "
+                              f"this version reads format {FORMAT}")
+    return doc
+
+
+def _read_npz(path, save_id):
+    """Every array of the .npz at `path`, read eagerly, checked to belong to save `save_id`."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"checkpoint file '{path}' is missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001  (zipfile, zlib, format, OS errors: a bad file)
+        raise CheckpointError(f"checkpoint file '{path}' is corrupted or truncated "
+                              f"({type(e).__name__}: {e})") from None
+    found = arrays.pop(_ID_KEY, None)
+    if found is None or str(found) != save_id:
+        raise CheckpointError(f"checkpoint file '{path}' is not from the same save as "
+                              f"config.json (an interrupted or mixed save)")
+    return arrays
+
+
+def load(path_dir):
+    """Read the checkpoint in directory `path_dir`; raises CheckpointError naming the file."""
+    path_dir = str(path_dir)
+    if not os.path.isdir(path_dir):
+        raise CheckpointError(f"checkpoint directory '{path_dir}' does not exist")
+    doc = _read_json(os.path.join(path_dir, CONFIG_FILE))
+    model_state = _read_npz(os.path.join(path_dir, MODEL_FILE), doc["save_id"])
+    optim_path = os.path.join(path_dir, OPTIM_FILE)
+    optim_arrays = _read_npz(optim_path, doc["save_id"])
+    try:
+        outline = json.loads(str(optim_arrays.pop(_OUTLINE_KEY)))
+        optim_state = _unflatten(outline, optim_arrays)
+    except (KeyError, ValueError, TypeError, StopIteration, AttributeError) as e:
+        raise CheckpointError(f"checkpoint file '{optim_path}' is corrupted "
+                              f"(bad outline: {type(e).__name__})") from None
+    return Checkpoint(path_dir, doc["config"], doc["train_state"], model_state, optim_state)
+
+
+def restore(ckpt, model, optimizer=None):
+    """Copy a loaded checkpoint's arrays into `model` (and `optimizer`), checking they fit."""
+    try:
+        model.load_state_dict(ckpt.model_state)
+    except (KeyError, ValueError) as e:
+        path = os.path.join(ckpt.path, MODEL_FILE)
+        raise CheckpointError(f"checkpoint file '{path}' does not fit the model: {e}") from None
+    if optimizer is not None and ckpt.optim_state is not None:
+        try:
+            optimizer.load_state_dict(ckpt.optim_state)
+        except (KeyError, ValueError, IndexError, TypeError) as e:
+            path = os.path.join(ckpt.path, OPTIM_FILE)
+            raise CheckpointError(f"checkpoint file '{path}' does not fit the optimizer: "
+                                  f"{e}") from None
