@@ -1,0 +1,98 @@
+"""Autoregressive sampling from a GPT: greedy, temperature and top-k, with a KV cache."""
+
+import numpy as np
+
+from engine.module import as_rng
+
+
+def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=False,
+             rng=None, use_cache=True, return_logits=False):
+    """Extend idx (B, T) by max_new_tokens tokens; returns int64 (B, T + max_new_tokens).
+
+    greedy: argmax at every step. Otherwise sample from softmax(logits / temperature),
+    restricted to the top_k largest logits when top_k is given (ties with the k-th kept).
+    temperature == 0 means greedy; a negative or non-finite temperature is a ValueError.
+    rng: None, an int seed or np.random.Generator (same seed -> same tokens).
+
+    use_cache: the prompt is run once into a per-layer KVCache, then each step feeds only the
+    newest token; tokens and logits match decoding without the cache. Once the sequence is
+    longer than block_size the cache cannot hold it (positions would shift), so each later
+    step recomputes on the last block_size tokens, exactly as without the cache.
+    Runs under no_grad in eval mode, restoring the model's previous mode. With return_logits,
+    returns (tokens, logits (B, max_new_tokens, V)), the logits each token was chosen from.
+    """
+    from engine import no_grad
+
+    idx = np.asarray(idx)
+    if idx.ndim != 2 or idx.shape[1] < 1 or idx.dtype.kind not in "iu":
+        raise ValueError(f"generate: idx must be a non-empty 2-D integer array (B, T), got "
+                         f"shape {idx.shape} dtype {idx.dtype}")
+    greedy = _check_sampling(temperature, top_k, greedy)
+    rng = as_rng(rng)
+    tokens = idx.astype(np.int64)
+    chosen_logits = []
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            decoder = _Decoder(model, tokens.shape[0], use_cache)
+            for _ in range(max_new_tokens):
+                logits = decoder.next_logits(tokens)  # (B, V)
+                chosen_logits.append(logits)
+                nxt = _pick(logits, greedy, temperature, top_k, rng)  # (B,)
+                tokens = np.concatenate([tokens, nxt[:, None]], axis=1)  # (B, T + 1)
+    finally:
+        model.train(was_training)
+    if return_logits:
+        vocab = model.config.vocab_size
+        stacked = (np.stack(chosen_logits, axis=1) if chosen_logits
+                   else np.zeros((tokens.shape[0], 0, vocab)))
+        return tokens, stacked
+    return tokens
+
+
+def _check_sampling(temperature, top_k, greedy):
+    """Validate the sampling settings; returns whether decoding is greedy."""
+    if not greedy:
+        if not np.isfinite(temperature) or temperature < 0:
+            raise ValueError(f"generate: temperature must be a finite number >= 0 (0 means "
+                             f"greedy), got {temperature}")
+        greedy = temperature == 0
+    if top_k is not None and (int(top_k) != top_k or top_k < 1):
+        raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k}")
+    return greedy
+
+
+class _Decoder:
+    """Produces next-token logits for a growing token array, with or without a KV cache."""
+
+    def __init__(self, model, batch_size, use_cache):
+        self.model = model
+        self.block_size = model.config.block_size
+        self.cache = model.make_cache(batch_size) if use_cache else None
+
+    def next_logits(self, tokens):
+        """Logits (B, V) for the token after tokens (B, T)."""
+        T = tokens.shape[1]
+        if self.cache is None or T > self.block_size:
+            logits, _ = self.model(tokens[:, -self.block_size:])  # (B, min(T, bs), V)
+        else:
+            cached = self.cache[0].length  # tokens[:, :cached] are already in the cache
+            logits, _ = self.model(tokens[:, cached:], kv_cache=self.cache)  # (B, T - cached, V)
+        return np.array(logits.data[:, -1, :])  # (B, V)
+
+
+def _pick(logits, greedy, temperature, top_k, rng):
+    """Choose one token per row of logits (B, V): argmax, or a sample (inverse CDF)."""
+    if greedy:
+        return np.argmax(logits, axis=-1).astype(np.int64)
+    z = logits.astype(np.float64) / temperature  # (B, V)
+    if top_k is not None and top_k < z.shape[-1]:
+        kth = np.sort(z, axis=-1)[:, -int(top_k)][:, None]  # (B, 1) k-th largest
+        z = np.where(z < kth, -np.inf, z)
+    p = np.exp(z - z.max(axis=-1, keepdims=True))  # (B, V), unnormalised
+    cdf = np.cumsum(p, axis=-1)  # (B, V)
+    u = rng.random((z.shape[0], 1)) * cdf[:, -1:]  # (B, 1), uniform on [0, total)
+    # The chosen index i has cdf[i-1] <= u < cdf[i]; zero-probability tokens never qualify.
+    choice = np.sum(cdf <= u, axis=-1)
+    return np.minimum(choice, z.shape[-1] - 1).astype(np.int64)
