@@ -66,7 +66,7 @@ def attention_backward_cpu(do, q, k, v, o, lse, causal, scale, mask):
     """Fused backward recomputing p per tile from lse; with a mask, delegates to the reference."""
     if mask is not None:
         return attention_backward_reference(do, q, k, v, o, lse, causal, scale, mask)
-    return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_Q, _cpu.BLOCK_K)
+    return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_K)
 
 
 register("attention", "reference", attention_reference)

@@ -1,15 +1,16 @@
-"""Fused flash-style attention kernels for the CPU (Numba), forward and backward.
+"""Fused flash-style attention kernels for the CPU (Numba), forward and backward."""
 
-Shapes inside this file are flattened over batch and heads: q (BH, Tq, D), k (BH, Tk, D),
-v (BH, Tk, Dv). Scores are computed one (BLOCK_Q, BLOCK_K) tile at a time and never stored
-whole; the forward keeps a running max m, running sum l and a rescaled accumulator per row
-(online softmax) and saves only lse; the backward recomputes p = exp(s - lse) per tile.
-Inner products run as rank-1 updates along a contiguous axis so LLVM vectorises them: k and
-v are also passed transposed, kt (BH, D, Tk) and vt (BH, Dv, Tk).
-Threads: the forward's prange covers (head, query tile) pairs, each owning its o and lse
-rows; the backward's prange covers heads, each owning all of its dq, dk, dv rows. Every
-output element has one writer, so results are deterministic for a fixed thread count.
-"""
+# Layout: the wrappers flatten batch and heads, q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv).
+# Scores exist one query row by at most BLOCK_K keys at a time; no (Tq, Tk) array is made.
+# The forward keeps a running max m, sum l and rescaled accumulator per query row (online
+# softmax) and saves only lse; the backward recomputes p = exp(s - lse) per key tile.
+# Vectorisation: each key tile is packed transposed into a contiguous panel (C, BLOCK_K),
+# so every inner loop runs over keys with a plain 0-based index, as rank-1 updates
+# (s += q[i, c] * panel[c]) or dot products (acc[e] += p . panel[e]). An inner index like
+# j0 + j makes Numba emit negative-index wraparound code and the loop stays scalar (5x).
+# Threads: the forward's prange covers (head, query tile) pairs, each owning its o and lse
+# rows; the backward's prange covers heads, each owning all of its dq, dk, dv rows. Every
+# output element has one writer: deterministic results for a fixed thread count.
 
 import math
 
@@ -38,179 +39,191 @@ def _exp_typed_overload(x):
 
 
 @jit(inline="always")
-def _scores_tile(qs, kt, s, i0, ni, j0, nj):
-    """s[i, j] = qs[i0 + i] . kt[:, j0 + j] for the (ni, nj) tile: rank-1 updates over D."""
-    zero = s.dtype.type(0)
-    for i in range(ni):
-        for j in range(nj):
-            s[i, j] = zero
-        for d in range(qs.shape[1]):
-            a = qs[i0 + i, d]
-            for j in range(nj):
-                s[i, j] += a * kt[d, j0 + j]
+def _pack_t(x, j0, nj, panel):
+    """panel[c, j] = x[j0 + j, c] for j < nj: rows j0.. of x (T, C) as a (C, nj) panel."""
+    for j in range(nj):
+        for c in range(x.shape[1]):
+            panel[c, j] = x[j0 + j, c]
 
 
 @jit(inline="always")
-def _hide_future(s, i0, ni, j0, nj, off):
-    """Causal: set s[i, j] = -inf where key j0 + j lies after query i0 + i (j > i + off)."""
-    ninf = s.dtype.type(-np.inf)
-    for i in range(ni):
-        for j in range(max(i0 + i + off + 1 - j0, 0), nj):
-            s[i, j] = ninf
+def _row_times_panel(a, i, panel, n, out):
+    """out[j] = sum_c a[i, c] * panel[c, j] for j < n: rank-1 updates along the keys."""
+    zero = out.dtype.type(0)
+    for j in range(n):
+        out[j] = zero
+    for c in range(a.shape[1]):
+        x = a[i, c]
+        for j in range(n):
+            out[j] += x * panel[c, j]
 
 
 @jit(inline="always")
-def _online_softmax_row(srow, nj, v, j0, m, l, acc, i):
-    """Fold one row of scores (nj keys from j0) into row i's running m, l and acc (Dv,)."""
-    mx = m[i]
-    for j in range(nj):
-        mx = max(mx, srow[j])
-    if mx == srow.dtype.type(-np.inf):
-        return                                  # nothing visible in this row yet
-    alpha = exp_typed(m[i] - mx)                # 0 on the first visible tile (m = -inf)
-    tot = srow.dtype.type(0)
-    for j in range(nj):
-        p = exp_typed(srow[j] - mx)
-        srow[j] = p
+def _dot(x, y, n):
+    """sum_j x[j] * y[j] for j < n (fastmath reassoc lets LLVM vectorise the sum)."""
+    t = x.dtype.type(0)
+    for j in range(n):
+        t += x[j] * y[j]
+    return t
+
+
+@jit(inline="always")
+def _visible(causal, i, off, j0, nj):
+    """How many of keys j0 .. j0+nj-1 query row i sees (causal: key j <= i + off)."""
+    if not causal:
+        return nj
+    return min(nj, max(i + off + 1 - j0, 0))
+
+
+@jit(inline="always")
+def _online_softmax_step(s, n, vt_panel, m, l, acc, r):
+    """Fold scores s[:n] into row r's running max m[r], sum l[r] and acc[r] (Dv,)."""
+    mx = m[r]
+    for j in range(n):
+        mx = max(mx, s[j])
+    if mx == s.dtype.type(-np.inf):
+        return                                  # only -inf scores so far: nothing to add
+    alpha = exp_typed(m[r] - mx)                # 0 on the first visible tile (m = -inf)
+    tot = s.dtype.type(0)
+    for j in range(n):
+        p = exp_typed(s[j] - mx)
+        s[j] = p
         tot += p
-    l[i] = l[i] * alpha + tot
-    m[i] = mx
+    l[r] = l[r] * alpha + tot
+    m[r] = mx
     for e in range(acc.shape[1]):
-        acc[i, e] *= alpha
-    for j in range(nj):
-        p = srow[j]
-        for e in range(acc.shape[1]):
-            acc[i, e] += p * v[j0 + j, e]
+        acc[r, e] = acc[r, e] * alpha + _dot(s, vt_panel[e], n)
 
 
 @jit(inline="always")
 def _finish_rows(acc, m, l, o, lse, i0, ni):
     """o = acc / l and lse = m + log(l); rows that saw no key get o = 0 and lse = -inf."""
     zero = o.dtype.type(0)
-    for i in range(ni):
-        if l[i] == zero:
-            lse[i0 + i] = o.dtype.type(-np.inf)
+    for r in range(ni):
+        if l[r] == zero:
+            lse[i0 + r] = o.dtype.type(-np.inf)
             for e in range(o.shape[1]):
-                o[i0 + i, e] = zero
+                o[i0 + r, e] = zero
         else:
-            inv = o.dtype.type(1) / l[i]
-            lse[i0 + i] = m[i] + math.log(l[i])
+            inv = o.dtype.type(1) / l[r]
+            lse[i0 + r] = m[r] + math.log(l[r])
             for e in range(o.shape[1]):
-                o[i0 + i, e] = acc[i, e] * inv
+                o[i0 + r, e] = acc[r, e] * inv
 
 
 @jit
-def _forward_tile(q, kt, v, o, lse, i0, ni, causal, scale, bk):
-    """Rows i0 .. i0+ni of one head: q (Tq, D), kt (D, Tk), v (Tk, Dv) -> o, lse rows."""
-    tk = kt.shape[1]
+def _forward_tile(q, k, v, o, lse, i0, ni, causal, scale, bk):
+    """Query rows i0 .. i0+ni of one head: q (Tq, D), k (Tk, D), v (Tk, Dv) -> o, lse."""
+    tk, dt = k.shape[0], q.dtype
     off = tk - q.shape[0]
-    qs = q[i0:i0 + ni] * scale                       # (ni, D), scale folded in once
-    s = np.empty((ni, bk), dtype=q.dtype)            # the only score storage: one tile
-    acc = np.zeros((ni, v.shape[1]), dtype=q.dtype)
-    m = np.full(ni, -np.inf, dtype=q.dtype)
-    l = np.zeros(ni, dtype=q.dtype)
-    # causal: keys after the last query's horizon, i0 + ni - 1 + off, are never visited
+    qs = q[i0:i0 + ni] * scale                        # (ni, D), scale folded in once
+    kt_panel = np.empty((k.shape[1], bk), dtype=dt)   # (D, bk)
+    vt_panel = np.empty((v.shape[1], bk), dtype=dt)   # (Dv, bk)
+    s = np.empty(bk, dtype=dt)                        # one row of scores, then of p
+    acc = np.zeros((ni, v.shape[1]), dtype=dt)
+    m = np.full(ni, -np.inf, dtype=dt)
+    l = np.zeros(ni, dtype=dt)
+    # causal: key tiles past the last row's horizon, i0 + ni - 1 + off, are never visited
     j_end = min(tk, max(i0 + ni + off, 0)) if causal else tk
     for j0 in range(0, j_end, bk):
         nj = min(bk, j_end - j0)
-        _scores_tile(qs, kt, s, 0, ni, j0, nj)
-        if causal and j0 + nj - 1 > i0 + off:
-            _hide_future(s, i0, ni, j0, nj, off)
-        for i in range(ni):
-            _online_softmax_row(s[i], nj, v, j0, m, l, acc, i)
+        _pack_t(k, j0, nj, kt_panel)
+        _pack_t(v, j0, nj, vt_panel)
+        for r in range(ni):
+            n = _visible(causal, i0 + r, off, j0, nj)
+            if n > 0:
+                _row_times_panel(qs, r, kt_panel, n, s)
+                _online_softmax_step(s, n, vt_panel, m, l, acc, r)
     _finish_rows(acc, m, l, o, lse, i0, ni)
 
 
 @jit(parallel=True)
-def _forward_kernel(q, kt, v, o, lse, causal, scale, bq, bk):
+def _forward_kernel(q, k, v, o, lse, causal, scale, bq, bk):
     """Each prange iteration owns one (head, query tile): rows of o (BH, Tq, Dv), lse."""
     nbh, tq = q.shape[0], q.shape[1]
     nqt = (tq + bq - 1) // bq
     for it in prange(nbh * nqt):
         bh = it // nqt
         i0 = (it % nqt) * bq
-        _forward_tile(q[bh], kt[bh], v[bh], o[bh], lse[bh], i0, min(bq, tq - i0),
+        _forward_tile(q[bh], k[bh], v[bh], o[bh], lse[bh], i0, min(bq, tq - i0),
                       causal, scale, bk)
 
 
 @jit(inline="always")
-def _probabilities_tile(s, lse, i0, ni, nj, j0, causal, off):
-    """s <- p = exp(s - lse) in place; 0 for hidden (future) keys and for rows with no key."""
-    zero = s.dtype.type(0)
-    for i in range(ni):
-        li = lse[i0 + i]
-        # keys j0 + j > i0 + i + off are hidden; nothing is visible when lse = -inf
-        stop = min(nj, max(i0 + i + off + 1 - j0, 0)) if causal else nj
-        if li == s.dtype.type(-np.inf):
-            stop = 0
-        for j in range(stop):
-            s[i, j] = exp_typed(s[i, j] - li)
-        for j in range(stop, nj):
-            s[i, j] = zero
+def _grad_row(qs, do, i, li, di, kt_panel, vt_panel, n, p, ds, dq, dkt, dvt):
+    """Query row i against one key tile (n visible keys): recompute p, then
+    dv^T += do_i p, ds = p (dp - D_i), dk^T += qs_i ds, dq_i += ds k. qs is q * scale."""
+    _row_times_panel(qs, i, kt_panel, n, p)         # s = q_i k^T * scale
+    for j in range(n):
+        p[j] = exp_typed(p[j] - li)
+    _row_times_panel(do, i, vt_panel, n, ds)        # dp = do_i v^T
+    for j in range(n):
+        ds[j] = p[j] * (ds[j] - di)
+    for e in range(dvt.shape[0]):
+        x = do[i, e]
+        for j in range(n):
+            dvt[e, j] += x * p[j]
+    for c in range(dkt.shape[0]):
+        x = qs[i, c]
+        for j in range(n):
+            dkt[c, j] += x * ds[j]
+        dq[i, c] += _dot(ds, kt_panel[c], n)
 
 
 @jit(inline="always")
-def _grad_tile(p, dp, q_rows, k_rows, do_rows, drow, dq, dk, dv, i0, ni, j0, nj):
-    """From p and dp = do v^T of one tile: dv += p^T do, ds = p (dp - D), dk += ds^T qs,
-    dq += ds k. q_rows is q * scale; every inner loop runs along a contiguous row."""
-    for i in range(ni):
-        di = drow[i0 + i]
-        for j in range(nj):
-            pij = p[i, j]
-            for e in range(dv.shape[1]):
-                dv[j0 + j, e] += pij * do_rows[i0 + i, e]
-            ds = pij * (dp[i, j] - di)
-            for d in range(dk.shape[1]):
-                dk[j0 + j, d] += ds * q_rows[i0 + i, d]
-            for d in range(dq.shape[1]):
-                dq[i0 + i, d] += ds * k_rows[j0 + j, d]
+def _unpack_t(panel, j0, nj, x):
+    """x[j0 + j, c] = panel[c, j] for j < nj: the inverse of _pack_t."""
+    for j in range(nj):
+        for c in range(x.shape[1]):
+            x[j0 + j, c] = panel[c, j]
 
 
 @jit
-def _backward_head(q, k, kt, vt, o, do, lse, dq, dk, dv, causal, scale, bq, bk):
-    """All gradients of one head. dq, dk, dv arrive zeroed; key tiles outer, query inner."""
-    tq, tk = q.shape[0], k.shape[0]
+def _row_dots(a, b, out):
+    """out[i] = a[i] . b[i] for a, b (T, C): D_i = rowsum(do * o) in the backward."""
+    for i in range(a.shape[0]):
+        out[i] = _dot(a[i], b[i], a.shape[1])
+
+
+@jit
+def _backward_head(q, k, v, o, do, lse, dq, dk, dv, causal, scale, bk):
+    """All gradients of one head, key tiles outer, query rows inner; dq arrives zeroed."""
+    tq, tk, dt = q.shape[0], k.shape[0], q.dtype
     off = tk - tq
     qs = q * scale                                    # (Tq, D)
-    drow = np.empty(tq, dtype=q.dtype)                # D_i = rowsum(do * o)
-    for i in range(tq):
-        acc = q.dtype.type(0)
-        for e in range(do.shape[1]):
-            acc += do[i, e] * o[i, e]
-        drow[i] = acc
-    s = np.empty((bq, bk), dtype=q.dtype)             # scores, then probabilities
-    dp = np.empty((bq, bk), dtype=q.dtype)            # do v^T
+    drow = np.empty(tq, dtype=dt)
+    _row_dots(do, o, drow)
+    kt_panel, dkt = np.empty((k.shape[1], bk), dt), np.empty((k.shape[1], bk), dt)
+    vt_panel, dvt = np.empty((v.shape[1], bk), dt), np.empty((v.shape[1], bk), dt)
+    p, ds = np.empty(bk, dtype=dt), np.empty(bk, dtype=dt)
     for j0 in range(0, tk, bk):
         nj = min(bk, tk - j0)
-        # causal: queries before j0 - off see none of this tile's keys
-        i_start = max(0, j0 - off) if causal else 0
-        for i0 in range(i_start, tq, bq):
-            ni = min(bq, tq - i0)
-            _scores_tile(qs, kt, s, i0, ni, j0, nj)
-            _probabilities_tile(s, lse, i0, ni, nj, j0, causal, off)
-            _scores_tile(do, vt, dp, i0, ni, j0, nj)
-            _grad_tile(s, dp, qs, k, do, drow, dq, dk, dv, i0, ni, j0, nj)
-    for i in range(tq):
-        for d in range(dq.shape[1]):
-            dq[i, d] *= scale
+        _pack_t(k, j0, nj, kt_panel)
+        _pack_t(v, j0, nj, vt_panel)
+        dkt[:] = 0
+        dvt[:] = 0
+        # causal: rows before j0 - off see none of this tile's keys
+        for i in range(max(0, j0 - off) if causal else 0, tq):
+            n = _visible(causal, i, off, j0, nj)
+            if n > 0 and lse[i] != dt.type(-np.inf):     # -inf: the row sees no key
+                _grad_row(qs, do, i, lse[i], drow[i], kt_panel, vt_panel, n, p, ds,
+                          dq, dkt, dvt)
+        _unpack_t(dkt, j0, nj, dk)
+        _unpack_t(dvt, j0, nj, dv)
+    dq *= scale
 
 
 @jit(parallel=True)
-def _backward_kernel(q, k, kt, vt, o, do, lse, dq, dk, dv, causal, scale, bq, bk):
+def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv, causal, scale, bk):
     """Each prange iteration owns one head: all of its dq, dk, dv rows (BH, T, D)."""
     for bh in prange(q.shape[0]):
-        _backward_head(q[bh], k[bh], kt[bh], vt[bh], o[bh], do[bh], lse[bh],
-                       dq[bh], dk[bh], dv[bh], causal, scale, bq, bk)
+        _backward_head(q[bh], k[bh], v[bh], o[bh], do[bh], lse[bh], dq[bh], dk[bh], dv[bh],
+                       causal, scale, bk)
 
 
 def _flat(x):
-    """(B, H, T, D) -> contiguous (B*H, T, D)."""
+    """(B, H, T, C) -> contiguous (B*H, T, C)."""
     return np.ascontiguousarray(x).reshape(-1, x.shape[-2], x.shape[-1])
-
-
-def _flat_t(x):
-    """(B, H, T, D) -> contiguous (B*H, D, T): rows of k^T / v^T for rank-1 updates."""
-    return np.ascontiguousarray(_flat(x).transpose(0, 2, 1))
 
 
 def flash_forward(q, k, v, causal, scale, bq, bk):
@@ -218,17 +231,17 @@ def flash_forward(q, k, v, causal, scale, bq, bk):
     b, h, tq, _ = q.shape
     o = np.empty((b * h, tq, v.shape[-1]), dtype=q.dtype)
     lse = np.empty((b * h, tq), dtype=q.dtype)
-    _forward_kernel(_flat(q), _flat_t(k), _flat(v), o, lse, bool(causal),
+    _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, bool(causal),
                     q.dtype.type(scale), bq, bk)
     return o.reshape(b, h, tq, -1), lse.reshape(b, h, tq)
 
 
-def flash_backward(do, q, k, v, o, lse, causal, scale, bq, bk):
-    """(dq, dk, dv) shaped like (q, k, v) with (bq, bk) tiles; no mask."""
-    q3, k3 = _flat(q), _flat(k)
+def flash_backward(do, q, k, v, o, lse, causal, scale, bk):
+    """(dq, dk, dv) shaped like (q, k, v) with key tiles of bk; no mask."""
+    q3, k3, v3 = _flat(q), _flat(k), _flat(v)
     lse2 = np.ascontiguousarray(lse).reshape(q3.shape[:2])
-    dq, dk = np.zeros_like(q3), np.zeros_like(k3)
-    dv = np.zeros((k3.shape[0], v.shape[-2], v.shape[-1]), dtype=q.dtype)
-    _backward_kernel(q3, k3, _flat_t(k), _flat_t(v), _flat(o), _flat(do), lse2,
-                     dq, dk, dv, bool(causal), q.dtype.type(scale), bq, bk)
+    dq = np.zeros_like(q3)
+    dk, dv = np.empty_like(k3), np.empty_like(v3)
+    _backward_kernel(q3, k3, v3, _flat(o), _flat(do), lse2, dq, dk, dv, bool(causal),
+                     q.dtype.type(scale), bk)
     return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
