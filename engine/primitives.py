@@ -331,3 +331,16 @@ class Where(Function):
         zero = g.dtype.type(0)
         return (None, unbroadcast(np.where(cond, g, zero), ctx.shapes[0]),
                 unbroadcast(np.where(cond, zero, g), ctx.shapes[1]))
+
+
+class Cast(Function):
+    name, formula = "cast", "d(cast a) = cast(dy) back to a's dtype"
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine import autograd
+from engine import autograd, primitives
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -115,10 +115,10 @@ class Tensor:
         return Tensor._make(self.data)
 
     def float(self):
-        return Tensor(self.data.astype(np.float32), requires_grad=self.requires_grad)
+        return primitives.Cast.apply(self, dtype=np.float32)  # differentiable: keeps the graph
 
     def double(self):
-        return Tensor(self.data.astype(np.float64), requires_grad=self.requires_grad)
+        return primitives.Cast.apply(self, dtype=np.float64)
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", threshold=64,
