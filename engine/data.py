@@ -19,6 +19,7 @@ when the data needs fewer tokens, and grows it to the data's size when a text ha
 distinct characters (see `model_vocab_size`).
 """
 
+import contextlib
 import hashlib
 import os
 
@@ -290,22 +291,17 @@ def dataset_from_description(desc, *, need_text=True):
 
 # ---- evaluation of a model on a synthetic task --------------------------------------------
 
-class _EvalMode:
-    """`with _EvalMode(model):` runs without dropout and without recording a graph."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        from engine import no_grad
-        self.was_training = getattr(self.model, "training", True)
-        self.model.eval()
-        self.grad_off = no_grad()
-        self.grad_off.__enter__()
-
-    def __exit__(self, *exc):
-        self.grad_off.__exit__(*exc)
-        self.model.train(self.was_training)
+@contextlib.contextmanager
+def eval_mode(model):
+    """`with eval_mode(model):` runs without dropout and without recording a graph."""
+    from engine import no_grad
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def _as_array(x):
@@ -314,7 +310,7 @@ def _as_array(x):
 
 def _exact_match_teacher_forced(model, task, inputs, batch_size):
     correct = 0
-    with _EvalMode(model):
+    with eval_mode(model):
         for start in range(0, len(inputs), batch_size):
             idx, targets = task.batch_of(inputs[start:start + batch_size])
             logits, _ = model(idx, targets)  # targets ask for logits at every position
@@ -330,7 +326,7 @@ def _exact_match_generate(model, task, inputs, batch_size):
     for inp in inputs:
         by_length.setdefault(len(inp), []).append(inp)
     correct = 0
-    with _EvalMode(model):
+    with eval_mode(model):
         for group in by_length.values():
             for start in range(0, len(group), batch_size):
                 chunk = group[start:start + batch_size]

@@ -1,0 +1,122 @@
+"""Tests of engine.train: it learns, resumes bit-for-bit, and stops cleanly on NaN or Ctrl-C."""
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from engine import checkpoint
+from engine import train as train_mod
+from engine.train import NonFiniteLossError, TrainConfig, train
+from engine.train_support import critical_section
+
+# A small model on short sequences so each test runs in a few seconds.
+SMALL = {"model_overrides": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+         "task_options": {"min_len": 3, "max_len": 5}, "batch_size": 16, "eval_every": 0,
+         "final_eval_examples": 50, "warmup_steps": 5}
+
+
+def test_short_run_loss_falls_well_below_its_start():
+    history = train(TrainConfig(steps=40, lr=1e-2, **SMALL), progress=False)
+    losses = history["train"]["loss"]
+    assert len(losses) == 40 and history["train"]["step"] == list(range(40))
+    assert losses[0] > 3.5  # about ln(64) at init
+    assert np.mean(losses[-5:]) < losses[0] - 1.5
+    final = history["final"]
+    assert final["step"] == 40 and 0.0 <= final["exact_match"] <= 1.0
+    assert final["val_loss"] < losses[0] - 1.5
+
+
+def _weights(out_dir):
+    return checkpoint.load(out_dir).model_state
+
+
+def _interrupt_at(monkeypatch, stop_step):
+    """Make the loop raise KeyboardInterrupt (as Ctrl-C would) when it reaches stop_step."""
+    real = train_mod._train_step
+
+    def step(run):
+        if run.step == stop_step:
+            raise KeyboardInterrupt
+        return real(run)
+
+    monkeypatch.setattr(train_mod, "_train_step", step)
+
+
+def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
+    # Dropout on, so the restored dropout generators matter as much as weights and AdamW.
+    cfg = {**SMALL, "model_overrides": {**SMALL["model_overrides"], "dropout": 0.1},
+           "steps": 20, "lr": 5e-3, "eval_every": 4, "ckpt_every": 0}
+    straight = train(TrainConfig(out_dir=str(tmp_path / "a"), **cfg), progress=False)
+
+    _interrupt_at(monkeypatch, 10)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out_dir=str(tmp_path / "b"), **cfg), progress=False)
+    saved = checkpoint.load(tmp_path / "b")
+    assert saved.train_state["step"] == 10 and saved.train_state["history"]["interrupted"]
+    monkeypatch.undo()
+    resumed = train(TrainConfig(out_dir=str(tmp_path / "b"), resume=True, **cfg),
+                    progress=False)
+
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name  # bit-for-bit
+    assert resumed["train"]["loss"] == straight["train"]["loss"]
+    assert resumed["eval"] == straight["eval"]
+    assert resumed["final"] == straight["final"]
+    # and a different seed really does give different weights (the comparison can fail)
+    train(TrainConfig(out_dir=str(tmp_path / "c"), **{**cfg, "seed": 1}), progress=False)
+    c = _weights(tmp_path / "c")
+    assert not np.array_equal(a["lm_head.weight"], c["lm_head.weight"])
+
+
+def test_resume_with_another_task_is_refused(tmp_path):
+    out = str(tmp_path / "r")
+    train(TrainConfig(steps=2, out_dir=out, **SMALL), progress=False)
+    with pytest.raises(checkpoint.CheckpointError, match="was trained on"):
+        train(TrainConfig(steps=4, out_dir=out, resume=True, **{**SMALL, "task": "sort"}),
+              progress=False)
+
+
+def test_huge_learning_rate_stops_with_step_and_op():
+    with pytest.raises(NonFiniteLossError) as err:
+        train(TrainConfig(steps=30, lr=1e10, **{**SMALL, "warmup_steps": 0}), progress=False)
+    message = str(err.value)
+    assert "step 1:" in message and "the loss is nan" in message
+    assert "first op to produce it:" in message
+
+
+def test_injected_overflow_names_the_step_and_the_op(monkeypatch):
+    real = train_mod._train_step
+
+    def step(run):
+        if run.step == 3:  # weights that overflow float32 in the output projection
+            run.model.lm_head.weight.data[:] = 3e38
+        return real(run)
+
+    monkeypatch.setattr(train_mod, "_train_step", step)
+    with pytest.raises(NonFiniteLossError, match=r"step 3: .* first op to produce it: \w+"):
+        train(TrainConfig(steps=10, lr=1e-3, **SMALL), progress=False)
+
+
+def test_text_training_reports_the_bigram_baseline(tmp_path):
+    path = tmp_path / "t.txt"
+    words = np.random.default_rng(0).choice(["ab", "cd", "abc", "dd"], size=400)
+    path.write_text(" ".join(words), encoding="utf-8")
+    cfg = TrainConfig(text=str(path), steps=3, **{**SMALL, "task_options": {}},
+                      out_dir=str(tmp_path / "o"))
+    history = train(cfg, progress=False)
+    assert history["final"]["bigram_baseline"] > 0
+    assert "exact_match" not in history["final"]
+    assert checkpoint.load(tmp_path / "o").config["data"]["chars"] == " abcd"
+
+
+def test_ctrl_c_waits_for_the_end_of_the_critical_section():
+    done = []
+    with pytest.raises(KeyboardInterrupt), critical_section():
+        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-update...
+        done.append("update finished")  # ...which still completes
+    assert done == ["update finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
