@@ -2,7 +2,13 @@
 
 import numpy as np
 
+from ops import matmul_cpu as cpu
+from ops.numba_config import num_threads
 from ops.registry import register
+
+# Below this many multiply-adds (M*N*K summed over the batch) one thread does the whole
+# product: a parallel region costs more than it saves.
+SERIAL_WORK = 1 << 16
 
 
 def _check(name, a, b):
@@ -30,6 +36,95 @@ def matmul_tn_reference(a, b):
     return np.matmul(np.swapaxes(a, -1, -2), b)
 
 
+def _operand(x, transposed):
+    """(flat C-ordered data, leading dimension, transposed flag) for the stored matrix x.
+
+    A C-contiguous transpose (x.T of a C array, or x.swapaxes(-1, -2)) is read through the
+    flipped flag instead of being copied; anything else is made contiguous.
+    """
+    if not x.flags.c_contiguous:
+        xt = np.swapaxes(x, -1, -2)
+        if xt.flags.c_contiguous:
+            x, transposed = xt, not transposed
+        else:
+            x = np.ascontiguousarray(x)
+    return x.reshape(-1), x.shape[-1], int(transposed)
+
+
+def _dims(name, a, ta, b, tb):
+    """(S, M, N, K) of op(a) @ op(b), S = 0 for 2-D; raise ValueError if they do not fit."""
+    _check(name, a, b)
+    m, k = a.shape[-2:][::-1] if ta else a.shape[-2:]
+    k2, n = b.shape[-2:][::-1] if tb else b.shape[-2:]
+    if k != k2 or a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"{name}: shapes {a.shape} and {b.shape} do not fit")
+    return (a.shape[0] if a.ndim == 3 else 0), m, n, k
+
+
+def _gemm(name, a, ta, b, tb):
+    """op(a) @ op(b) with the Numba kernels (op = transpose where the flag is set)."""
+    s, m, n, k = _dims(name, a, ta, b, tb)
+    dtype = np.result_type(a, b)
+    if dtype not in (np.float32, np.float64):  # outside the contract: keep numpy's answer
+        return np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
+    out = np.zeros((max(s, 1), m, n), dtype)
+    if m and n and k and max(s, 1):
+        a, lda, ta = _operand(a.astype(dtype, copy=False), ta)
+        b, ldb, tb = _operand(b.astype(dtype, copy=False), tb)
+        _run(a, lda, ta, b, ldb, tb, out, max(s, 1), m, n, k)
+    return out if s else out[0]
+
+
+def _run(a, lda, ta, b, ldb, tb, out, s, m, n, k):
+    """Pick the schedule: one thread, whole matrices per thread, or a grid per matrix."""
+    c, threads, blocks = out.reshape(-1), num_threads(), (cpu.MC, cpu.KC, cpu.NC)
+    if s * m * n * k < SERIAL_WORK or threads == 1:
+        cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
+    elif s >= threads and (s >= 4 * threads or m * n * k < 64 * SERIAL_WORK):
+        cpu.gemm_batch(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
+    else:
+        tm, tn = _grid(m, n, threads)
+        sa, sb = a.size // s, b.size // s
+        for i in range(s):
+            cpu.gemm_grid(a[i * sa:(i + 1) * sa], lda, ta, b[i * sb:(i + 1) * sb], ldb, tb,
+                          c[i * m * n:(i + 1) * m * n], m, n, k, tm, tn, *blocks)
+
+
+def _grid(m, n, threads):
+    """(tm, tn) with tm * tn = threads cutting the (m, n) output into blocks.
+
+    A row block packs its own B panel and a column block its own A block, so pick the cut
+    that packs least: minimise tn*m + tm*n, with at least one micro-tile per block.
+    """
+    best = None
+    for tm in range(1, threads + 1):
+        tn = threads // tm
+        if tm * tn != threads or tm > -(-m // cpu.MR) or tn > -(-n // 8):
+            continue
+        cost = tn * m + tm * n
+        if best is None or cost < best[0]:
+            best = (cost, tm, tn)
+    return best[1:] if best else (1, 1)
+
+
+def matmul_cpu(a, b):
+    """a @ b for a (M, K), b (K, N), or batched (S, M, K) @ (S, K, N); Numba, no BLAS."""
+    return _gemm("matmul", a, False, b, False)
+
+
+def matmul_nt_cpu(a, b):
+    """a @ b^T for a (.., M, K), b (.., N, K) -> (.., M, N); Numba, no BLAS."""
+    return _gemm("matmul_nt", a, False, b, True)
+
+
+def matmul_tn_cpu(a, b):
+    """a^T @ b for a (.., K, M), b (.., K, N) -> (.., M, N); Numba, no BLAS."""
+    return _gemm("matmul_tn", a, True, b, False)
+
+
 register("matmul", "reference", matmul_reference)
 register("matmul_nt", "reference", matmul_nt_reference)
 register("matmul_tn", "reference", matmul_tn_reference)
+register("matmul", "cpu", matmul_cpu)
+register("matmul_nt", "cpu", matmul_nt_cpu)
+register("matmul_tn", "cpu", matmul_tn_cpu)
