@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ops  # noqa: E402
 from engine.nn import GPT, GPTConfig  # noqa: E402
-from engine.optim import AdamW  # noqa: E402
+from engine.optim import AdamW, weight_decay_groups  # noqa: E402
 
 BATCH = {"tiny": 32, "small": 16}  # the canonical batch sizes (../shared/DESIGN.md)
 
@@ -41,8 +41,8 @@ def _median_step(step, repeats, warmup=3):
 
 def time_ours(name, backend, repeats):
     cfg = GPTConfig.from_name(name)
-    model = GPT(cfg, seed=0)
-    opt = AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    model = GPT(cfg, rng=0)
+    opt = AdamW(weight_decay_groups(model, 0.1), lr=1e-3)
     idx, targets = _batch(cfg, BATCH[name])
 
     def step():
@@ -109,7 +109,7 @@ def print_table(rows):
                       "-" if torch_ms is None else f"{torch_ms:.1f} ms",
                       "-" if torch_ms is None else f"{r['ours_numba_ms'] / torch_ms:.2f}x",
                       f"{r['tokens_per_s']:,.0f}")
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)
 
 
 def main(argv=None):
