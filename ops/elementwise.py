@@ -35,7 +35,7 @@ def exp_t(x):
     raise NotImplementedError("only callable inside Numba kernels")
 
 
-@overload(exp_t, inline="always")
+@overload(exp_t)
 def _exp_t(x):
     if x == types.float32:
         return lambda x: exp_f32(x)
@@ -47,7 +47,7 @@ def typed(value, like):
     raise NotImplementedError("only callable inside Numba kernels")
 
 
-@overload(typed, inline="always")
+@overload(typed)
 def _typed(value, like):
     if like == types.float32:
         return lambda value, like: np.float32(value)
@@ -88,6 +88,16 @@ def row_max(r):
     return m
 
 
+# Below this many elements a kernel runs on the calling thread: a parallel launch costs about
+# 20 us on an idle 2-core machine and 60-100 us on a busy one, more than the work it splits.
+PARALLEL_MIN = 1 << 17
+
+
+def use_threads(size):
+    """Whether a kernel over `size` elements should run its prange loop in parallel."""
+    return size >= PARALLEL_MIN
+
+
 def as_rows(a, dtype=None):
     """a (..., N) as a C-contiguous (rows, N) array of `dtype` (a view when already so)."""
     a = np.ascontiguousarray(a, dtype=dtype)
@@ -98,41 +108,58 @@ def as_rows(a, dtype=None):
 # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so gelu(x) = x / (1 + exp(-2u)) with u the tanh
 # argument: one exponential, no tanh call, and no cancellation in 1 + tanh(u) for negative u.
 
-@jit(parallel=True)
-def _gelu_flat(x, y):
-    """y[i] = gelu(x[i]) over flat arrays; prange iteration b owns elements [b*_BLOCK, ...)."""
-    n = x.size
-    for b in prange((n + _BLOCK - 1) // _BLOCK):
-        for i in range(b * _BLOCK, min(n, (b + 1) * _BLOCK)):
-            v = x[i]
-            u = typed(_K, v) * (v + typed(_A, v) * v * v * v)
-            y[i] = v / (typed(1.0, v) + exp_t(typed(-2.0, v) * u))
+@jit(inline="always")
+def _gelu_block(x, y, start, stop):
+    for i in range(start, stop):
+        v = x[i]
+        u = typed(_K, v) * (v + typed(_A, v) * v * v * v)
+        y[i] = v / (typed(1.0, v) + exp_t(typed(-2.0, v) * u))
+
+
+@jit(inline="always")
+def _gelu_backward_block(x, dy, dx, start, stop):
+    """gelu' = s + x s (1 - s) 2 sqrt(2/pi) (1 + 3a x^2) with s = sigmoid(2u), since
+    0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s); 1 - s = E s for E = exp(-2u) (no cancellation).
+    Where -2u > 40 (x < -5.2) the true gelu' is below 2e-16 and is returned as 0: computing it
+    there could meet inf * 0 once fastmath reassociates the products."""
+    for i in range(start, stop):
+        v = x[i]
+        one = typed(1.0, v)
+        w = typed(-2.0 * _K, v) * (v + typed(_A, v) * v * v * v)
+        e = exp_t(min(w, typed(40.0, v)))  # NaN passes through min
+        s = one / (one + e)
+        du = typed(2.0 * _K, v) * (one + typed(3.0 * _A, v) * v * v)
+        d = dy[i] * (s + v * s * (e * s) * du)
+        dx[i] = typed(0.0, v) if w > typed(40.0, v) else d
 
 
 @jit(parallel=True)
-def _gelu_backward_flat(x, dy, dx):
-    """dx[i] = dy[i] * gelu'(x[i]); with s = sigmoid(2u): 0.5 (1 + t) = s, 1 - t^2 = 4 s (1 - s),
-    and 1 - s = E s for E = exp(-2u) (no cancellation). Where -2u > 40 (x < -5.2) the true
-    gelu' is below 2e-16 and is returned as 0: computing it there could meet inf * 0 once
-    fastmath reassociates the products."""
+def _gelu_flat(x, y, threads):
+    """y = gelu(x) over flat arrays; iteration b owns elements [b*_BLOCK, (b+1)*_BLOCK)."""
     n = x.size
-    for b in prange((n + _BLOCK - 1) // _BLOCK):
-        for i in range(b * _BLOCK, min(n, (b + 1) * _BLOCK)):
-            v = x[i]
-            one = typed(1.0, v)
-            w = typed(-2.0 * _K, v) * (v + typed(_A, v) * v * v * v)
-            e = exp_t(min(w, typed(40.0, v)))  # NaN passes through min
-            s = one / (one + e)
-            du = typed(2.0 * _K, v) * (one + typed(3.0 * _A, v) * v * v)
-            d = dy[i] * (s + v * s * (e * s) * du)
-            dx[i] = typed(0.0, v) if w > typed(40.0, v) else d
+    if threads:
+        for b in prange((n + _BLOCK - 1) // _BLOCK):
+            _gelu_block(x, y, b * _BLOCK, min(n, (b + 1) * _BLOCK))
+    else:
+        _gelu_block(x, y, 0, n)
+
+
+@jit(parallel=True)
+def _gelu_backward_flat(x, dy, dx, threads):
+    """dx = dy * gelu'(x) over flat arrays, blocked like _gelu_flat."""
+    n = x.size
+    if threads:
+        for b in prange((n + _BLOCK - 1) // _BLOCK):
+            _gelu_backward_block(x, dy, dx, b * _BLOCK, min(n, (b + 1) * _BLOCK))
+    else:
+        _gelu_backward_block(x, dy, dx, 0, n)
 
 
 def gelu_cpu(x):
     """gelu(x) elementwise, any shape."""
     xf = np.ascontiguousarray(x).reshape(-1)
     y = np.empty_like(xf)
-    _gelu_flat(xf, y)
+    _gelu_flat(xf, y, use_threads(xf.size))
     return y.reshape(np.shape(x))
 
 
@@ -141,7 +168,7 @@ def gelu_backward_cpu(x, dy):
     xf = np.ascontiguousarray(x).reshape(-1)
     dyf = np.ascontiguousarray(dy, dtype=xf.dtype).reshape(-1)
     dx = np.empty_like(xf)
-    _gelu_backward_flat(xf, dyf, dx)
+    _gelu_backward_flat(xf, dyf, dx, use_threads(xf.size))
     return dx.reshape(np.shape(x))
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed
+from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed, use_threads
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -41,23 +41,33 @@ def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
 
 
 
-# ---- Numba forms: logits (N, V) C-contiguous; prange iteration i owns row i ------------------
+# ---- Numba forms: logits (N, V) C-contiguous; one loop iteration owns row i ----------------
+# With `threads` the row loop is a prange (each row written by one iteration: deterministic),
+# without it runs on the calling thread (small inputs, where a parallel launch costs more).
+
+@jit(inline="always")
+def _cross_entropy_row(row, t, ignore_index, lse, nll, i):
+    """lse[i] = logsumexp(row); nll[i] = lse[i] - row[t], or 0 if t is ignore_index."""
+    m = row_max(row)
+    s = typed(0.0, m)
+    for j in range(row.size):
+        s += exp_t(row[j] - m)
+    log_s = typed(math.log(s), m)
+    lse[i] = m + log_s
+    # (m - x_t) + log s: m - x_t is exact near the max; sub_add blocks reassociation
+    nll[i] = sub_add(m, row[t], log_s) if t != ignore_index else typed(0.0, m)
+
 
 @jit(parallel=True)
-def _cross_entropy_rows(logits, targets, ignore_index, lse, nll):
-    """lse[i] = logsumexp(logits[i]); nll[i] = lse[i] - logits[i, t] (0 if ignored). Returns
-    (sum of nll in float64, summed serially in row order: deterministic; number counted)."""
-    for i in prange(logits.shape[0]):
-        row = logits[i]
-        m = row_max(row)
-        s = typed(0.0, m)
-        for j in range(row.size):
-            s += exp_t(row[j] - m)
-        log_s = typed(math.log(s), m)
-        lse[i] = m + log_s
-        t = targets[i]
-        # (m - x_t) + log s: exact m - x_t near the max; sub_add blocks reassociation
-        nll[i] = sub_add(m, row[t], log_s) if t != ignore_index else typed(0.0, m)
+def _cross_entropy_rows(logits, targets, ignore_index, lse, nll, threads):
+    """Fills lse and nll (N,); returns (sum of nll in float64, summed serially in row order,
+    so deterministic; number of counted rows)."""
+    if threads:
+        for i in prange(logits.shape[0]):
+            _cross_entropy_row(logits[i], targets[i], ignore_index, lse, nll, i)
+    else:
+        for i in range(logits.shape[0]):
+            _cross_entropy_row(logits[i], targets[i], ignore_index, lse, nll, i)
     total, count = 0.0, 0
     for i in range(nll.size):
         total += nll[i]
@@ -65,18 +75,28 @@ def _cross_entropy_rows(logits, targets, ignore_index, lse, nll):
     return total, count
 
 
-@jit(parallel=True)
-def _cross_entropy_backward_rows(logits, targets, lse, ignore_index, scale, dlogits):
-    """dlogits[i] = (exp(logits[i] - lse[i]) - onehot(t)) * scale, or 0 for an ignored row."""
-    for i in prange(logits.shape[0]):
-        row, out, t = logits[i], dlogits[i], targets[i]
-        if t == ignore_index:
-            out[:] = 0
-            continue
-        c = lse[i]
+@jit(inline="always")
+def _cross_entropy_backward_row(row, t, lse, ignore_index, scale, out):
+    """out = (exp(row - lse) - onehot(t)) * scale, or 0 for an ignored row."""
+    if t == ignore_index:
+        for j in range(out.size):
+            out[j] = 0
+    else:
         for j in range(row.size):
-            out[j] = exp_t(row[j] - c) * scale
+            out[j] = exp_t(row[j] - lse) * scale
         out[t] -= scale
+
+
+@jit(parallel=True)
+def _cross_entropy_backward_rows(logits, targets, lse, ignore_index, scale, dlogits, threads):
+    if threads:
+        for i in prange(logits.shape[0]):
+            _cross_entropy_backward_row(logits[i], targets[i], lse[i], ignore_index, scale,
+                                        dlogits[i])
+    else:
+        for i in range(logits.shape[0]):
+            _cross_entropy_backward_row(logits[i], targets[i], lse[i], ignore_index, scale,
+                                        dlogits[i])
 
 
 def _flat_targets(targets):
@@ -89,7 +109,7 @@ def cross_entropy_cpu(logits, targets, ignore_index):
     lse = np.empty(rows.shape[0], rows.dtype)
     nll = np.empty_like(lse)
     total, count = _cross_entropy_rows(rows, _flat_targets(targets), np.int64(ignore_index),
-                                       lse, nll)
+                                       lse, nll, use_threads(rows.size))
     loss = np.asarray(total / count if count else 0.0, dtype=rows.dtype)
     return loss, lse.reshape(np.shape(targets))
 
@@ -103,7 +123,8 @@ def cross_entropy_backward_cpu(logits, targets, lse, ignore_index, grad):
         return np.zeros_like(rows).reshape(np.shape(logits))
     dlogits = np.empty_like(rows)
     _cross_entropy_backward_rows(rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
-                                 np.int64(ignore_index), rows.dtype.type(grad / count), dlogits)
+                                 np.int64(ignore_index), rows.dtype.type(grad / count), dlogits,
+                                 use_threads(rows.size))
     return dlogits.reshape(np.shape(logits))
 
 
