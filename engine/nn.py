@@ -70,9 +70,7 @@ class LayerNorm(Module):
         self.bias = new_parameter(np.zeros(ndim), dtype) if bias else None
 
     def forward(self, x):
-        # Without a bias parameter the kernel still gets a (constant, untrained) zero shift.
-        bias = self.bias if self.bias is not None else Tensor(np.zeros_like(self.weight.data))
-        return F.layer_norm(x, self.weight, bias, eps=self.eps)
+        return F.layer_norm(x, self.weight, self.bias, eps=self.eps)  # bias None: no shift
 
     def extra_repr(self):
         return f"{self.ndim}, eps={self.eps}, bias={self.bias is not None}"

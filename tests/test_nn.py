@@ -255,3 +255,14 @@ def test_to_double_and_zero_grad():
     model.double()
     assert all(p.dtype == np.float64 for p in model.parameters())
     assert model(idx)[0].dtype == np.float64
+
+
+def test_gpt_without_biases():
+    model = nn.GPT(nn.GPTConfig.tiny(block_size=4, n_layer=1, bias=False), rng=0)
+    names = [n for n, _ in model.named_parameters()]
+    assert not any(n.endswith(".bias") for n in names)
+    block = 2 * 64 + 64 * 192 + 64 * 64 + 64 * 256 + 256 * 64  # LayerNorm weights + 4 matrices
+    assert model.num_parameters() == 64 * 64 + 4 * 64 + block + 64 + 64 * 64 == 57_792
+    idx = np.zeros((1, 4), int)
+    model(idx, idx)[1].backward()
+    assert all(p.grad is not None for p in model.parameters())
