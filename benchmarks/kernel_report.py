@@ -50,13 +50,13 @@ def kernel_table(rows, env):
         table.add_column(name, justify="right")
     for row in rows:
         if row["status"] == "not registered":
-            cells = ["[yellow]not registered yet: skipped[/]", "", "", "", ""]
+            cells = ["[yellow]not registered yet: skipped[/]", "", "", ""]
         elif row["status"] != "ok":
             cells = ["[yellow]no cpu form yet[/]", fmt_time(row["numpy_s"]), "-", "-"]
         else:
             cells = [fmt_time(row["ours_s"]), fmt_time(row["numpy_s"]), _ratio(row["ratio"]),
                      f"{row['throughput']:.1f} {row['unit']}"]
-        if env.get("torch") and row["status"] != "not registered":
+        if env.get("torch"):
             cells += [fmt_time(row["torch_s"]), _ratio(row["torch_ratio"])]
         cells += [fmt_time(row["first_call_s"]), f">= {row['target_ratio']}x", _verdict(row)]
         table.add_row(row["kernel"], row["shape"], row["note"], *cells)
