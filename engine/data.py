@@ -58,7 +58,9 @@ class Vocab:
         return np.array([self.stoi[c] for c in text], dtype=np.int64)
 
     def decode(self, ids):
-        return "".join(self.itos[int(i)] for i in ids)
+        """The text of token ids; ids past the vocabulary (a model's spare outputs) show as ?."""
+        n = len(self.itos)
+        return "".join(self.itos[i] if 0 <= i < n else "?" for i in map(int, ids))
 
 
 def model_vocab_size(config_vocab_size, data_vocab_size):

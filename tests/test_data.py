@@ -168,3 +168,8 @@ def test_char_dataset_errors_name_the_file(tmp_path):
 def test_model_vocab_size_grows_only_when_needed():
     assert model_vocab_size(64, 14) == 64
     assert model_vocab_size(64, 80) == 80
+
+
+def test_decode_marks_ids_outside_the_vocabulary():
+    task = SyntheticTask("copy")
+    assert task.vocab.decode([1, 2, 40, 12]) == "12?."

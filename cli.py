@@ -1,0 +1,271 @@
+"""The `attn` command line: subcommands (train, sample, ...) registered in one table."""
+
+import argparse
+import os
+import sys
+
+
+class CliError(Exception):
+    """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (no usage dump) and exit 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
+        sys.exit(2)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text):
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text):
+    value = _positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
+    return value
+
+
+# ---- attn train ------------------------------------------------------------------------------
+
+def add_train_args(p):
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--task", choices=("reverse", "copy", "sort", "add"),
+                      help="synthetic task (default: reverse)")
+    data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
+    p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
+    p.add_argument("--steps", type=_positive_int, help="total optimisation steps (default 600)")
+    p.add_argument("--seed", type=int, help="seed of init, batches and dropout (default 0)")
+    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint in --out with its saved settings")
+    p.add_argument("--batch-size", type=_positive_int, help="sequences per step (default 32)")
+    p.add_argument("--lr", type=_positive_float, help="peak learning rate (default 3e-3)")
+    p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
+                   help="evaluate every N steps, 0 for only at the end (default 100)")
+    p.add_argument("--eval-examples", type=_positive_int, metavar="N",
+                   help="held-out problems in the final exact-match test (default 1000)")
+    p.add_argument("--ckpt-every", type=_non_negative_int, metavar="N",
+                   help="save a checkpoint every N steps, 0 for only at the end (default 500)")
+    p.add_argument("--digits", type=_positive_int, help="digits per addend for --task add (3)")
+    p.add_argument("--min-len", type=_positive_int, help="shortest input of reverse/copy/sort")
+    p.add_argument("--max-len", type=_positive_int, help="longest input of reverse/copy/sort")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+_TRAIN_FLAGS = {"task": "task", "text": "text", "config": "config", "steps": "steps",
+                "seed": "seed", "batch_size": "batch_size", "lr": "lr",
+                "eval_every": "eval_every", "eval_examples": "final_eval_examples",
+                "ckpt_every": "ckpt_every"}
+
+
+def _given_train_settings(args):
+    """TrainConfig fields the user set explicitly on the command line."""
+    given = {field: getattr(args, flag) for flag, field in _TRAIN_FLAGS.items()
+             if getattr(args, flag) is not None}
+    if args.task is not None:
+        given["text"] = None
+    options = {k: getattr(args, k) for k in ("digits", "min_len", "max_len")
+               if getattr(args, k) is not None}
+    if options:
+        given["task_options"] = options
+    if "final_eval_examples" in given:
+        given["eval_examples"] = min(200, given["final_eval_examples"])
+    return given
+
+
+def _default_out(args):
+    if args.text:
+        return os.path.join("runs", os.path.splitext(os.path.basename(args.text))[0] or "text")
+    return os.path.join("runs", args.task or "reverse")
+
+
+def train_config_from_args(args):
+    """The TrainConfig a `train` command line asks for (saved settings + flags on --resume)."""
+    from engine import checkpoint
+    from engine.train import TrainConfig
+    out = args.out or _default_out(args)
+    given = _given_train_settings(args)
+    if not args.resume:
+        if os.path.exists(os.path.join(out, checkpoint.CONFIG_FILE)):
+            raise CliError(f"'{out}' already holds a checkpoint: pass --resume to continue "
+                           f"it, or choose another --out")
+        return TrainConfig(**given, out_dir=out)
+    saved = checkpoint.load(out).config["train"]
+    return TrainConfig.from_dict({**saved, **given, "resume": True, "out_dir": out})
+
+
+def run_train(args):
+    from engine.train import train
+    cfg = train_config_from_args(args)
+    history = train(cfg, progress=not args.quiet)
+    final = history["final"] or {}
+    if not args.quiet:
+        print(f"sample from it: attn sample --ckpt {cfg.out_dir}")
+    return 0 if final else 1
+
+
+# ---- attn sample -----------------------------------------------------------------------------
+
+def add_sample_args(p):
+    p.add_argument("--ckpt", metavar="DIR", default=os.path.join("runs", "reverse"),
+                   help="checkpoint directory (default runs/reverse)")
+    p.add_argument("--prompt", help="text to continue; for tasks the problem, e.g. 31415 or "
+                   "123+456 (default: held-out problems, or a newline for text)")
+    p.add_argument("--temperature", type=_non_negative_float,
+                   help="sampling temperature, 0 = greedy (default 1.0; tasks: greedy)")
+    p.add_argument("--top-k", type=_positive_int, help="sample among the k likeliest tokens")
+    p.add_argument("--tokens", "--max-new-tokens", dest="tokens", type=_positive_int,
+                   help="tokens to generate (default: the answer length, or 200 for text)")
+    p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
+    p.add_argument("--num", type=_positive_int, help="samples (default 5 problems / 1 text)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+
+
+def _load_for_sampling(ckpt_dir):
+    """(model, task or text Vocab) from a checkpoint directory."""
+    from engine import checkpoint
+    from engine.data import dataset_from_description
+    from engine.nn import GPT, GPTConfig
+    ckpt = checkpoint.load(ckpt_dir)
+    try:
+        model = GPT(GPTConfig.from_dict(ckpt.config["model"]), rng=0)
+        data = dataset_from_description(ckpt.config["data"], need_text=False)
+    except (KeyError, TypeError, ValueError) as e:
+        path = os.path.join(ckpt_dir, checkpoint.CONFIG_FILE)
+        raise checkpoint.CheckpointError(f"'{path}' describes no usable model or data "
+                                         f"({type(e).__name__}: {e})") from None
+    checkpoint.restore(ckpt, model)
+    return model, data
+
+
+def _sampling(args, is_task):
+    """generate() keyword arguments; tasks decode greedily unless a temperature is given."""
+    greedy = args.greedy or args.temperature == 0 or (is_task and args.temperature is None)
+    temperature = 1.0 if args.temperature is None else args.temperature
+    return {"greedy": greedy, "temperature": temperature, "top_k": args.top_k}
+
+
+def _sample_task(args, model, task, rng):
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.data import END, SEP
+    from engine.generate import generate
+    if args.prompt is not None:
+        prompts = [task.prompt_tokens(args.prompt)]
+    else:
+        prompts = [np.append(inp, SEP) for inp in task.held_out(args.num or 5)]
+    title = f"task {task.name}" + (": sums are written least significant digit first"
+                                   if task.name == "add" else "")
+    table = Table("prompt", "model", "expected", "", title=title)
+    for p in prompts:
+        want = np.append(task.answer(p[:-1]), END)
+        out = generate(model, p[None, :], args.tokens or len(want), rng=rng,
+                       **_sampling(args, True))[0, len(p):]
+        ends = np.flatnonzero(out == END)
+        out = out[:ends[0] + 1] if len(ends) else out
+        ok = len(out) == len(want) and bool(np.all(out == want))
+        table.add_row(task.vocab.decode(p), task.vocab.decode(out), task.vocab.decode(want),
+                      "[green]ok[/]" if ok else "[red]wrong[/]")
+    Console().print(table)
+
+
+def _sample_text(args, model, vocab, rng):
+    from rich.console import Console
+    from rich.text import Text
+
+    from engine.generate import generate
+    prompt = args.prompt if args.prompt is not None else (
+        "\n" if "\n" in vocab.stoi else vocab.itos[0])
+    if not prompt:
+        raise CliError("--prompt must not be empty")
+    idx = vocab.encode(prompt)[None, :]
+    console = Console()
+    for i in range(args.num or 1):
+        out = generate(model, idx, args.tokens or 200, rng=rng, **_sampling(args, False))
+        if i:
+            console.rule()
+        console.print(Text(prompt, style="bold") + Text(vocab.decode(out[0, idx.shape[1]:])))
+
+
+def run_sample(args):
+    import numpy as np
+
+    from engine.data import SyntheticTask
+    model, data = _load_for_sampling(args.ckpt)
+    rng = np.random.default_rng(args.seed)
+    if isinstance(data, SyntheticTask):
+        _sample_task(args, model, data, rng)
+    else:
+        _sample_text(args, model, data, rng)
+    return 0
+
+
+# ---- the table and main ----------------------------------------------------------------------
+
+# name: (one-line help, add_arguments(parser), run(args) -> exit status)
+SUBCOMMANDS = {
+    "train": ("train a GPT on a synthetic task or a text file", add_train_args, run_train),
+    "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
+}
+
+
+def build_parser():
+    parser = _Parser(prog="attn", description="An attention engine from scratch: train a "
+                     "small GPT and sample from it.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, add_args, run) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(p)
+        p.set_defaults(run=run)
+    return parser
+
+
+def _fail(command, message, status):
+    sys.stderr.write(f"attn {command}: error: {' '.join(str(message).split())}\n")
+    return status
+
+
+def main(argv=None):
+    """Run the `attn` command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
+    from engine.checkpoint import CheckpointError
+    from engine.data import DataError
+    from engine.train import NonFiniteLossError
+    try:
+        return args.run(args)
+    except (CliError, DataError, CheckpointError) as e:
+        return _fail(args.command, e, 2)
+    except NonFiniteLossError as e:
+        return _fail(args.command, e, 1)
+    except KeyboardInterrupt:
+        return _fail(args.command, "interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
