@@ -40,8 +40,10 @@ def _operand(x, transposed):
     """(flat C-ordered data, leading dimension, transposed flag) for the stored matrix x.
 
     A C-contiguous transpose (x.T of a C array, or x.swapaxes(-1, -2)) is read through the
-    flipped flag instead of being copied; anything else is made contiguous.
+    flipped flag instead of being copied; anything else is made contiguous (and writeable).
     """
+    if not x.flags.writeable:  # a read-only array would compile a second set of kernels
+        x = x.copy()
     if not x.flags.c_contiguous:
         xt = np.swapaxes(x, -1, -2)
         if xt.flags.c_contiguous:
