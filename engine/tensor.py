@@ -39,6 +39,9 @@ def as_operands(op, inputs):
         raise TypeError(f"{op}: float32 and float64 tensors mixed ({shapes}); "
                         "convert one explicitly with .float() or .double()")
     dtype = floats.pop() if floats else None
+    if dtype is None:  # no float Tensor: a float constant (float32 by default) sets the dtype
+        inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        dtype = next((x.dtype for x in inputs if x.dtype in _FLOATS), None)
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
