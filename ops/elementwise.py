@@ -28,7 +28,9 @@ def gelu_backward_reference(x, dy):
 
 # ---- typed scalar helpers: one source for float32 and float64 kernels -------------------------
 # Numba types a Python float constant as float64 and would promote float32 math; these pick the
-# float32 or float64 form at compile time from the argument's type.
+# float32 or float64 form at compile time from the argument's type. Numba's cache does not notice
+# edits here from kernels in other files: after changing a helper, delete the cached
+# ops/__pycache__/{softmax,loss,layernorm}.*.nb? files (or touch those sources).
 
 def exp_t(x):
     """exp(x): ops.fastexp.exp_f32 (vectorisable) for float32, math.exp for float64."""
@@ -63,28 +65,21 @@ def sub_add(a, b, c):
 
 
 @jit(inline="always")
-def _larger(a, b):
-    return max(a, b)
-
-
-@jit(inline="always")
 def row_max(r):
-    """max of a 1-D array with at least one element, in 8 independent lanes (shorter
-    dependency chains than one running max). NaN may or may not win: callers only need NaN
-    to reach their output, and exp(NaN - m) does that whatever m is."""
+    """max of a 1-D array with at least one element, kept in 8 independent lanes: half the
+    time of one running max (shorter dependency chains). NaN may or may not win: callers only
+    need NaN to reach their output, and exp(NaN - m) does that whatever m is."""
     n = r.size
     m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = r[0]
     j = 0
     while j + 8 <= n:
-        m0, m1, m2, m3 = _larger(m0, r[j]), _larger(m1, r[j + 1]), \
-            _larger(m2, r[j + 2]), _larger(m3, r[j + 3])
-        m4, m5, m6, m7 = _larger(m4, r[j + 4]), _larger(m5, r[j + 5]), \
-            _larger(m6, r[j + 6]), _larger(m7, r[j + 7])
+        m0, m1, m2, m3 = max(m0, r[j]), max(m1, r[j + 1]), max(m2, r[j + 2]), max(m3, r[j + 3])
+        m4, m5, m6, m7 = max(m4, r[j + 4]), max(m5, r[j + 5]), max(m6, r[j + 6]), \
+            max(m7, r[j + 7])
         j += 8
-    m = _larger(_larger(_larger(m0, m1), _larger(m2, m3)),
-                _larger(_larger(m4, m5), _larger(m6, m7)))
+    m = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
     for k in range(j, n):
-        m = _larger(m, r[k])
+        m = max(m, r[k])
     return m
 
 

@@ -34,7 +34,6 @@ def layer_norm_backward_reference(dy, x, weight, mean, rstd):
     return dx, (dy * xhat).sum(axis=rows), dy.sum(axis=rows)
 
 
-
 # ---- Numba forms: x is (R, C) C-contiguous; float32 math stays float32 ------------------------
 # With `threads` the outer loop is a prange over independent outputs, without it the same loop
 # runs on the calling thread (small inputs, where a parallel launch costs more than it saves).

@@ -40,7 +40,6 @@ def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
     return dlogits * np.where(counted, scale, 0).astype(logits.dtype)[..., None]
 
 
-
 # ---- Numba forms: logits (N, V) C-contiguous; one loop iteration owns row i ----------------
 # With `threads` the row loop is a prange (each row written by one iteration: deterministic),
 # without it runs on the calling thread (small inputs, where a parallel launch costs more).
@@ -106,6 +105,8 @@ def _flat_targets(targets):
 def cross_entropy_cpu(logits, targets, ignore_index):
     """(mean NLL over counted rows as a 0-d array, lse (N,)); logits (N, V), targets (N,)."""
     rows = as_rows(logits)
+    if rows.shape[1] == 0:
+        raise ValueError(f"cross_entropy: logits {np.shape(logits)} have no classes")
     lse = np.empty(rows.shape[0], rows.dtype)
     nll = np.empty_like(lse)
     total, count = _cross_entropy_rows(rows, _flat_targets(targets), np.int64(ignore_index),

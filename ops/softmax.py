@@ -34,7 +34,6 @@ def log_softmax_backward_reference(y, dy):
     return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
 
 
-
 # ---- Numba forms: x is (R, N) C-contiguous; one loop iteration owns row i -------------------
 # With `threads`, rows are split over threads by prange (each row written by exactly one
 # iteration: deterministic); without, the same loop runs on the calling thread (small inputs).
