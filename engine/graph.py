@@ -89,7 +89,7 @@ def _escape(text):
 def count_ops(root):
     """How many op nodes of each kind produced `root`: {"matmul": 6, ...}."""
     counts = {}
-    for node in topological_order(root):
+    for node in topological_order(root) if root._prev else []:  # a leaf has no ops
         counts[node._op.name] = counts.get(node._op.name, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
