@@ -187,3 +187,134 @@ def test_comparison_free_integer_arithmetic():
     t = Tensor([1, 2, 3]) + Tensor([10, 20, 30])
     assert t.dtype == np.int64 and not t.requires_grad
     np.testing.assert_array_equal(t.data, [11, 22, 33])
+
+
+# ---- forward values of the layers (kernels) against numpy formulas, on both backends ---------
+def _tol(dtype):
+    return {"rtol": 2e-5, "atol": 2e-5} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-12}
+
+
+def _softmax64(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _data(rng, dtype, *shape):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (3, 17, 1), (17, 63, 65), (65, 3, 17)])
+def test_matmul_and_linear_values(backend, rng, dtype, m, k, n):
+    a, b, bias = _data(rng, dtype, m, k), _data(rng, dtype, k, n), _data(rng, dtype, n)
+    want = a.astype(np.float64) @ b
+    got = F.matmul(Tensor(a), Tensor(b))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.data, want, **_tol(dtype))
+    bt = np.ascontiguousarray(b.T)  # (out, in) like PyTorch
+    np.testing.assert_allclose(F.linear(Tensor(a), Tensor(bt), Tensor(bias)).data, want + bias,
+                               **_tol(dtype))
+    batched = F.matmul(Tensor(np.stack([a, 2 * a])), Tensor(b))  # (2, m, k) @ (k, n)
+    np.testing.assert_allclose(batched.data, np.stack([want, 2 * want]), **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_of_non_contiguous_views(backend, rng, dtype):
+    a, b = _data(rng, dtype, 17, 5), _data(rng, dtype, 65, 17)
+    got = F.matmul(Tensor(a).T, Tensor(b).T)  # (5, 17) @ (17, 65), both transposed views
+    np.testing.assert_allclose(got.data, a.T.astype(np.float64) @ b.T, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1,), (3, 17), (2, 3, 63), (65, 1)])
+def test_softmax_family_values(backend, rng, dtype, shape):
+    x = _data(rng, dtype, *shape) * 4
+    x64 = x.astype(np.float64)
+    p = _softmax64(x64)
+    np.testing.assert_allclose(F.softmax(Tensor(x)).data, p, **_tol(dtype))
+    np.testing.assert_allclose(F.log_softmax(Tensor(x)).data, np.log(p), **_tol(dtype))
+    np.testing.assert_allclose(F.softmax(Tensor(x), axis=0).data, _softmax64(x64.T).T,
+                               **_tol(dtype))
+    np.testing.assert_allclose(F.softmax(Tensor(x[..., ::-1])).data, p[..., ::-1], **_tol(dtype))
+    big = F.softmax(Tensor(x + dtype(1000))).data  # stable: shifted logits, same result
+    np.testing.assert_allclose(big, p, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,v", [(1, 1), (3, 17), (17, 65)])
+def test_cross_entropy_values(backend, rng, dtype, n, v):
+    z = _data(rng, dtype, n, v) * 3
+    t = rng.integers(0, v, n)
+    logp = np.log(_softmax64(z.astype(np.float64)))
+    want = -logp[np.arange(n), t].mean()
+    got = F.cross_entropy(Tensor(z), t)
+    assert got.shape == () and got.dtype == dtype
+    np.testing.assert_allclose(got.item(), want, **_tol(dtype))
+    t[0] = -100  # ignored row: left out of the mean
+    want = -logp[np.arange(1, n), t[1:]].mean() if n > 1 else 0.0
+    np.testing.assert_allclose(F.cross_entropy(Tensor(z), t).item(), want, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (3, 17), (2, 5, 63), (4, 65)])
+def test_layer_norm_and_gelu_values(backend, rng, dtype, shape):
+    x, w, b = _data(rng, dtype, *shape) * 3 + 1, _data(rng, dtype, shape[-1]), _data(
+        rng, dtype, shape[-1])
+    x64 = x.astype(np.float64)
+    mu, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
+    want = (x64 - mu) / np.sqrt(var + 1e-5) * w + b
+    np.testing.assert_allclose(F.layer_norm(Tensor(x), Tensor(w), Tensor(b)).data, want,
+                               rtol=1e-4 if dtype == np.float32 else 1e-9, atol=1e-4)
+    gelu = 0.5 * x64 * (1 + np.tanh(np.sqrt(2 / np.pi) * (x64 + 0.044715 * x64 ** 3)))
+    np.testing.assert_allclose(Tensor(x).gelu().data, gelu, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_values(backend, rng, dtype):
+    w, idx = _data(rng, dtype, 7, 5), np.array([[6, 0, 0], [3, 6, 1]])
+    got = F.embedding(idx, Tensor(w))
+    assert got.shape == (2, 3, 5) and got.dtype == dtype
+    np.testing.assert_array_equal(got.data, w[idx])
+
+
+def _attention64(q, k, v, causal, scale, allowed=None):
+    s = np.einsum("bhqd,bhkd->bhqk", q, k).astype(np.float64) * scale
+    tq, tk = s.shape[-2:]
+    if causal:
+        s = np.where(np.arange(tk)[None, :] > np.arange(tq)[:, None] + tk - tq, -np.inf, s)
+    if allowed is not None:
+        s = np.where(allowed, s, -np.inf)
+    return np.einsum("bhqk,bhkd->bhqd", _softmax64(s), v)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tq,tk,causal", [(1, 1, True), (3, 3, False), (17, 17, True),
+                                          (5, 65, True), (65, 65, True), (63, 17, False)])
+def test_attention_values(backend, rng, dtype, tq, tk, causal):
+    q, k, v = _data(rng, dtype, 2, 2, tq, 8), _data(rng, dtype, 2, 2, tk, 8), _data(
+        rng, dtype, 2, 2, tk, 4)
+    got = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), causal=causal)
+    assert got.shape == (2, 2, tq, 4) and got.dtype == dtype
+    np.testing.assert_allclose(got.data, _attention64(q, k, v, causal, 8 ** -0.5), **_tol(dtype))
+    weights = F.attention_weights(Tensor(q), Tensor(k), causal=causal)
+    np.testing.assert_allclose(weights.data.sum(-1), 1.0, **_tol(dtype))
+
+
+def test_attention_boolean_mask_values(backend, rng):
+    q, k, v = _data(rng, np.float64, 1, 2, 4, 3), _data(rng, np.float64, 1, 2, 6, 3), _data(
+        rng, np.float64, 1, 2, 6, 3)
+    allowed = rng.random((4, 6)) > 0.4
+    allowed[:, 2] = True
+    got = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), mask=allowed, scale=0.5)
+    np.testing.assert_allclose(got.data, _attention64(q, k, v, False, 0.5, allowed), rtol=1e-10)
+
+
+def test_dropout_values_and_seed():
+    x = Tensor(np.ones((200, 50), np.float32))
+    F.manual_seed(3)
+    a = F.dropout(x, p=0.25).data
+    F.manual_seed(3)
+    b = F.dropout(x, p=0.25).data
+    np.testing.assert_array_equal(a, b)
+    assert set(np.unique(a)) == {0.0, np.float32(1 / 0.75)} and a.dtype == np.float32
+    assert abs((a == 0).mean() - 0.25) < 0.02  # 10,000 draws: 4 sigma is about 0.017
