@@ -64,17 +64,17 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
 
 
 def _numeric_grad(fn, inputs, t, projection, eps):
-    numeric = np.zeros_like(t.data)
-    flat = t.data.reshape(-1)  # a view: writing it perturbs the input in place
+    numeric = np.zeros(t.shape)
+    data = t.data  # perturbed in place by index (reshape(-1) would copy a non-contiguous array)
     with no_grad():
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + eps
+        for i in np.ndindex(t.shape):
+            old = data[i]
+            data[i] = old + eps
             plus = _scalar_output(fn, inputs, projection).sum().item()
-            flat[i] = old - eps
+            data[i] = old - eps
             minus = _scalar_output(fn, inputs, projection).sum().item()
-            flat[i] = old
-            numeric.reshape(-1)[i] = (plus - minus) / (2 * eps)
+            data[i] = old
+            numeric[i] = (plus - minus) / (2 * eps)
     return numeric
 
 
