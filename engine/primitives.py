@@ -210,7 +210,7 @@ class Mean(Function):
         ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
         y = np.asarray(np.mean(a, axis=axis, keepdims=keepdims))
         ctx.count = a.size // max(y.size, 1) if a.size else 0
-        return y.astype(a.dtype, copy=False)
+        return y.astype(a.dtype if a.dtype.kind == "f" else np.float32, copy=False)  # int: no floor
 
     @staticmethod
     def backward(ctx, g):
