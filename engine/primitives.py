@@ -113,6 +113,8 @@ class Pow(Function):
     def backward(ctx, g):
         (a,) = ctx.saved
         p = a.dtype.type(ctx.exponent)
+        if p == 0:  # a^0 is constant; 0 * a^-1 would be nan at a = 0
+            return np.zeros_like(g)
         return g * p * a ** (p - 1)
 
 
