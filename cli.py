@@ -171,24 +171,24 @@ def _sample_task(args, model, task, rng):
     from rich.console import Console
     from rich.table import Table
 
-    from engine.data import END, SEP
+    from engine.data import END
     from engine.generate import generate
     if args.prompt is not None:
-        prompts = [task.prompt_tokens(args.prompt)]
+        inputs = [task.parse_prompt(args.prompt)]
     else:
-        prompts = [np.append(inp, SEP) for inp in task.held_out(args.num or 5)]
+        inputs = task.held_out(args.num or 5)
     title = f"task {task.name}" + (": sums are written least significant digit first"
                                    if task.name == "add" else "")
     table = Table("prompt", "model", "expected", "", title=title)
-    for p in prompts:
-        want = np.append(task.answer(p[:-1]), END)
-        out = generate(model, p[None, :], args.tokens or len(want), rng=rng,
-                       **_sampling(args, True))[0, len(p):]
+    for inp in inputs:
+        prompt, want = task.prompt(inp), np.append(task.answer(inp), END)
+        out = generate(model, prompt[None, :], args.tokens or len(want), rng=rng,
+                       **_sampling(args, True))[0, len(prompt):]
         ends = np.flatnonzero(out == END)
         out = out[:ends[0] + 1] if len(ends) else out
         ok = len(out) == len(want) and bool(np.all(out == want))
-        table.add_row(task.vocab.decode(p), task.vocab.decode(out), task.vocab.decode(want),
-                      "[green]ok[/]" if ok else "[red]wrong[/]")
+        table.add_row(task.vocab.decode(inp) + "=", task.vocab.decode(out),
+                      task.vocab.decode(want), "[green]ok[/]" if ok else "[red]wrong[/]")
     Console().print(table)
 
 

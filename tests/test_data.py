@@ -52,7 +52,9 @@ def test_targets_mask_everything_but_the_answer(name):
     assert idx.shape == targets.shape == (16, task.seq_len)
     for row_idx, row_t in zip(idx, targets):
         sep = int(np.flatnonzero(row_idx == SEP)[0])
-        inp = row_idx[:sep]
+        assert sep == task.input_width  # '=' at a fixed position: inputs are right-aligned
+        inp = row_idx[:sep][row_idx[:sep] != PAD]
+        assert np.all(row_idx[:sep - len(inp)] == PAD)
         want = np.append(task.answer(inp), END)
         # Position t predicts token t+1: the answer is predicted from '=' onwards.
         np.testing.assert_array_equal(row_t[sep:sep + len(want)], want)
@@ -110,8 +112,13 @@ def test_reverse_lengths_and_held_out_set():
 def test_prompt_tokens_and_bad_options():
     task = SyntheticTask("add")
     assert task.vocab.decode(task.prompt_tokens("123+456")) == "123+456="
-    with pytest.raises(DataError, match="not in the vocabulary"):
-        task.prompt_tokens("12a")
+    assert task.vocab.decode(task.prompt_tokens("12+5=")) == "012+005="
+    with pytest.raises(DataError, match="not a sum"):
+        task.prompt_tokens("12a+4")
+    rev = SyntheticTask("reverse", min_len=2, max_len=6)
+    assert rev.vocab.decode(rev.prompt_tokens("314")) == "___314="
+    with pytest.raises(DataError, match="1 to 6 digits"):
+        rev.prompt_tokens("1234567")
     with pytest.raises(DataError, match="unknown task"):
         SyntheticTask("multiply")
     with pytest.raises(DataError):

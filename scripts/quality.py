@@ -1,0 +1,121 @@
+"""Run the quality targets (reverse, 3-digit addition, character text) and print steps and time.
+
+Targets (the tiny config unless stated):
+  reverse  digits, length 8-16: >= 99% exact match on 1,000 held-out sequences (greedy)
+  add      3-digit addition:     >= 95% exact match on 1,000 held-out problems (greedy)
+  text     character model:      validation loss clearly below (<= 0.85x) the add-one
+           smoothed bigram baseline on the same 90/10 split
+The text is generated deterministically from a small grammar unless --text FILE is given.
+
+    python scripts/quality.py                 # all three targets (long: run it in background)
+    python scripts/quality.py --only add --steps-add 4000
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from engine.train import TrainConfig, train  # (after the path set-up)
+
+DEFAULT_STEPS = {"reverse": 3000, "add": 4000, "text": 2000}
+TEXT_RATIO = 0.85  # "clearly below the bigram baseline": at most this fraction of it
+
+_SUBJECTS = ["the old sailor", "a small dog", "my sister", "the baker", "every child",
+             "the quiet river", "a tired horse", "the king", "our teacher", "the wind"]
+_VERBS = ["watched", "followed", "carried", "remembered", "painted", "found", "heard",
+          "called", "visited", "forgot"]
+_OBJECTS = ["the bright lantern", "a wooden boat", "the long road", "an empty house",
+            "the green hills", "a silver coin", "the morning bell", "a heavy basket"]
+_TAILS = ["before dawn", "in the rain", "near the market", "with great care", "at noon",
+          "without a word", "after supper", "by the sea"]
+
+
+def grammar_text(n_sentences=6000, seed=0):
+    """A deterministic English-like text from a small grammar (about 45 chars a sentence)."""
+    rng = np.random.default_rng(seed)
+    sentences = []
+    for _ in range(n_sentences):
+        words = [_SUBJECTS[rng.integers(len(_SUBJECTS))], _VERBS[rng.integers(len(_VERBS))],
+                 _OBJECTS[rng.integers(len(_OBJECTS))]]
+        if rng.random() < 0.6:
+            words.append(_TAILS[rng.integers(len(_TAILS))])
+        s = " ".join(words)
+        sentences.append(s[0].upper() + s[1:] + (". " if rng.random() < 0.8 else ".\n"))
+    return "".join(sentences)
+
+
+def _run(name, cfg, progress):
+    t0 = time.perf_counter()
+    history = train(cfg, progress=progress)
+    return history["final"], time.perf_counter() - t0
+
+
+def check_task(task, steps, seed, progress, **options):
+    cfg = TrainConfig(task=task, steps=steps, seed=seed, task_options=options,
+                      final_eval_examples=1000)
+    final, wall = _run(task, cfg, progress)
+    target = 0.99 if task == "reverse" else 0.95
+    acc = final["exact_match"]
+    return {"target": task, "steps": steps, "wall_s": wall,
+            "result": f"exact match {100 * acc:.1f}% on 1000 held-out (need "
+                      f">= {100 * target:.0f}%)", "ok": acc >= target}
+
+
+def check_text(path, steps, seed, progress):
+    cfg = TrainConfig(text=path, steps=steps, seed=seed)
+    final, wall = _run("text", cfg, progress)
+    loss, base = final["val_loss"], final["bigram_baseline"]
+    return {"target": "text", "steps": steps, "wall_s": wall,
+            "result": f"val loss {loss:.3f} vs bigram {base:.3f} (ratio {loss / base:.2f}, "
+                      f"need <= {TEXT_RATIO})", "ok": loss <= TEXT_RATIO * base}
+
+
+def _print_summary(rows):
+    print("\nquality targets")
+    for r in rows:
+        mark = "PASS" if r["ok"] else "FAIL"
+        print(f"  {mark}  {r['target']:<8} {r['steps']:>6} steps  {r['wall_s']:>7.0f} s  "
+              f"{r['result']}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=("reverse", "add", "text"), action="append")
+    for name, steps in DEFAULT_STEPS.items():
+        p.add_argument(f"--steps-{name}", type=int, default=steps)
+    p.add_argument("--text", metavar="FILE", help="UTF-8 text (default: generated grammar)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    progress = not args.quiet
+    rows = []
+    for name in args.only or ("reverse", "add", "text"):
+        if name == "reverse":
+            rows.append(check_task("reverse", args.steps_reverse, args.seed, progress))
+        elif name == "add":
+            rows.append(check_task("add", args.steps_add, args.seed, progress, digits=3))
+        else:
+            rows.append(_with_text(args, progress))
+        _print_summary(rows[-1:])
+    _print_summary(rows)
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
+def _with_text(args, progress):
+    if args.text:
+        return check_text(args.text, args.steps_text, args.seed, progress)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "grammar.txt")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(grammar_text(seed=args.seed))
+        return check_text(path, args.steps_text, args.seed, progress)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
