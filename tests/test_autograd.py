@@ -204,3 +204,9 @@ def test_masked_fill_blocks_the_gradient_where_masked():
     mask = np.array([[True, False, False], [False, False, True]])
     (F.masked_fill(x, mask, 0.0) * 5.0).sum().backward()
     np.testing.assert_array_equal(x.grad, np.where(mask, 0.0, 5.0))
+
+
+def test_pow_zero_has_zero_gradient_even_at_zero():
+    x = Tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x ** 0 + x ** 1).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 1.0])

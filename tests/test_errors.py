@@ -234,3 +234,10 @@ def test_gradcheck_catches_a_wrong_backward():
 def test_gradcheck_needs_float64_inputs():
     with pytest.raises(TypeError, match=r"gradcheck: inputs must be float64, got float32"):
         gradcheck(lambda a: a * a, _z(2, grad=True))
+
+
+def test_gradcheck_on_a_non_contiguous_input():
+    x = Tensor(np.arange(6.0).reshape(2, 3).T, requires_grad=True)  # a transposed view
+    report = gradcheck(lambda a: (a * a * a).sum(), x)
+    assert report.checked == [6] and report.max_rel_error[0] < 1e-6
+    np.testing.assert_allclose(x.grad, 3 * x.data ** 2, rtol=1e-12)

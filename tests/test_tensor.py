@@ -183,10 +183,13 @@ def test_concat_split_where_masked_fill_match_numpy(rng):
     assert F.masked_fill(ta, cond, -1.0).dtype == np.float32
 
 
-def test_comparison_free_integer_arithmetic():
+def test_integer_arithmetic_and_mean():
     t = Tensor([1, 2, 3]) + Tensor([10, 20, 30])
     assert t.dtype == np.int64 and not t.requires_grad
     np.testing.assert_array_equal(t.data, [11, 22, 33])
+    mean = Tensor([[1, 2], [4, 4]]).mean(axis=1)  # no integer floor: a float32 result
+    assert mean.dtype == np.float32
+    np.testing.assert_array_equal(mean.data, [1.5, 4.0])
 
 
 # ---- forward values of the layers (kernels) against numpy formulas, on both backends ---------
@@ -296,8 +299,9 @@ def test_attention_values(backend, rng, dtype, tq, tk, causal):
     got = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(v), causal=causal)
     assert got.shape == (2, 2, tq, 4) and got.dtype == dtype
     np.testing.assert_allclose(got.data, _attention64(q, k, v, causal, 8 ** -0.5), **_tol(dtype))
-    weights = F.attention_weights(Tensor(q), Tensor(k), causal=causal)
+    weights = F.attention_weights(Tensor(q), Tensor(k), causal=causal)  # composed, not fused
     np.testing.assert_allclose(weights.data.sum(-1), 1.0, **_tol(dtype))
+    np.testing.assert_allclose(weights.data @ v, got.data, **_tol(dtype))
 
 
 def test_attention_boolean_mask_values(backend, rng):
