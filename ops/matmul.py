@@ -69,7 +69,7 @@ def _gemm(name, a, ta, b, tb):
     dtype = np.result_type(a, b)
     if dtype not in (np.float32, np.float64):  # outside the contract: keep numpy's answer
         return np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
-    out = np.zeros((max(s, 1), m, n), dtype)
+    out = np.empty((max(s, 1), m, n), dtype) if k else np.zeros((max(s, 1), m, n), dtype)
     if m and n and k and max(s, 1):
         a, lda, ta = _operand(a.astype(dtype, copy=False), ta)
         b, ldb, tb = _operand(b.astype(dtype, copy=False), tb)

@@ -131,10 +131,11 @@ def vadd(typingctx, x, y):
 # ---- micro-kernel, packing, blocking ----
 
 @jit
-def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc):
-    """c[co + r*ldc + j] += sum_p a[ao + r*rs + p*ks] * bp[bo + p*NR + j], r < MR, j < NR.
+def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
+    """c[co + r*ldc + j] (+)= sum_p a[ao + r*rs + p*ks] * bp[bo + p*NR + j], r < MR, j < NR.
 
     A is read in place through strides (rs, ks) or from a packed edge group (rs=1, ks=MR).
+    With acc the tile is added to C, else it overwrites C (the first KC block: no zeroing).
     The 6 x 2 vectors of the tile are twelve locals (registers); per p: two loads of B,
     six broadcasts of A, twelve FMAs.
     """
@@ -158,19 +159,22 @@ def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc):
         c40, c41 = vfma(x, b0, c40), vfma(x, b1, c41)
         x = vsplat(a, q + 5 * rs)
         c50, c51 = vfma(x, b0, c50), vfma(x, b1, c51)
-    _add_row(c, co, w, c00, c01)
-    _add_row(c, co + ldc, w, c10, c11)
-    _add_row(c, co + 2 * ldc, w, c20, c21)
-    _add_row(c, co + 3 * ldc, w, c30, c31)
-    _add_row(c, co + 4 * ldc, w, c40, c41)
-    _add_row(c, co + 5 * ldc, w, c50, c51)
+    _put_row(c, co, w, c00, c01, acc)
+    _put_row(c, co + ldc, w, c10, c11, acc)
+    _put_row(c, co + 2 * ldc, w, c20, c21, acc)
+    _put_row(c, co + 3 * ldc, w, c30, c31, acc)
+    _put_row(c, co + 4 * ldc, w, c40, c41, acc)
+    _put_row(c, co + 5 * ldc, w, c50, c51, acc)
 
 
 @jit
-def _add_row(c, o, w, v0, v1):
-    """c[o : o + 2w] += (v0, v1)."""
-    vstore(c, o, vadd(vload(c, o), v0))
-    vstore(c, o + w, vadd(vload(c, o + w), v1))
+def _put_row(c, o, w, v0, v1, acc):
+    """c[o : o + 2w] += (v0, v1) with acc, else c[o : o + 2w] = (v0, v1)."""
+    if acc:
+        v0 = vadd(vload(c, o), v0)
+        v1 = vadd(vload(c, o + w), v1)
+    vstore(c, o, v0)
+    vstore(c, o + w, v1)
 
 
 @jit
@@ -208,8 +212,8 @@ def _pack(src, so, ld, trans, x0, nx, p0, kc, r, buf):
 
 
 @jit
-def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, edge, tile):
-    """c[co + i*ldc + j] += A block (mb x kb, read in place) @ packed B panel (kb x nb).
+def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
+    """c[co + i*ldc + j] (+)= A block (mb x kb, read in place) @ packed B panel (kb x nb).
 
     j outer, i inner: one B sliver (kb x NR) stays in L1 while A streams from L2. A last
     group of fewer than MR rows is packed zero-padded into `edge`; edge columns (fewer than
@@ -223,24 +227,26 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, edge, tile):
         cols = min(nr, nb - j)
         for i in range(0, full, MR):
             if cols == nr:
-                _micro(kb, a, ao + i * gs, rs, ks, bp, j * kb, c, co + i * ldc + j, ldc)
+                _micro(kb, a, ao + i * gs, rs, ks, bp, j * kb, c, co + i * ldc + j, ldc, acc)
             else:
                 _micro_edge(kb, a, ao + i * gs, rs, ks, bp, j * kb, c, co + i * ldc + j, ldc,
-                            MR, cols, tile)
+                            acc, MR, cols, tile)
         if full < mb:
             _micro_edge(kb, edge, 0, 1, MR, bp, j * kb, c, co + full * ldc + j, ldc,
-                        mb - full, cols, tile)
+                        acc, mb - full, cols, tile)
 
 
 @jit
-def _micro_edge(kb, a, ao, rs, ks, bp, bo, c, co, ldc, rows, cols, tile):
-    """The micro-kernel into `tile`, then only its first rows x cols added to C."""
+def _micro_edge(kb, a, ao, rs, ks, bp, bo, c, co, ldc, acc, rows, cols, tile):
+    """The micro-kernel into `tile`, then only its first rows x cols put into C."""
     nr = 2 * lanes(c)
-    tile[:] = 0
-    _micro(kb, a, ao, rs, ks, bp, bo, tile, 0, nr)
+    _micro(kb, a, ao, rs, ks, bp, bo, tile, 0, nr, False)
     for r in range(rows):
         for q in range(cols):
-            c[co + r * ldc + q] += tile[r * nr + q]
+            if acc:
+                c[co + r * ldc + q] += tile[r * nr + q]
+            else:
+                c[co + r * ldc + q] = tile[r * nr + q]
 
 
 @jit
@@ -253,7 +259,7 @@ def _pack_rows(a, ao, rs, ks, n, kb, buf, bo):
 
 @jit
 def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, mc, kc, nc):
-    """C[i0:i1, j0:j1] += op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
+    """C[i0:i1, j0:j1] = op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
 
     a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls).
     """
@@ -276,19 +282,19 @@ def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, m
             for ic in range(i0, i1, mc):
                 mb = min(mc, i1 - ic)
                 _rows(a, ao + ic * rs + pc * ks, rs, ks, pa, apk, bp, mb, nb, kb,
-                      c, co + ic * ldc + jc, ldc, edge, tile)
+                      c, co + ic * ldc + jc, ldc, pc > 0, edge, tile)
 
 
 @jit
-def _rows(a, ao, rs, ks, pa, apk, bp, mb, nb, kb, c, co, ldc, edge, tile):
+def _rows(a, ao, rs, ks, pa, apk, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
     """One mb x kb block of op(A) (op(A)[i, p] = a[ao + i*rs + p*ks]) times the B panel,
     packed into apk first when pa."""
     if pa:
         for g in range((mb + MR - 1) // MR):
             _pack_rows(a, ao + g * MR * rs, rs, ks, min(MR, mb - g * MR), kb, apk, g * MR * kb)
-        _macro(apk, 0, kb, 1, MR, bp, mb, nb, kb, c, co, ldc, edge, tile)
+        _macro(apk, 0, kb, 1, MR, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
     else:
-        _macro(a, ao, rs, rs, ks, bp, mb, nb, kb, c, co, ldc, edge, tile)
+        _macro(a, ao, rs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
 
 
 @jit
@@ -300,7 +306,7 @@ def _span(n, parts, i, align):
 
 @jit(parallel=True)
 def gemm_grid(a, lda, ta, b, ldb, tb, c, m, n, k, tm, tn, mc, kc, nc):
-    """c (m, n) += op(a) @ op(b), the output cut into a tm x tn grid: thread t owns block t."""
+    """c (m, n) = op(a) @ op(b), the output cut into a tm x tn grid: thread t owns block t."""
     nr = 2 * lanes(c)
     for t in prange(tm * tn):
         i0, i1 = _span(m, tm, t // tn, MR)
@@ -310,7 +316,7 @@ def gemm_grid(a, lda, ta, b, ldb, tb, c, m, n, k, tm, tn, mc, kc, nc):
 
 @jit
 def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
-    """c (s, m, n) += op(a) @ op(b) for s stacked matrices, on the calling thread."""
+    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
     for i in range(s):
         _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
                     c, i * m * n, n, 0, m, 0, n, k, mc, kc, nc)
@@ -318,7 +324,7 @@ def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
 
 @jit(parallel=True)
 def gemm_batch(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
-    """c (s, m, n) += op(a) @ op(b) for s stacked matrices; each thread takes whole matrices."""
+    """c (s, m, n) = op(a) @ op(b) for s stacked matrices; each thread takes whole matrices."""
     for i in prange(s):
         _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
                     c, i * m * n, n, 0, m, 0, n, k, mc, kc, nc)
