@@ -106,7 +106,8 @@ class Tensor:
         return self.data
 
     def __array__(self, dtype=None, copy=None):
-        return self.data if dtype is None else self.data.astype(dtype)
+        array = self.data if dtype is None else self.data.astype(dtype)
+        return array.copy() if copy and array is self.data else array  # np.array(t) copies
 
     def item(self):
         if self.data.size != 1:
