@@ -7,12 +7,11 @@ from numba import prange, types
 from numba.extending import overload
 
 from ops.fastexp import exp_f32
-from ops.numba_config import jit
+from ops.numba_config import jit, num_threads
 from ops.registry import register
 
 _K = float(np.sqrt(2.0 / np.pi))  # sqrt(2/pi)
 _A = 0.044715
-_BLOCK = 4096  # elements per prange iteration in the flat kernels
 
 
 def gelu_reference(x):
@@ -83,14 +82,26 @@ def row_max(r):
     return m
 
 
-# Below this many elements a kernel runs on the calling thread: a parallel launch costs about
-# 20 us on an idle 2-core machine and 60-100 us on a busy one, more than the work it splits.
-PARALLEL_MIN = 1 << 17
+# Below this many elements a kernel runs on the calling thread. A parallel launch (workqueue
+# layer) measured 55-85 us on this busy 2-core machine, and with other processes running the
+# threaded path only won on inputs well above this size.
+PARALLEL_MIN = 1 << 18
 
 
 def use_threads(size):
-    """Whether a kernel over `size` elements should run its prange loop in parallel."""
+    """Whether a kernel over `size` elements should take its threaded (prange) path."""
     return size >= PARALLEL_MIN
+
+
+def num_chunks(n):
+    """How many contiguous ranges a threaded driver splits n rows (or elements) into."""
+    return max(1, min(n, num_threads()))
+
+
+@jit(inline="always")
+def chunk_bounds(k, chunks, n):
+    """(lo, hi) of range k when [0, n) is cut into `chunks` near-equal contiguous ranges."""
+    return k * n // chunks, (k + 1) * n // chunks
 
 
 def as_rows(a, dtype=None):
@@ -103,21 +114,23 @@ def as_rows(a, dtype=None):
 # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so gelu(x) = x / (1 + exp(-2u)) with u the tanh
 # argument: one exponential, no tanh call, and no cancellation in 1 + tanh(u) for negative u.
 
-@jit(inline="always")
-def _gelu_block(x, y, start, stop):
-    for i in range(start, stop):
+@jit
+def _gelu_block(x, y, lo, hi):
+    """y[i] = gelu(x[i]) for i in [lo, hi) of flat arrays."""
+    for i in range(lo, hi):
         v = x[i]
         u = typed(_K, v) * (v + typed(_A, v) * v * v * v)
         y[i] = v / (typed(1.0, v) + exp_t(typed(-2.0, v) * u))
 
 
-@jit(inline="always")
-def _gelu_backward_block(x, dy, dx, start, stop):
-    """gelu' = s + x s (1 - s) 2 sqrt(2/pi) (1 + 3a x^2) with s = sigmoid(2u), since
-    0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s); 1 - s = E s for E = exp(-2u) (no cancellation).
-    Where -2u > 40 (x < -5.2) the true gelu' is below 2e-16 and is returned as 0: computing it
-    there could meet inf * 0 once fastmath reassociates the products."""
-    for i in range(start, stop):
+@jit
+def _gelu_backward_block(x, dy, dx, lo, hi):
+    """dx[i] = dy[i] * gelu'(x[i]) for i in [lo, hi). gelu' = s + x s (1 - s) 2 sqrt(2/pi)
+    (1 + 3a x^2) with s = sigmoid(2u), since 0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s); and
+    1 - s = E s for E = exp(-2u) (no cancellation). Where -2u > 40 (x < -5.2) the true gelu' is
+    below 2e-16 and is returned as 0: computing it there could meet inf * 0 once fastmath
+    reassociates the products."""
+    for i in range(lo, hi):
         v = x[i]
         one = typed(1.0, v)
         w = typed(-2.0 * _K, v) * (v + typed(_A, v) * v * v * v)
@@ -129,42 +142,39 @@ def _gelu_backward_block(x, dy, dx, start, stop):
 
 
 @jit(parallel=True)
-def _gelu_flat(x, y, threads):
-    """y = gelu(x) over flat arrays; iteration b owns elements [b*_BLOCK, (b+1)*_BLOCK)."""
-    n = x.size
-    if threads:
-        for b in prange((n + _BLOCK - 1) // _BLOCK):
-            _gelu_block(x, y, b * _BLOCK, min(n, (b + 1) * _BLOCK))
-    else:
-        _gelu_block(x, y, 0, n)
+def _gelu_threads(x, y, chunks):
+    """prange iteration k owns the k-th contiguous range of the flat arrays."""
+    for k in prange(chunks):
+        _gelu_block(x, y, *chunk_bounds(k, chunks, x.size))
 
 
 @jit(parallel=True)
-def _gelu_backward_flat(x, dy, dx, threads):
-    """dx = dy * gelu'(x) over flat arrays, blocked like _gelu_flat."""
-    n = x.size
-    if threads:
-        for b in prange((n + _BLOCK - 1) // _BLOCK):
-            _gelu_backward_block(x, dy, dx, b * _BLOCK, min(n, (b + 1) * _BLOCK))
+def _gelu_backward_threads(x, dy, dx, chunks):
+    for k in prange(chunks):
+        _gelu_backward_block(x, dy, dx, *chunk_bounds(k, chunks, x.size))
+
+
+def _flat(block, threads, *arrays):
+    """Run block(*flat, out, 0, n) or threads(*flat, out, chunks) on same-shape arrays viewed
+    as flat contiguous arrays of the first one's dtype; returns out shaped like the first."""
+    shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
+    flat = [np.ascontiguousarray(a, dtype=dtype).reshape(-1) for a in arrays]
+    out = np.empty_like(flat[0])
+    if use_threads(out.size):
+        threads(*flat, out, num_chunks(out.size))
     else:
-        _gelu_backward_block(x, dy, dx, 0, n)
+        block(*flat, out, 0, out.size)
+    return out.reshape(shape)
 
 
 def gelu_cpu(x):
     """gelu(x) elementwise, any shape."""
-    xf = np.ascontiguousarray(x).reshape(-1)
-    y = np.empty_like(xf)
-    _gelu_flat(xf, y, use_threads(xf.size))
-    return y.reshape(np.shape(x))
+    return _flat(_gelu_block, _gelu_threads, x)
 
 
 def gelu_backward_cpu(x, dy):
     """dy * gelu'(x) elementwise, any shape."""
-    xf = np.ascontiguousarray(x).reshape(-1)
-    dyf = np.ascontiguousarray(dy, dtype=xf.dtype).reshape(-1)
-    dx = np.empty_like(xf)
-    _gelu_backward_flat(xf, dyf, dx, use_threads(xf.size))
-    return dx.reshape(np.shape(x))
+    return _flat(_gelu_backward_block, _gelu_backward_threads, x, dy)
 
 
 register("gelu", "reference", gelu_reference)

@@ -3,11 +3,11 @@
 import numpy as np
 from numba import prange
 
-from ops.elementwise import as_rows, typed, use_threads
+from ops.elementwise import as_rows, chunk_bounds, num_chunks, typed, use_threads
 from ops.numba_config import jit
 from ops.registry import register
 
-_MAX_CHUNKS = 64  # row chunks of the backward's dweight/dbias partial sums
+_CHUNKS = 64  # row ranges of the backward's dweight/dbias partial sums (at most)
 
 
 def layer_norm_reference(x, weight, bias, eps):
@@ -35,46 +35,44 @@ def layer_norm_backward_reference(dy, x, weight, mean, rstd):
 
 
 # ---- Numba forms: x is (R, C) C-contiguous; float32 math stays float32 ------------------------
-# With `threads` the outer loop is a prange over independent outputs, without it the same loop
-# runs on the calling thread (small inputs, where a parallel launch costs more than it saves).
+# A `_block` function does rows [lo, hi) on the calling thread; its `_threads` driver gives each
+# prange iteration one contiguous range of rows and runs the same compiled block there.
 
-@jit(inline="always")
-def _layer_norm_row(row, weight, bias, eps, out, mean, rstd, i):
-    n = row.size
-    total = typed(0.0, eps)
-    for j in range(n):
-        total += row[j]
-    mu = total / typed(n, eps)  # a plain `/ n` (int64) would promote to float64
-    sq = typed(0.0, eps)
-    for j in range(n):  # second pass over the cached row: no E[x^2] - mu^2 cancellation
-        d = row[j] - mu
-        sq += d * d
-    r = typed(1.0, eps) / np.sqrt(sq / typed(n, eps) + eps)
-    for j in range(n):
-        out[j] = (row[j] - mu) * r * weight[j] + bias[j]
-    mean[i] = mu
-    rstd[i] = r
+@jit
+def _layer_norm_block(x, weight, bias, eps, y, mean, rstd, lo, hi):
+    """y[i] = (x[i] - mean[i]) * rstd[i] * weight + bias for rows i in [lo, hi)."""
+    n = x.shape[1]
+    for i in range(lo, hi):
+        row, out = x[i], y[i]
+        total = typed(0.0, eps)
+        for j in range(n):
+            total += row[j]
+        mu = total / typed(n, eps)  # a plain `/ n` (int64) would promote to float64
+        sq = typed(0.0, eps)
+        for j in range(n):  # second pass over the cached row: no E[x^2] - mu^2 cancellation
+            d = row[j] - mu
+            sq += d * d
+        r = typed(1.0, eps) / np.sqrt(sq / typed(n, eps) + eps)
+        for j in range(n):
+            out[j] = (row[j] - mu) * r * weight[j] + bias[j]
+        mean[i] = mu
+        rstd[i] = r
 
 
 @jit(parallel=True)
-def _layer_norm_rows(x, weight, bias, eps, y, mean, rstd, threads):
-    """y[i] = (x[i] - mean[i]) * rstd[i] * weight + bias; iteration i owns row i."""
-    if threads:
-        for i in prange(x.shape[0]):
-            _layer_norm_row(x[i], weight, bias, eps, y[i], mean, rstd, i)
-    else:
-        for i in range(x.shape[0]):
-            _layer_norm_row(x[i], weight, bias, eps, y[i], mean, rstd, i)
+def _layer_norm_threads(x, weight, bias, eps, y, mean, rstd, chunks):
+    for k in prange(chunks):
+        lo, hi = chunk_bounds(k, chunks, x.shape[0])
+        _layer_norm_block(x, weight, bias, eps, y, mean, rstd, lo, hi)
 
 
-@jit(inline="always")
-def _backward_chunk(dy, x, weight, mean, rstd, dx, pw, pb, start, stop):
-    """dx for rows [start, stop); their dy * xhat and dy summed into pw, pb (C,) in row order."""
+@jit
+def _backward_block(dy, x, weight, mean, rstd, dx, pw, pb, lo, hi):
+    """dx for rows [lo, hi); their dy * xhat and dy summed in row order into pw, pb (C,)."""
     n = x.shape[1]
-    for j in range(n):  # a loop, not `pw[:] = 0`: parallel=True would make that a parfor
-        pw[j] = 0
-        pb[j] = 0
-    for i in range(start, stop):
+    pw[:] = 0
+    pb[:] = 0
+    for i in range(lo, hi):
         mu, r = mean[i], rstd[i]
         sg = typed(0.0, r)
         sgx = typed(0.0, r)
@@ -91,56 +89,55 @@ def _backward_chunk(dy, x, weight, mean, rstd, dx, pw, pb, start, stop):
             dx[i, j] = r * (dy[i, j] * weight[j] - a - (x[i, j] - mu) * r * b)
 
 
+@jit
+def _backward_serial(dy, x, weight, mean, rstd, dx, pw, pb):
+    """Chunk k (rows k*R//K .. (k+1)*R//K, K = pw.shape[0]) fills partial-sum rows pw[k], pb[k]."""
+    chunks = pw.shape[0]
+    for k in range(chunks):
+        lo, hi = chunk_bounds(k, chunks, x.shape[0])
+        _backward_block(dy, x, weight, mean, rstd, dx, pw[k], pb[k], lo, hi)
+
+
 @jit(parallel=True)
-def _layer_norm_backward_rows(dy, x, weight, mean, rstd, dx, pw, pb, dweight, dbias, threads):
-    """Rows are split into pw.shape[0] fixed chunks (a function of R only, not of the thread
-    count); iteration k owns chunk k's rows and partial sums pw[k], pb[k]. The partials are
-    then summed per column in chunk order: deterministic whatever the threads."""
-    rows, chunks = x.shape[0], pw.shape[0]
-    if threads:
-        for k in prange(chunks):
-            _backward_chunk(dy, x, weight, mean, rstd, dx, pw[k], pb[k],
-                            k * rows // chunks, (k + 1) * rows // chunks)
-    else:
-        for k in range(chunks):
-            _backward_chunk(dy, x, weight, mean, rstd, dx, pw[k], pb[k],
-                            k * rows // chunks, (k + 1) * rows // chunks)
-    for j in range(x.shape[1]):
-        sw, sb = pw[0, j], pb[0, j]
-        for k in range(1, chunks):
-            sw += pw[k, j]
-            sb += pb[k, j]
-        dweight[j] = sw
-        dbias[j] = sb
+def _backward_threads(dy, x, weight, mean, rstd, dx, pw, pb):
+    """As _backward_serial, with prange iteration k owning chunk k and its partial rows."""
+    chunks = pw.shape[0]
+    for k in prange(chunks):
+        lo, hi = chunk_bounds(k, chunks, x.shape[0])
+        _backward_block(dy, x, weight, mean, rstd, dx, pw[k], pb[k], lo, hi)
 
 
 def layer_norm_cpu(x, weight, bias, eps):
     """(y, mean, rstd) over the last axis of x (..., C); mean, rstd shaped x.shape[:-1]."""
     rows = as_rows(x)
-    dt = rows.dtype
+    dt, r = rows.dtype, rows.shape[0]
     y = np.empty_like(rows)
-    mean = np.empty(rows.shape[0], dt)
-    rstd = np.empty(rows.shape[0], dt)
-    _layer_norm_rows(rows, np.ascontiguousarray(weight, dt), np.ascontiguousarray(bias, dt),
-                     dt.type(eps), y, mean, rstd, use_threads(rows.size))
+    mean, rstd = np.empty(r, dt), np.empty(r, dt)
+    args = (rows, np.ascontiguousarray(weight, dt), np.ascontiguousarray(bias, dt), dt.type(eps),
+            y, mean, rstd)
+    if use_threads(rows.size):
+        _layer_norm_threads(*args, num_chunks(r))
+    else:
+        _layer_norm_block(*args, 0, r)
     lead = np.shape(x)[:-1]
     return y.reshape(np.shape(x)), mean.reshape(lead), rstd.reshape(lead)
 
 
 def layer_norm_backward_cpu(dy, x, weight, mean, rstd):
-    """(dx, dweight, dbias) for y = layer_norm(x, weight, bias)."""
+    """(dx, dweight, dbias) for y = layer_norm(x, weight, bias). dweight and dbias are sums over
+    rows: each of _CHUNKS fixed row ranges (set by R alone, not by the thread count) is summed
+    in row order into its own partial row, and the partials are added in chunk order, so the
+    result is deterministic on either path."""
     rows = as_rows(x)
-    dt = rows.dtype
-    r, c = rows.shape
-    chunks = max(1, min(_MAX_CHUNKS, r))
+    dt, (r, c) = rows.dtype, rows.shape
+    chunks = max(1, min(_CHUNKS, r))
     dx = np.empty_like(rows)
     pw, pb = np.empty((chunks, c), dt), np.empty((chunks, c), dt)
-    dweight, dbias = np.empty(c, dt), np.empty(c, dt)
-    _layer_norm_backward_rows(as_rows(dy, dt), rows, np.ascontiguousarray(weight, dt),
-                              np.ascontiguousarray(mean, dt).reshape(-1),
-                              np.ascontiguousarray(rstd, dt).reshape(-1),
-                              dx, pw, pb, dweight, dbias, use_threads(rows.size))
-    return dx.reshape(np.shape(x)), dweight, dbias
+    args = (as_rows(dy, dt), rows, np.ascontiguousarray(weight, dt),
+            np.ascontiguousarray(mean, dt).reshape(-1), np.ascontiguousarray(rstd, dt).reshape(-1),
+            dx, pw, pb)
+    (_backward_threads if use_threads(rows.size) else _backward_serial)(*args)
+    return dx.reshape(np.shape(x)), pw.sum(axis=0), pb.sum(axis=0)  # partials in chunk order
 
 
 register("layer_norm", "reference", layer_norm_reference)

@@ -5,7 +5,16 @@ import math
 import numpy as np
 from numba import prange
 
-from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed, use_threads
+from ops.elementwise import (
+    as_rows,
+    chunk_bounds,
+    exp_t,
+    num_chunks,
+    row_max,
+    sub_add,
+    typed,
+    use_threads,
+)
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -40,62 +49,53 @@ def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
     return dlogits * np.where(counted, scale, 0).astype(logits.dtype)[..., None]
 
 
-# ---- Numba forms: logits (N, V) C-contiguous; one loop iteration owns row i ----------------
-# With `threads` the row loop is a prange (each row written by one iteration: deterministic),
-# without it runs on the calling thread (small inputs, where a parallel launch costs more).
+# ---- Numba forms: logits (N, V) C-contiguous ---------------------------------------------
+# A `_block` function does rows [lo, hi) on the calling thread; its `_threads` driver gives each
+# prange iteration one contiguous range of rows and runs the same compiled block there, so each
+# row has one owner and results are bit-identical whichever path or thread count runs them.
 
-@jit(inline="always")
-def _cross_entropy_row(row, t, ignore_index, lse, nll, i):
-    """lse[i] = logsumexp(row); nll[i] = lse[i] - row[t], or 0 if t is ignore_index."""
-    m = row_max(row)
-    s = typed(0.0, m)
-    for j in range(row.size):
-        s += exp_t(row[j] - m)
-    log_s = typed(math.log(s), m)
-    lse[i] = m + log_s
-    # (m - x_t) + log s: m - x_t is exact near the max; sub_add blocks reassociation
-    nll[i] = sub_add(m, row[t], log_s) if t != ignore_index else typed(0.0, m)
+@jit
+def _cross_entropy_block(logits, targets, ignore_index, lse, nll, lo, hi):
+    """lse[i] = logsumexp(logits[i]); nll[i] = lse[i] - logits[i, t], or 0 if t is ignored."""
+    for i in range(lo, hi):
+        row, t = logits[i], targets[i]
+        m = row_max(row)
+        s = typed(0.0, m)
+        for j in range(row.size):
+            s += exp_t(row[j] - m)
+        log_s = typed(math.log(s), m)
+        lse[i] = m + log_s
+        # (m - x_t) + log s: m - x_t is exact near the max; sub_add blocks reassociation
+        nll[i] = sub_add(m, row[t], log_s) if t != ignore_index else typed(0.0, m)
 
 
 @jit(parallel=True)
-def _cross_entropy_rows(logits, targets, ignore_index, lse, nll, threads):
-    """Fills lse and nll (N,); returns (sum of nll in float64, summed serially in row order,
-    so deterministic; number of counted rows)."""
-    if threads:
-        for i in prange(logits.shape[0]):
-            _cross_entropy_row(logits[i], targets[i], ignore_index, lse, nll, i)
-    else:
-        for i in range(logits.shape[0]):
-            _cross_entropy_row(logits[i], targets[i], ignore_index, lse, nll, i)
-    total, count = 0.0, 0
-    for i in range(nll.size):
-        total += nll[i]
-        count += targets[i] != ignore_index
-    return total, count
+def _cross_entropy_threads(logits, targets, ignore_index, lse, nll, chunks):
+    for k in prange(chunks):
+        lo, hi = chunk_bounds(k, chunks, logits.shape[0])
+        _cross_entropy_block(logits, targets, ignore_index, lse, nll, lo, hi)
 
 
-@jit(inline="always")
-def _cross_entropy_backward_row(row, t, lse, ignore_index, scale, out):
-    """out = (exp(row - lse) - onehot(t)) * scale, or 0 for an ignored row."""
-    if t == ignore_index:
-        for j in range(out.size):
-            out[j] = 0
-    else:
+@jit
+def _cross_entropy_backward_block(logits, targets, lse, ignore_index, scale, dlogits, lo, hi):
+    """dlogits[i] = (exp(logits[i] - lse[i]) - onehot(t)) * scale, or 0 for an ignored row."""
+    for i in range(lo, hi):
+        row, out, t = logits[i], dlogits[i], targets[i]
+        if t == ignore_index:
+            for j in range(out.size):
+                out[j] = 0
+            continue
+        c = lse[i]
         for j in range(row.size):
-            out[j] = exp_t(row[j] - lse) * scale
+            out[j] = exp_t(row[j] - c) * scale
         out[t] -= scale
 
 
 @jit(parallel=True)
-def _cross_entropy_backward_rows(logits, targets, lse, ignore_index, scale, dlogits, threads):
-    if threads:
-        for i in prange(logits.shape[0]):
-            _cross_entropy_backward_row(logits[i], targets[i], lse[i], ignore_index, scale,
-                                        dlogits[i])
-    else:
-        for i in range(logits.shape[0]):
-            _cross_entropy_backward_row(logits[i], targets[i], lse[i], ignore_index, scale,
-                                        dlogits[i])
+def _cross_entropy_backward_threads(logits, targets, lse, ignore_index, scale, dlogits, chunks):
+    for k in prange(chunks):
+        lo, hi = chunk_bounds(k, chunks, logits.shape[0])
+        _cross_entropy_backward_block(logits, targets, lse, ignore_index, scale, dlogits, lo, hi)
 
 
 def _flat_targets(targets):
@@ -104,28 +104,35 @@ def _flat_targets(targets):
 
 def cross_entropy_cpu(logits, targets, ignore_index):
     """(mean NLL over counted rows as a 0-d array, lse (N,)); logits (N, V), targets (N,)."""
-    rows = as_rows(logits)
+    rows, flat_t = as_rows(logits), _flat_targets(targets)
     if rows.shape[1] == 0:
         raise ValueError(f"cross_entropy: logits {np.shape(logits)} have no classes")
     lse = np.empty(rows.shape[0], rows.dtype)
     nll = np.empty_like(lse)
-    total, count = _cross_entropy_rows(rows, _flat_targets(targets), np.int64(ignore_index),
-                                       lse, nll, use_threads(rows.size))
+    args = (rows, flat_t, np.int64(ignore_index), lse, nll)
+    if use_threads(rows.size):
+        _cross_entropy_threads(*args, num_chunks(rows.shape[0]))
+    else:
+        _cross_entropy_block(*args, 0, rows.shape[0])
+    count = int(np.count_nonzero(flat_t != ignore_index))
+    total = nll.sum(dtype=np.float64)  # ignored rows hold 0; float64 then one rounding
     loss = np.asarray(total / count if count else 0.0, dtype=rows.dtype)
     return loss, lse.reshape(np.shape(targets))
 
 
 def cross_entropy_backward_cpu(logits, targets, lse, ignore_index, grad):
     """dlogits = (softmax - onehot) * grad / count on counted rows, 0 on ignored rows."""
-    rows = as_rows(logits)
-    flat_t = _flat_targets(targets)
+    rows, flat_t = as_rows(logits), _flat_targets(targets)
     count = int(np.count_nonzero(flat_t != ignore_index))
     if count == 0:
         return np.zeros_like(rows).reshape(np.shape(logits))
     dlogits = np.empty_like(rows)
-    _cross_entropy_backward_rows(rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
-                                 np.int64(ignore_index), rows.dtype.type(grad / count), dlogits,
-                                 use_threads(rows.size))
+    args = (rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
+            np.int64(ignore_index), rows.dtype.type(grad / count), dlogits)
+    if use_threads(rows.size):
+        _cross_entropy_backward_threads(*args, num_chunks(rows.shape[0]))
+    else:
+        _cross_entropy_backward_block(*args, 0, rows.shape[0])
     return dlogits.reshape(np.shape(logits))
 
 

@@ -5,7 +5,16 @@ import math
 import numpy as np
 from numba import prange
 
-from ops.elementwise import as_rows, exp_t, row_max, sub_add, typed, use_threads
+from ops.elementwise import (
+    as_rows,
+    chunk_bounds,
+    exp_t,
+    num_chunks,
+    row_max,
+    sub_add,
+    typed,
+    use_threads,
+)
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -34,123 +43,118 @@ def log_softmax_backward_reference(y, dy):
     return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
 
 
-# ---- Numba forms: x is (R, N) C-contiguous; one loop iteration owns row i -------------------
-# With `threads`, rows are split over threads by prange (each row written by exactly one
-# iteration: deterministic); without, the same loop runs on the calling thread (small inputs).
+# ---- Numba forms: x is (R, N) C-contiguous -------------------------------------------------
+# A `_block` function computes rows [lo, hi) on the calling thread; its `_threads` driver splits
+# the rows into `chunks` contiguous ranges, one per prange iteration, each running the same
+# compiled block (so results are bit-identical whichever path or thread count runs them).
 # A row is read from memory once: the max pass brings it into cache and the later passes hit
 # L1/L2. float32 rows are computed in float32 throughout (exp_f32).
 
-@jit(inline="always")
-def _softmax_row(row, out):
-    m = row_max(row)  # a row of all -inf gives m = -inf, -inf - m = NaN: NaN as numpy does
-    s = typed(0.0, m)
-    for j in range(row.size):
-        e = exp_t(row[j] - m)
-        out[j] = e
-        s += e
-    inv = typed(1.0, m) / s
-    for j in range(row.size):
-        out[j] *= inv
-
-
-@jit(inline="always")
-def _softmax_backward_row(y, dy, dx):
-    dot = typed(0.0, y[0])
-    for j in range(y.size):
-        dot += y[j] * dy[j]
-    for j in range(y.size):
-        dx[j] = y[j] * (dy[j] - dot)
-
-
-@jit(inline="always")
-def _log_softmax_row(row, out):
-    m = row_max(row)
-    s = typed(0.0, m)
-    for j in range(row.size):
-        s += exp_t(row[j] - m)
-    neg_log_s = typed(-math.log(s), m)
-    for j in range(row.size):
-        out[j] = sub_add(row[j], m, neg_log_s)  # x - m first: exact near the max
-
-
-@jit(inline="always")
-def _log_softmax_backward_row(y, dy, dx):
-    total = typed(0.0, y[0])
-    for j in range(y.size):
-        total += dy[j]
-    for j in range(y.size):
-        dx[j] = dy[j] - exp_t(y[j]) * total
+@jit
+def _softmax_block(x, y, lo, hi):
+    for i in range(lo, hi):
+        row, out = x[i], y[i]
+        m = row_max(row)  # a row of all -inf gives m = -inf, -inf - m = NaN, as numpy does
+        s = typed(0.0, m)
+        for j in range(row.size):
+            e = exp_t(row[j] - m)
+            out[j] = e
+            s += e
+        inv = typed(1.0, m) / s
+        for j in range(row.size):
+            out[j] *= inv
 
 
 @jit(parallel=True)
-def _softmax_rows(x, y, threads):
-    if threads:
-        for i in prange(x.shape[0]):
-            _softmax_row(x[i], y[i])
-    else:
-        for i in range(x.shape[0]):
-            _softmax_row(x[i], y[i])
+def _softmax_threads(x, y, chunks):
+    for k in prange(chunks):
+        _softmax_block(x, y, *chunk_bounds(k, chunks, x.shape[0]))
+
+
+@jit
+def _softmax_backward_block(y, dy, dx, lo, hi):
+    for i in range(lo, hi):
+        yr, dyr, out = y[i], dy[i], dx[i]
+        dot = typed(0.0, yr[0])
+        for j in range(yr.size):
+            dot += yr[j] * dyr[j]
+        for j in range(yr.size):
+            out[j] = yr[j] * (dyr[j] - dot)
 
 
 @jit(parallel=True)
-def _softmax_backward_rows(y, dy, dx, threads):
-    if threads:
-        for i in prange(y.shape[0]):
-            _softmax_backward_row(y[i], dy[i], dx[i])
-    else:
-        for i in range(y.shape[0]):
-            _softmax_backward_row(y[i], dy[i], dx[i])
+def _softmax_backward_threads(y, dy, dx, chunks):
+    for k in prange(chunks):
+        _softmax_backward_block(y, dy, dx, *chunk_bounds(k, chunks, y.shape[0]))
+
+
+@jit
+def _log_softmax_block(x, y, lo, hi):
+    for i in range(lo, hi):
+        row, out = x[i], y[i]
+        m = row_max(row)
+        s = typed(0.0, m)
+        for j in range(row.size):
+            s += exp_t(row[j] - m)
+        neg_log_s = typed(-math.log(s), m)
+        for j in range(row.size):
+            out[j] = sub_add(row[j], m, neg_log_s)  # x - m first: exact near the max
 
 
 @jit(parallel=True)
-def _log_softmax_rows(x, y, threads):
-    if threads:
-        for i in prange(x.shape[0]):
-            _log_softmax_row(x[i], y[i])
-    else:
-        for i in range(x.shape[0]):
-            _log_softmax_row(x[i], y[i])
+def _log_softmax_threads(x, y, chunks):
+    for k in prange(chunks):
+        _log_softmax_block(x, y, *chunk_bounds(k, chunks, x.shape[0]))
+
+
+@jit
+def _log_softmax_backward_block(y, dy, dx, lo, hi):
+    for i in range(lo, hi):
+        yr, dyr, out = y[i], dy[i], dx[i]
+        total = typed(0.0, yr[0])
+        for j in range(yr.size):
+            total += dyr[j]
+        for j in range(yr.size):
+            out[j] = dyr[j] - exp_t(yr[j]) * total
 
 
 @jit(parallel=True)
-def _log_softmax_backward_rows(y, dy, dx, threads):
-    if threads:
-        for i in prange(y.shape[0]):
-            _log_softmax_backward_row(y[i], dy[i], dx[i])
-    else:
-        for i in range(y.shape[0]):
-            _log_softmax_backward_row(y[i], dy[i], dx[i])
+def _log_softmax_backward_threads(y, dy, dx, chunks):
+    for k in prange(chunks):
+        _log_softmax_backward_block(y, dy, dx, *chunk_bounds(k, chunks, y.shape[0]))
 
 
-def _rowwise(kernel, *arrays):
-    """Run `kernel(*rows, out, threads)` on arrays (..., N) viewed as contiguous (R, N) of the
-    first array's dtype; returns out shaped like the first array."""
+def _rowwise(block, threads, *arrays):
+    """Run `block(*rows, out, 0, R)` or `threads(*rows, out, chunks)` on arrays (..., N) viewed
+    as contiguous (R, N) of the first array's dtype; returns out shaped like the first array."""
     shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
     rows = [as_rows(a, dtype) for a in arrays]
     out = np.empty_like(rows[0])
-    if out.size:
-        kernel(*rows, out, use_threads(out.size))
+    if use_threads(out.size):
+        threads(*rows, out, num_chunks(out.shape[0]))
+    elif out.size:
+        block(*rows, out, 0, out.shape[0])
     return out.reshape(shape)
 
 
 def softmax_cpu(x):
     """softmax over the last axis of x (..., N)."""
-    return _rowwise(_softmax_rows, x)
+    return _rowwise(_softmax_block, _softmax_threads, x)
 
 
 def softmax_backward_cpu(y, dy):
     """y * (dy - sum(dy * y)) over the last axis."""
-    return _rowwise(_softmax_backward_rows, y, dy)
+    return _rowwise(_softmax_backward_block, _softmax_backward_threads, y, dy)
 
 
 def log_softmax_cpu(x):
     """log-softmax over the last axis of x (..., N)."""
-    return _rowwise(_log_softmax_rows, x)
+    return _rowwise(_log_softmax_block, _log_softmax_threads, x)
 
 
 def log_softmax_backward_cpu(y, dy):
     """dy - exp(y) * sum(dy) over the last axis."""
-    return _rowwise(_log_softmax_backward_rows, y, dy)
+    return _rowwise(_log_softmax_backward_block, _log_softmax_backward_threads, y, dy)
 
 
 register("softmax", "reference", softmax_reference)

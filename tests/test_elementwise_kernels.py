@@ -99,3 +99,14 @@ def test_shapes_and_layouts(rng, threads, dtype):
         np.testing.assert_allclose(y, gelu_reference(x64), **TOL[dtype])
         np.testing.assert_allclose(dx, gelu_backward_reference(x64, np.ones_like(x64)),
                                    **TOL[dtype])
+
+
+def test_serial_and_threaded_paths_agree_bit_for_bit(rng, monkeypatch):
+    x = (rng.standard_normal(10_001) * 4).astype(np.float32)
+    dy = rng.standard_normal(10_001).astype(np.float32)
+    results = []
+    for threshold in (0, 1 << 62):
+        monkeypatch.setattr(elementwise, "PARALLEL_MIN", threshold)
+        results.append((gelu_cpu(x), gelu_backward_cpu(x, dy)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -152,3 +152,14 @@ def test_one_dimensional_and_single_element_rows(threads):
     np.testing.assert_array_equal(softmax_cpu(np.zeros((4, 1))), np.ones((4, 1)))
     np.testing.assert_array_equal(log_softmax_cpu(np.full((4, 1), 7.0)), np.zeros((4, 1)))
     assert softmax_cpu(np.zeros((0, 5), np.float32)).shape == (0, 5)
+
+
+def test_serial_and_threaded_paths_agree_bit_for_bit(rng, monkeypatch):
+    x, dy = _logits(rng, (300, 65), np.float32), rng.standard_normal((300, 65)).astype(np.float32)
+    results = []
+    for threshold in (0, 1 << 62):
+        monkeypatch.setattr(elementwise, "PARALLEL_MIN", threshold)
+        y, logy = softmax_cpu(x), log_softmax_cpu(x)
+        results.append((y, logy, softmax_backward_cpu(y, dy), log_softmax_backward_cpu(logy, dy)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
