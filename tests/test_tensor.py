@@ -50,6 +50,10 @@ def test_numpy_shares_data_and_array_protocol():
     assert np.array_equal(np.asarray(t), a)
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
     assert np.array_equal(np.array(t, dtype=np.float64), a.astype(np.float64))
+    assert np.asarray(t) is a  # asarray shares; np.array copies
+    copy = np.array(t)
+    copy[0, 0] = 99.0
+    assert t.data[0, 0] == 0.0
 
 
 def test_item():
