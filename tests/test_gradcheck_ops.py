@@ -209,6 +209,17 @@ def test_attention_fully_masked_row_has_zero_output_and_gradient(backend, rng):
     np.testing.assert_array_equal(q.grad[0, 0, 1], [0.0, 0.0])
 
 
+def test_kernels_fed_non_contiguous_views(backend, rng):
+    _check(lambda a, b: F.matmul(a.T, b.permute(1, 0)), _t(rng, 3, 2), _t(rng, 4, 3))
+    _check(lambda a: F.softmax(a.permute(1, 0, 2)), _t(rng, 2, 3, 4))
+    _check(lambda a, w, b: F.layer_norm(a.T, w, b), _t(rng, 3, 4), _t(rng, 3), _t(rng, 3))
+    _check(lambda a: F.gelu(a[:, ::2]), _t(rng, 3, 5))
+    # heads split the way a model does it: (B, T, H, D) -> (B, H, T, D)
+    _check(lambda q, k, v: F.scaled_dot_product_attention(
+        q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=True),
+        _t(rng, 1, 3, 2, 2), _t(rng, 1, 3, 2, 2), _t(rng, 1, 3, 2, 2))
+
+
 def test_a_small_mlp_loss(backend, rng):
     x, t = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2])
     w1, b1, w2, b2 = _t(rng, 5, 3), _t(rng, 5), _t(rng, 3, 5), _t(rng, 3)
