@@ -7,8 +7,11 @@ from ops.numba_config import num_threads
 from ops.registry import register
 
 # Below this many multiply-adds (M*N*K summed over the batch) one thread does the whole
-# product: a parallel region costs more than it saves.
-SERIAL_WORK = 1 << 16
+# product: starting a parallel region costs ~30-50 us here, a 64^3 product ~10 us serially.
+SERIAL_WORK = 1 << 21
+# A batch with at least as many matrices as threads gives whole matrices to threads, unless
+# the matrices are this big and the batch short (then each matrix is cut into a grid).
+GRID_WORK = 1 << 24
 
 
 def _check(name, a, b):
@@ -66,23 +69,26 @@ def _dims(name, a, ta, b, tb):
 def _gemm(name, a, ta, b, tb):
     """op(a) @ op(b) with the Numba kernels (op = transpose where the flag is set)."""
     s, m, n, k = _dims(name, a, ta, b, tb)
-    dtype = np.result_type(a, b)
-    if dtype not in (np.float32, np.float64):  # outside the contract: keep numpy's answer
+    batched = a.ndim == 3
+    dtype = a.dtype if a.dtype == b.dtype else np.result_type(a, b)
+    if dtype.char not in "fd":  # outside the contract (not float32/float64): numpy's answer
         return np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
-    out = np.empty((max(s, 1), m, n), dtype) if k else np.zeros((max(s, 1), m, n), dtype)
-    if m and n and k and max(s, 1):
+    s = max(s, 1)
+    out = np.empty((s, m, n), dtype) if k else np.zeros((s, m, n), dtype)
+    if m and n and k:
         a, lda, ta = _operand(a.astype(dtype, copy=False), ta)
         b, ldb, tb = _operand(b.astype(dtype, copy=False), tb)
-        _run(a, lda, ta, b, ldb, tb, out, max(s, 1), m, n, k)
-    return out if s else out[0]
+        _run(a, lda, ta, b, ldb, tb, out.reshape(-1), s, m, n, k)
+    return out if batched else out[0]
 
 
-def _run(a, lda, ta, b, ldb, tb, out, s, m, n, k):
+def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     """Pick the schedule: one thread, whole matrices per thread, or a grid per matrix."""
-    c, threads, blocks = out.reshape(-1), num_threads(), (cpu.MC, cpu.KC, cpu.NC)
-    if s * m * n * k < SERIAL_WORK or threads == 1:
+    blocks = (cpu.MC, cpu.KC, cpu.NC)
+    threads = num_threads() if s * m * n * k >= SERIAL_WORK else 1
+    if threads == 1:
         cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
-    elif s >= threads and (s >= 4 * threads or m * n * k < 64 * SERIAL_WORK):
+    elif s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK):
         cpu.gemm_batch(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
     else:
         tm, tn = _grid(m, n, threads)
