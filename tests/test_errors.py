@@ -172,6 +172,14 @@ def test_attention_propagates_nan_from_a_visible_key(backend, pos):
     np.testing.assert_array_equal(o[0, 0, :pos], 1.0)  # a hidden (future) key leaks nothing
 
 
+def test_attention_query_with_only_nan_scores_is_nan_not_zero(backend):
+    q, k = np.zeros((1, 1, 3, 4), np.float32), np.ones((1, 1, 3, 4), np.float32)
+    q[0, 0, 1, 0] = np.nan  # row 1: every score nan; not the same as a fully masked row
+    o = F.scaled_dot_product_attention(Tensor(q), Tensor(k), Tensor(k)).data
+    assert np.isnan(o[0, 0, 1]).all()
+    np.testing.assert_array_equal(o[0, 0, [0, 2]], 1.0)
+
+
 # ---- detect_anomaly ---------------------------------------------------------------------------
 def test_detect_anomaly_names_the_first_forward_op():
     x = Tensor(np.array([1.0, 0.0, 2.0]), requires_grad=True)
