@@ -252,6 +252,9 @@ def _f32(rng, *shape):
 HEAVY = {
     "matmul": (F.matmul, [(17, 63), (63, 65)]),
     "matmul_batched": (F.matmul, [(2, 3, 17), (2, 17, 5)]),
+    "matmul_past_cache_blocks": (F.matmul, [(130, 300), (300, 40)]),  # M > MC, K > KC
+    "softmax_threaded": (F.softmax, [(257, 1024)]),  # >= 2^18 elements: the prange path
+    "layer_norm_threaded": (F.layer_norm, [(256, 1025), (1025,), (1025,)]),
     "linear": (F.linear, [(3, 17, 65), (33, 65), (33,)]),
     "softmax": (F.softmax, [(5, 65)]),
     "log_softmax": (F.log_softmax, [(3, 17)]),
