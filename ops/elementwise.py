@@ -114,31 +114,36 @@ def as_rows(a, dtype=None):
 # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so gelu(x) = x / (1 + exp(-2u)) with u the tanh
 # argument: one exponential, no tanh call, and no cancellation in 1 + tanh(u) for negative u.
 
-@jit
+# error_model="numpy": a division in a loop otherwise carries Numba's ZeroDivisionError check,
+# a branch that stops LLVM from vectorising the loop (here 1 + E >= 1, so it never fires).
+
+@jit(error_model="numpy")
 def _gelu_block(x, y, lo, hi):
     """y[i] = gelu(x[i]) for i in [lo, hi) of flat arrays."""
-    for i in range(lo, hi):
-        v = x[i]
+    xs, ys = x[lo:hi], y[lo:hi]  # indices from 0: no negative-index check, so LLVM vectorises
+    for i in range(xs.size):
+        v = xs[i]
         u = typed(_K, v) * (v + typed(_A, v) * v * v * v)
-        y[i] = v / (typed(1.0, v) + exp_t(typed(-2.0, v) * u))
+        ys[i] = v / (typed(1.0, v) + exp_t(typed(-2.0, v) * u))
 
 
-@jit
+@jit(error_model="numpy")
 def _gelu_backward_block(x, dy, dx, lo, hi):
     """dx[i] = dy[i] * gelu'(x[i]) for i in [lo, hi). gelu' = s + x s (1 - s) 2 sqrt(2/pi)
     (1 + 3a x^2) with s = sigmoid(2u), since 0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s); and
     1 - s = E s for E = exp(-2u) (no cancellation). Where -2u > 40 (x < -5.2) the true gelu' is
     below 2e-16 and is returned as 0: computing it there could meet inf * 0 once fastmath
     reassociates the products."""
-    for i in range(lo, hi):
-        v = x[i]
+    xs, dys, dxs = x[lo:hi], dy[lo:hi], dx[lo:hi]
+    for i in range(xs.size):
+        v = xs[i]
         one = typed(1.0, v)
         w = typed(-2.0 * _K, v) * (v + typed(_A, v) * v * v * v)
         e = exp_t(min(w, typed(40.0, v)))  # NaN passes through min
         s = one / (one + e)
         du = typed(2.0 * _K, v) * (one + typed(3.0 * _A, v) * v * v)
-        d = dy[i] * (s + v * s * (e * s) * du)
-        dx[i] = typed(0.0, v) if w > typed(40.0, v) else d
+        d = dys[i] * (s + v * s * (e * s) * du)
+        dxs[i] = typed(0.0, v) if w > typed(40.0, v) else d
 
 
 @jit(parallel=True)
