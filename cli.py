@@ -54,22 +54,22 @@ def add_train_args(p):
                       help="synthetic task (default: reverse)")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
-    p.add_argument("--steps", type=_positive_int, help="total optimisation steps (default 600)")
-    p.add_argument("--seed", type=int, help="seed of init, batches and dropout (default 0)")
+    p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default 600)")
+    p.add_argument("--seed", type=int, metavar="N", help="seed of init, batches and dropout (default 0)")
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint in --out with its saved settings")
-    p.add_argument("--batch-size", type=_positive_int, help="sequences per step (default 32)")
-    p.add_argument("--lr", type=_positive_float, help="peak learning rate (default 3e-3)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="sequences per step (default 32)")
+    p.add_argument("--lr", type=_positive_float, metavar="LR", help="peak learning rate (default 3e-3)")
     p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
                    help="evaluate every N steps, 0 for only at the end (default 100)")
     p.add_argument("--eval-examples", type=_positive_int, metavar="N",
                    help="held-out problems in the final exact-match test (default 1000)")
     p.add_argument("--ckpt-every", type=_non_negative_int, metavar="N",
                    help="save a checkpoint every N steps, 0 for only at the end (default 500)")
-    p.add_argument("--digits", type=_positive_int, help="digits per addend for --task add (3)")
-    p.add_argument("--min-len", type=_positive_int, help="shortest input of reverse/copy/sort")
-    p.add_argument("--max-len", type=_positive_int, help="longest input of reverse/copy/sort")
+    p.add_argument("--digits", type=_positive_int, metavar="N", help="digits per addend for --task add (3)")
+    p.add_argument("--min-len", type=_positive_int, metavar="N", help="shortest input of reverse/copy/sort")
+    p.add_argument("--max-len", type=_positive_int, metavar="N", help="longest input of reverse/copy/sort")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -130,33 +130,17 @@ def run_train(args):
 def add_sample_args(p):
     p.add_argument("--ckpt", metavar="DIR", default=os.path.join("runs", "reverse"),
                    help="checkpoint directory (default runs/reverse)")
-    p.add_argument("--prompt", help="text to continue; for tasks the problem, e.g. 31415 or "
+    p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
                    "123+456 (default: held-out problems, or a newline for text)")
-    p.add_argument("--temperature", type=_non_negative_float,
+    p.add_argument("--temperature", type=_non_negative_float, metavar="T",
                    help="sampling temperature, 0 = greedy (default 1.0; tasks: greedy)")
-    p.add_argument("--top-k", type=_positive_int, help="sample among the k likeliest tokens")
+    p.add_argument("--top-k", type=_positive_int, metavar="K", help="sample among the k likeliest tokens")
     p.add_argument("--tokens", "--max-new-tokens", dest="tokens", type=_positive_int,
+                   metavar="N",
                    help="tokens to generate (default: the answer length, or 200 for text)")
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    p.add_argument("--num", type=_positive_int, help="samples (default 5 problems / 1 text)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-
-
-def _load_for_sampling(ckpt_dir):
-    """(model, task or text Vocab) from a checkpoint directory."""
-    from engine import checkpoint
-    from engine.data import dataset_from_description
-    from engine.nn import GPT, GPTConfig
-    ckpt = checkpoint.load(ckpt_dir)
-    try:
-        model = GPT(GPTConfig.from_dict(ckpt.config["model"]), rng=0)
-        data = dataset_from_description(ckpt.config["data"], need_text=False)
-    except (KeyError, TypeError, ValueError) as e:
-        path = os.path.join(ckpt_dir, checkpoint.CONFIG_FILE)
-        raise checkpoint.CheckpointError(f"'{path}' describes no usable model or data "
-                                         f"({type(e).__name__}: {e})") from None
-    checkpoint.restore(ckpt, model)
-    return model, data
+    p.add_argument("--num", type=_positive_int, metavar="N", help="samples (default 5 problems / 1 text)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
 
 
 def _sampling(args, is_task):
@@ -214,7 +198,8 @@ def run_sample(args):
     import numpy as np
 
     from engine.data import SyntheticTask
-    model, data = _load_for_sampling(args.ckpt)
+    from engine.train import load_model
+    model, data = load_model(args.ckpt)
     rng = np.random.default_rng(args.seed)
     if isinstance(data, SyntheticTask):
         _sample_task(args, model, data, rng)

@@ -147,6 +147,24 @@ def _resume(cfg, ckpt):
                 ckpt.train_state["history"])
 
 
+def load_model(ckpt_dir):
+    """(model, data) from a checkpoint directory, for sampling and evaluation.
+
+    data is the SyntheticTask the model was trained on, or for text the character Vocab
+    (the text file itself is not needed).
+    """
+    ckpt = checkpoint.load(ckpt_dir)
+    try:
+        model = GPT(GPTConfig.from_dict(ckpt.config["model"]), rng=0)
+        data = dataset_from_description(ckpt.config["data"], need_text=False)
+    except (KeyError, TypeError, ValueError) as e:
+        path = f"{ckpt.path}/{checkpoint.CONFIG_FILE}"
+        raise checkpoint.CheckpointError(f"checkpoint file '{path}' describes no usable "
+                                         f"model or data ({type(e).__name__}: {e})") from None
+    checkpoint.restore(ckpt, model)
+    return model, data
+
+
 def save_checkpoint(run):
     cfg = run.cfg
     config = {"model": run.model.config.to_dict(), "train": cfg.to_dict(),

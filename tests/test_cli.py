@@ -37,6 +37,7 @@ def test_train_then_resume_then_sample(tmp_path):
     assert "final" in r.stdout and "exact match" in r.stdout and "attn sample" in r.stdout
     assert checkpoint.load(out).train_state["step"] == 2
 
+    _one_line_error(attn("train", *FAST, "--out", out), "already holds a checkpoint")
     r = attn("train", "--out", out, "--resume", "--steps", "3", "--quiet")
     assert r.returncode == 0, r.stderr
     ck = checkpoint.load(out)

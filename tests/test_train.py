@@ -120,3 +120,14 @@ def test_ctrl_c_waits_for_the_end_of_the_critical_section():
         done.append("update finished")  # ...which still completes
     assert done == ["update finished"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_teacher_forced_exact_match_equals_greedy_decoding(tmp_path):
+    # A half-trained model, so that many answers are right and many wrong.
+    out = str(tmp_path / "m")
+    train(TrainConfig(steps=125, lr=1e-2, out_dir=out, **SMALL), progress=False)
+    model, task = train_mod.load_model(out)
+    fast = task.exact_match(model, 300, generate=False)
+    slow = task.exact_match(model, 300, generate=True)
+    assert 0.05 < slow < 0.99, slow  # about 0.72
+    assert fast == slow
