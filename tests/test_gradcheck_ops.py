@@ -27,6 +27,14 @@ def _check(fn, *inputs):
     assert all(e <= 1e-5 for e in report.max_abs_error), report
 
 
+@pytest.mark.parametrize("name", ["matmul", "softmax", "layer_norm", "attention"])
+def test_the_backend_fixture_switches_kernels(backend, name):
+    assert ops.get_backend() == backend
+    reference = ops.kernel(name, backend="numpy")
+    fast = "cpu" in ops.implementations(name) and backend == "numba"
+    assert (ops.kernel(name) is not reference) == fast
+
+
 # ---- elementwise and broadcasting -----------------------------------------------------------
 BROADCAST = [((3, 4), (3, 4)), ((), (4,)), ((3, 4), (4,)), ((3, 4), (1, 4)),
              ((3, 1), (1, 4)), ((2, 1, 4), (3, 1)), ((1,), (2, 3))]
@@ -51,6 +59,7 @@ def test_unary_ops(backend, rng, shape):
     _check(F.relu, _t(rng, *shape, away_from_zero=True))
     _check(F.sigmoid, _t(rng, *shape))
     _check(F.gelu, _t(rng, *shape))
+    _check(lambda a: a.double() * a, _t(rng, *shape))  # cast (a no-op here) keeps the graph
 
 
 @pytest.mark.parametrize("exponent", [2, 3, -1, 0.5, -1.5, 1])
