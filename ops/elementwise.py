@@ -112,7 +112,11 @@ def as_rows(a, dtype=None):
 
 # ---- GELU --------------------------------------------------------------------------------------
 # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so gelu(x) = x / (1 + exp(-2u)) with u the tanh
-# argument: one exponential, no tanh call, and no cancellation in 1 + tanh(u) for negative u.
+# argument: one exponential (exp_f32 in float32, so it vectorises), no tanh call, and no
+# cancellation in 1 + tanh(u) for negative u. float32 accuracy against the exact value on
+# [-12, 12] (measured; tests/test_elementwise_kernels.py asserts 5x looser): gelu within
+# 1.2e-7 * max(1, |x|), gelu' within 1.9e-7 absolute; the float32 numpy reference, which
+# cancels in 1 - tanh^2, has gelu' off by up to 1.2e-6 there.
 
 # error_model="numpy": a division in a loop otherwise carries Numba's ZeroDivisionError check,
 # a branch that stops LLVM from vectorising the loop (here 1 + E >= 1, so it never fires).
@@ -131,8 +135,8 @@ def _gelu_block(x, y, lo, hi):
 def _gelu_backward_block(x, dy, dx, lo, hi):
     """dx[i] = dy[i] * gelu'(x[i]) for i in [lo, hi). gelu' = s + x s (1 - s) 2 sqrt(2/pi)
     (1 + 3a x^2) with s = sigmoid(2u), since 0.5 (1 + t) = s and 1 - t^2 = 4 s (1 - s); and
-    1 - s = E s for E = exp(-2u) (no cancellation). Where -2u > 40 (x < -5.2) the true gelu' is
-    below 2e-16 and is returned as 0: computing it there could meet inf * 0 once fastmath
+    1 - s = E s for E = exp(-2u) (no cancellation). Where -2u > 40 (x < -7.35) the true gelu'
+    is below 4.1e-16 and is returned as 0: computing it there could meet inf * 0 once fastmath
     reassociates the products."""
     xs, dys, dxs = x[lo:hi], dy[lo:hi], dx[lo:hi]
     for i in range(xs.size):

@@ -57,11 +57,11 @@ def test_matches_reference(rng, threads, dtype, n):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_accuracy_over_a_dense_range(threads, dtype):
-    # float32: the sigmoid form with exp_f32 stays within 1e-6 * max(1, |x|) absolute of the
-    # exact value on [-12, 12] (measured 5e-7); gelu' within 5e-7 (measured 2e-7).
+    # float32: the sigmoid form with exp_f32 stays within 6e-7 * max(1, |x|) of the exact
+    # value on [-12, 12] (measured 1.2e-7); gelu' within 1e-6 absolute (measured 1.9e-7).
     x = np.linspace(-12, 12, 200_001).astype(dtype)
     y, dy = _accurate(x)
-    tol = {np.float32: (1e-6, 5e-7), np.float64: (1e-14, 5e-14)}[dtype]
+    tol = {np.float32: (6e-7, 1e-6), np.float64: (1e-14, 5e-14)}[dtype]
     assert np.all(np.abs(gelu_cpu(x) - y) <= tol[0] * np.maximum(1, np.abs(x)))
     assert np.all(np.abs(gelu_backward_cpu(x, np.ones_like(x)) - dy) <= tol[1])
 
