@@ -47,6 +47,10 @@ class TrainConfig:
     The defaults train the tiny GPT on the reverse task: it visibly learns within the
     default 600 steps (about a minute on two cores) and reaches >= 99% exact match on
     held-out sequences with steps=3000 (see scripts/quality.py).
+
+    `steps` is the length of the whole run (the cosine schedule spans it). Resuming with
+    the same settings continues bit-for-bit; resuming with more steps extends the run
+    (the schedule stretches from there on).
     """
 
     task: str = "reverse"  # reverse | copy | sort | add (ignored when `text` is set)
@@ -244,17 +248,18 @@ def train(cfg, *, progress=True):
     started = run.step
     with Reporter(cfg, run, progress) as reporter:
         try:
+            run.history["interrupted"] = False
             _loop(run, reporter)
+            if run.step > started or run.history["final"] is None:
+                run.history["final"] = evaluate(run, final=True)
+                reporter.evaluation(run.history["final"], final=True)
+                if cfg.out_dir:
+                    save_checkpoint(run)
         except KeyboardInterrupt:
             run.history["interrupted"] = True
+            run.history["final"] = None
             if cfg.out_dir:
                 save_checkpoint(run)
             reporter.interrupted(run.step)
             raise
-        run.history["interrupted"] = False
-        if run.step > started or run.history["final"] is None:
-            run.history["final"] = evaluate(run, final=True)
-            reporter.evaluation(run.history["final"], final=True)
-            if cfg.out_dir:
-                save_checkpoint(run)
     return run.history
