@@ -88,14 +88,10 @@ def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     threads = num_threads() if s * m * n * k >= SERIAL_WORK else 1
     if threads == 1:
         cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
-    elif s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK):
-        cpu.gemm_batch(a, lda, ta, b, ldb, tb, c, s, m, n, k, *blocks)
-    else:
-        tm, tn = _grid(m, n, threads)
-        sa, sb = a.size // s, b.size // s
-        for i in range(s):
-            cpu.gemm_grid(a[i * sa:(i + 1) * sa], lda, ta, b[i * sb:(i + 1) * sb], ldb, tb,
-                          c[i * m * n:(i + 1) * m * n], m, n, k, tm, tn, *blocks)
+        return
+    whole = s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK)
+    tm, tn = (1, 1) if whole else _grid(m, n, threads)
+    cpu.gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, *blocks)
 
 
 def _grid(m, n, threads):

@@ -213,11 +213,12 @@ def _pack(src, so, ld, trans, x0, nx, p0, kc, r, buf):
 
 @jit
 def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
-    """c[co + i*ldc + j] (+)= A block (mb x kb, read in place) @ packed B panel (kb x nb).
+    """c[co + i*ldc + j] (+)= A block (mb x kb; group at row i: a[ao + i*gs]) @ B panel (kb x nb).
 
     j outer, i inner: one B sliver (kb x NR) stays in L1 while A streams from L2. A last
-    group of fewer than MR rows is packed zero-padded into `edge`; edge columns (fewer than
-    NR) go through `tile` and only their valid part is added to C.
+    group of fewer than MR rows is packed zero-padded into `edge`; edge tiles are computed
+    into `tile` and only their valid part is put into C. One call site of the micro-kernel
+    keeps compile time down (each call site is a separately optimised inlined copy).
     """
     nr = 2 * lanes(c)
     full = mb // MR * MR
@@ -225,22 +226,20 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
         _pack_rows(a, ao + full * gs, rs, ks, mb - full, kb, edge, 0)
     for j in range(0, nb, nr):
         cols = min(nr, nb - j)
-        for i in range(0, full, MR):
-            if cols == nr:
-                _micro(kb, a, ao + i * gs, rs, ks, bp, j * kb, c, co + i * ldc + j, ldc, acc)
-            else:
-                _micro_edge(kb, a, ao + i * gs, rs, ks, bp, j * kb, c, co + i * ldc + j, ldc,
-                            acc, MR, cols, tile)
-        if full < mb:
-            _micro_edge(kb, edge, 0, 1, MR, bp, j * kb, c, co + full * ldc + j, ldc,
-                        acc, mb - full, cols, tile)
+        for i in range(0, mb, MR):
+            rows = min(MR, mb - i)
+            src, so, r_s, k_s = (a, ao + i * gs, rs, ks) if i < full else (edge, 0, 1, MR)
+            whole = rows == MR and cols == nr
+            dst, do, ld, dacc = (c, co + i * ldc + j, ldc, acc) if whole else (tile, 0, nr, False)
+            _micro(kb, src, so, r_s, k_s, bp, j * kb, dst, do, ld, dacc)
+            if not whole:
+                _put_tile(tile, rows, cols, c, co + i * ldc + j, ldc, acc)
 
 
 @jit
-def _micro_edge(kb, a, ao, rs, ks, bp, bo, c, co, ldc, acc, rows, cols, tile):
-    """The micro-kernel into `tile`, then only its first rows x cols put into C."""
+def _put_tile(tile, rows, cols, c, co, ldc, acc):
+    """c[co + r*ldc + q] (+)= tile[r*NR + q] for r < rows, q < cols (an edge tile)."""
     nr = 2 * lanes(c)
-    _micro(kb, a, ao, rs, ks, bp, bo, tile, 0, nr, False)
     for r in range(rows):
         for q in range(cols):
             if acc:
@@ -292,9 +291,8 @@ def _rows(a, ao, rs, ks, pa, apk, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
     if pa:
         for g in range((mb + MR - 1) // MR):
             _pack_rows(a, ao + g * MR * rs, rs, ks, min(MR, mb - g * MR), kb, apk, g * MR * kb)
-        _macro(apk, 0, kb, 1, MR, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
-    else:
-        _macro(a, ao, rs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
+    src, so, gs, r_s, k_s = (apk, 0, kb, 1, MR) if pa else (a, ao, rs, rs, ks)
+    _macro(src, so, gs, r_s, k_s, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
 
 
 @jit
@@ -305,26 +303,21 @@ def _span(n, parts, i, align):
 
 
 @jit(parallel=True)
-def gemm_grid(a, lda, ta, b, ldb, tb, c, m, n, k, tm, tn, mc, kc, nc):
-    """c (m, n) = op(a) @ op(b), the output cut into a tm x tn grid: thread t owns block t."""
+def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, mc, kc, nc):
+    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid of
+    blocks; prange over the s*tm*tn blocks, so each thread owns whole blocks of C."""
     nr = 2 * lanes(c)
-    for t in prange(tm * tn):
-        i0, i1 = _span(m, tm, t // tn, MR)
-        j0, j1 = _span(n, tn, t % tn, nr)
-        _gemm_block(a, 0, lda, ta, b, 0, ldb, tb, c, 0, n, i0, i1, j0, j1, k, mc, kc, nc)
+    for t in prange(s * tm * tn):
+        i, block = t // (tm * tn), t % (tm * tn)
+        i0, i1 = _span(m, tm, block // tn, MR)
+        j0, j1 = _span(n, tn, block % tn, nr)
+        _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
+                    c, i * m * n, n, i0, i1, j0, j1, k, mc, kc, nc)
 
 
 @jit
 def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
     for i in range(s):
-        _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                    c, i * m * n, n, 0, m, 0, n, k, mc, kc, nc)
-
-
-@jit(parallel=True)
-def gemm_batch(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
-    """c (s, m, n) = op(a) @ op(b) for s stacked matrices; each thread takes whole matrices."""
-    for i in prange(s):
         _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
                     c, i * m * n, n, 0, m, 0, n, k, mc, kc, nc)
