@@ -92,8 +92,12 @@ def _online_softmax_step(s, n, w, m, l, r):
     (0 past n). Returns alpha, the factor that rescales row r's accumulator."""
     zero = s.dtype.type(0)
     mx = m[r]
+    total = zero  # only to see NaN: max() skips a NaN score, a sum keeps it
     for j in range(n):
         mx = max(mx, s[j])
+        total += s[j]
+    if total != total:                          # a NaN score poisons the row, as in the
+        mx = s.dtype.type(np.nan)               # reference (not "fully masked" zeros)
     if mx == s.dtype.type(-np.inf):             # nothing visible yet: leave the row as is
         s[:w] = zero
         return s.dtype.type(1)

@@ -21,9 +21,14 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
 def jit(*args, parallel=False, **kwargs):
-    """numba.njit with the project's defaults: cache=True and the safe fastmath flags."""
+    """numba.njit with the project's defaults: cache=True, the safe fastmath flags, and
+    error_model="numpy". Numba's default "python" error model puts a ZeroDivisionError check on
+    every float division, which both stops loops from vectorising (GELU and AdamW ran about 4x
+    and 9x slower) and turns a numpy reference's inf/NaN into an exception; "numpy" gives
+    IEEE results, the same as the reference forms."""
     kwargs.setdefault("cache", True)
     kwargs.setdefault("fastmath", FASTMATH)
+    kwargs.setdefault("error_model", "numpy")
     return numba.njit(*args, parallel=parallel, **kwargs)
 
 
