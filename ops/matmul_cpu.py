@@ -128,6 +128,52 @@ def vadd(typingctx, x, y):
     return x(x, y), codegen
 
 
+def _shuffle_steps(lanes):
+    """The shuffle network that transposes `lanes` vectors of `lanes` elements (8 float32
+    or 4 float64; the unpack / shuffle / 128-bit permute steps of the classic AVX
+    transpose): a list of steps (pairs, low mask, high mask), then the order in which the
+    resulting vectors are the columns (checked by tests/test_matmul_kernels.py)."""
+    if lanes == 4:
+        return [([(0, 1), (2, 3)], [0, 4, 2, 6], [1, 5, 3, 7]),
+                ([(0, 2), (1, 3)], [0, 1, 4, 5], [2, 3, 6, 7])], [0, 1, 2, 3]
+    return [([(0, 1), (2, 3), (4, 5), (6, 7)], [0, 8, 1, 9, 4, 12, 5, 13],
+             [2, 10, 3, 11, 6, 14, 7, 15]),
+            ([(0, 2), (1, 3), (4, 6), (5, 7)], [0, 1, 8, 9, 4, 5, 12, 13],
+             [2, 3, 10, 11, 6, 7, 14, 15]),
+            ([(0, 4), (1, 5), (2, 6), (3, 7)], [0, 1, 2, 3, 8, 9, 10, 11],
+             [4, 5, 6, 7, 12, 13, 14, 15])], [0, 2, 1, 3, 4, 6, 5, 7]
+
+
+@intrinsic
+def vtranspose(typingctx, src, so, ld, dst, do, dld):
+    """dst[do + p*dld + q] = src[so + q*ld + p] for p, q < lanes: one square block
+    transposed in registers (lanes loads, a shuffle network, lanes stores)."""
+    vt = Vec(src.dtype)
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(vt)
+        ints = [context.cast(builder, x, t, types.intp)
+                for x, t in zip(args[1:3] + args[4:], sig.args[1:3] + sig.args[4:])]
+        (s_off, s_ld, d_off, d_ld), n = ints, vt.lanes
+        src_ptr = _element_ptr(context, builder, sig.args[0], args[0], s_off)
+        rows = [builder.load(builder.bitcast(builder.gep(src_ptr, [builder.mul(s_ld, s_ld.type(q))]),
+                                             ty.as_pointer()), align=1) for q in range(n)]
+        steps, order = _shuffle_steps(n)
+        for pairs, lo, hi in steps:
+            out = list(rows)
+            for i, j in pairs:
+                x, y = rows[i], rows[j]
+                out[i] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), lo))
+                out[j] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), hi))
+            rows = out
+        dst_ptr = _element_ptr(context, builder, sig.args[3], args[3], d_off)
+        for p, r in enumerate(order):
+            ptr = builder.gep(dst_ptr, [builder.mul(d_ld, d_ld.type(p))])
+            builder.store(rows[r], builder.bitcast(ptr, ty.as_pointer()), align=1)
+        return context.get_dummy_value()
+    return types.none(src, so, ld, dst, do, dld), codegen
+
+
 # ---- micro-kernel, packing, blocking ----
 
 @jit
@@ -184,31 +230,38 @@ def _pack(src, so, ld, trans, x0, nx, p0, kc, r, buf):
     op(src)[x, p] is src[so + x*ld + p], or src[so + p*ld + x] when trans. Layout:
     buf[g*kc*r + p*r + q] = op(src)[x0 + g*r + q, p0 + p], zero where g*r + q >= nx, so
     the micro-kernel reads one contiguous stream and edge tiles need no special case.
+    Full groups of r = 2 vectors are copied (trans) or transposed (not trans) in vectors.
     """
+    w = lanes(buf)
     for g in range((nx + r - 1) // r):
-        base = g * kc * r
-        n = min(r, nx - g * r)
-        if trans and n == r == 2 * lanes(buf):  # full B sliver: two vector copies per p
-            for p in range(kc):
-                row = so + (p0 + p) * ld + x0 + g * r
-                vstore(buf, base + p * r, vload(src, row))
-                vstore(buf, base + p * r + r // 2, vload(src, row + r // 2))
-        elif trans:  # rows of op(src) are contiguous columns of src: read along x
-            for p in range(kc):
-                row = so + (p0 + p) * ld + x0 + g * r
-                for q in range(n):
-                    buf[base + p * r + q] = src[row + q]
-                for q in range(n, r):
-                    buf[base + p * r + q] = 0
-        else:  # rows of op(src) are rows of src: read along p
-            for q in range(r):
-                if q < n:
-                    row = so + (x0 + g * r + q) * ld + p0
-                    for p in range(kc):
-                        buf[base + p * r + q] = src[row + p]
-                else:
-                    for p in range(kc):
-                        buf[base + p * r + q] = 0
+        base, n = g * kc * r, min(r, nx - g * r)
+        first = so + (x0 + g * r) * ld + p0 if not trans else so + p0 * ld + x0 + g * r
+        done = 0
+        if n == r == 2 * w:
+            if trans:  # each p: the group's r columns are contiguous in src
+                for p in range(kc):
+                    vstore(buf, base + p * r, vload(src, first + p * ld))
+                    vstore(buf, base + p * r + w, vload(src, first + p * ld + w))
+                done = kc
+            else:  # w x w blocks transposed in registers, two per w values of p
+                for p in range(0, kc - w + 1, w):
+                    vtranspose(src, first + p, ld, buf, base + p * r, r)
+                    vtranspose(src, first + w * ld + p, ld, buf, base + p * r + w, r)
+                done = kc // w * w
+        _pack_rest(src, first, ld, trans, n, done, kc, r, buf, base)
+
+
+@jit
+def _pack_rest(src, first, ld, trans, n, p_from, kc, r, buf, base):
+    """Scalar part of `_pack` for one group: columns p_from .. kc-1, rows n .. r-1 zero."""
+    for p in range(p_from, kc):
+        for q in range(r):
+            if q >= n:
+                buf[base + p * r + q] = 0
+            elif trans:
+                buf[base + p * r + q] = src[first + p * ld + q]
+            else:
+                buf[base + p * r + q] = src[first + q * ld + p]
 
 
 @jit
@@ -257,20 +310,30 @@ def _pack_rows(a, ao, rs, ks, n, kb, buf, bo):
 
 
 @jit
-def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, mc, kc, nc):
+def _buffers(c, m, n, k, ta, blocks):
+    """One thread's scratch: (A edge group, packed A block, packed B panel, edge tile)."""
+    mc, kc, nc = blocks
+    nr = 2 * lanes(c)
+    kb = min(kc, k)
+    mcap = (min(mc, m) + MR - 1) // MR * MR if ta else 0
+    ncap = (min(nc, n) + nr - 1) // nr * nr
+    return (np.empty(MR * kb, c.dtype), np.empty(mcap * kb, c.dtype),
+            np.empty(ncap * kb, c.dtype), np.empty(MR * nr, c.dtype))
+
+
+@jit
+def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs):
     """C[i0:i1, j0:j1] = op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
 
-    a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls).
+    a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls);
+    bufs come from `_buffers`, allocated once per thread.
     """
+    mc, kc, nc = blocks
+    edge, apk, bp, tile = bufs
     nr = 2 * lanes(c)
-    ncap = (min(nc, j1 - j0) + nr - 1) // nr * nr
     # op(A) = A^T read in place touches one cache line per p for only 6 values: pack it
     # when the block is reused across many B slivers (measured 63 -> 75 GFLOP/s at 1024^3)
     pa = ta != 0 and j1 - j0 >= 16 * nr
-    edge = np.empty(MR * min(kc, k), c.dtype)
-    apk = np.empty(((min(mc, i1 - i0) + MR - 1) // MR * MR if pa else 0) * min(kc, k), c.dtype)
-    bp = np.empty(ncap * min(kc, k), c.dtype)
-    tile = np.empty(MR * nr, c.dtype)
     rs, ks = (1, lda) if ta else (lda, 1)  # op(A)[i, p] = a[ao + i*rs + p*ks]
     for jc in range(j0, j1, nc):
         nb = min(nc, j1 - jc)
@@ -303,21 +366,28 @@ def _span(n, parts, i, align):
 
 
 @jit(parallel=True)
-def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, mc, kc, nc):
-    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid of
-    blocks; prange over the s*tm*tn blocks, so each thread owns whole blocks of C."""
+def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks):
+    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid.
+
+    The s*tm*tn blocks are dealt out in contiguous runs to `workers` prange iterations (one
+    per thread, each with its own scratch), so each thread owns whole blocks of C.
+    """
     nr = 2 * lanes(c)
-    for t in prange(s * tm * tn):
-        i, block = t // (tm * tn), t % (tm * tn)
-        i0, i1 = _span(m, tm, block // tn, MR)
-        j0, j1 = _span(n, tn, block % tn, nr)
-        _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                    c, i * m * n, n, i0, i1, j0, j1, k, mc, kc, nc)
+    total = s * tm * tn
+    for w in prange(workers):
+        bufs = _buffers(c, m, n, k, ta, blocks)
+        for t in range(w * total // workers, (w + 1) * total // workers):
+            i, block = t // (tm * tn), t % (tm * tn)
+            i0, i1 = _span(m, tm, block // tn, MR)
+            j0, j1 = _span(n, tn, block % tn, nr)
+            _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
+                        c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs)
 
 
 @jit
-def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, mc, kc, nc):
+def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
+    bufs = _buffers(c, m, n, k, ta, blocks)
     for i in range(s):
         _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                    c, i * m * n, n, 0, m, 0, n, k, mc, kc, nc)
+                    c, i * m * n, n, 0, m, 0, n, k, blocks, bufs)
