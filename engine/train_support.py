@@ -171,6 +171,7 @@ class Reporter:
     def interrupted(self, step):
         if not self.enabled:
             return
+        self.progress.stop()  # the bar first, then the message under it
         where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume"
                  if self.cfg.out_dir else "no checkpoint directory, nothing saved")
         self.console.print(f"[yellow]interrupted at step {step}:[/] {where}")

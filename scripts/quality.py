@@ -7,8 +7,13 @@ Targets (the tiny config unless stated):
            smoothed bigram baseline on the same 90/10 split
 The text is generated deterministically from a small grammar unless --text FILE is given.
 
-    python scripts/quality.py                 # all three targets (long: run it in background)
+    python scripts/quality.py                 # all three targets (about 6 minutes)
     python scripts/quality.py --only add --steps-add 4000
+
+Measured on the shared 2-core machine (seed 0, wall time includes Numba start-up):
+  reverse   600 steps   60 s  exact match 100.0% on 1000 held-out
+  add      3000 steps  124 s  exact match 100.0% on 1000 held-out
+  text     1000 steps  158 s  val loss 0.249 vs bigram baseline 1.878 (ratio 0.13)
 """
 
 import argparse
@@ -23,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine.train import TrainConfig, train  # (after the path set-up)
 
-DEFAULT_STEPS = {"reverse": 3000, "add": 4000, "text": 2000}
+DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000}  # 600 = TrainConfig default
 TEXT_RATIO = 0.85  # "clearly below the bigram baseline": at most this fraction of it
 
 _SUBJECTS = ["the old sailor", "a small dog", "my sister", "the baker", "every child",
@@ -76,12 +81,12 @@ def check_text(path, steps, seed, progress):
                       f"need <= {TEXT_RATIO})", "ok": loss <= TEXT_RATIO * base}
 
 
-def _print_summary(rows):
-    print("\nquality targets")
+def _print_summary(rows, flush=False):
+    print("\nquality targets" if len(rows) > 1 else "")
     for r in rows:
         mark = "PASS" if r["ok"] else "FAIL"
         print(f"  {mark}  {r['target']:<8} {r['steps']:>6} steps  {r['wall_s']:>7.0f} s  "
-              f"{r['result']}")
+              f"{r['result']}", flush=flush)
 
 
 def main(argv=None):
@@ -102,8 +107,9 @@ def main(argv=None):
             rows.append(check_task("add", args.steps_add, args.seed, progress, digits=3))
         else:
             rows.append(_with_text(args, progress))
-        _print_summary(rows[-1:])
-    _print_summary(rows)
+        _print_summary(rows[-1:], flush=True)
+    if len(rows) > 1:
+        _print_summary(rows)
     return 0 if all(r["ok"] for r in rows) else 1
 
 
