@@ -289,8 +289,18 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         out = np.zeros(ctx.shape, ctx.dtype)
-        np.add.at(out, ctx.index, g)  # scatter-add: repeated integer indices accumulate
+        if _is_basic(ctx.index):
+            out[ctx.index] = g  # slices and ints pick each element at most once
+        else:
+            np.add.at(out, ctx.index, g)  # scatter-add: repeated integer indices accumulate
         return out
+
+
+def _is_basic(index):
+    """True for numpy basic indexing (ints, slices, None, ...), which never repeats an element."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, int | np.integer | slice | type(None)) or i is Ellipsis
+               for i in items)
 
 
 class Concat(Function):
