@@ -1,6 +1,8 @@
 """The `attn` command line: subcommands (train, sample, ...) registered in one table."""
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 
@@ -211,9 +213,38 @@ def run_sample(args):
 # ---- the table and main ----------------------------------------------------------------------
 
 # name: (one-line help, add_arguments(parser), run(args) -> exit status)
+def add_bench_args(p):
+    p.add_argument("suite", nargs="?", default="kernels", choices=["kernels", "train-step"],
+                   help="kernels: every kernel, ours vs the numpy reference (and torch); "
+                        "train-step: one GPT training step, ours vs PyTorch eager")
+    p.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="passed to the benchmark script (e.g. --quick, --only softmax)")
+
+
+def run_bench(args):
+    if args.suite == "kernels":
+        from benchmarks.kernels import main as bench_main
+    else:
+        from benchmarks.train_step import main as bench_main
+    if any(flag in args.rest for flag in ("-h", "--help")):
+        return bench_main(args.rest)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return bench_main(args.rest)
+    except SystemExit:  # the script's argparse refused a flag: keep its last line only
+        lines = err.getvalue().strip().splitlines() or ["bad arguments"]
+        err = io.StringIO()
+        raise CliError(lines[-1].split("error: ", 1)[-1]) from None
+    finally:
+        sys.stderr.write(err.getvalue())
+
+
 SUBCOMMANDS = {
     "train": ("train a GPT on a synthetic task or a text file", add_train_args, run_train),
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
+    "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
+              add_bench_args, run_bench),
 }
 
 
