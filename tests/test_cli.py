@@ -95,3 +95,8 @@ def test_main_in_process_uses_the_subcommand_table(capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--top-k" in err
+
+
+def test_bench_bad_flag_is_one_line_exit_2():
+    result = attn("bench", "kernels", "--no-such-flag")
+    _one_line_error(result, "bench", "--no-such-flag")
