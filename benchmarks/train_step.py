@@ -15,9 +15,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ops  # noqa: E402
-from engine.nn import GPT, GPTConfig  # noqa: E402
-from engine.optim import AdamW, weight_decay_groups  # noqa: E402
+import ops
+from engine.nn import GPT, GPTConfig
+from engine.optim import AdamW, weight_decay_groups
 
 BATCH = {"tiny": 32, "small": 16}  # the canonical batch sizes (../shared/DESIGN.md)
 

@@ -63,7 +63,7 @@ class Tensor:
     require gradients. After `loss.backward()`, `t.grad` is a numpy array shaped like `t`.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_op", "_prev", "__weakref__")
+    __slots__ = ("__weakref__", "_ctx", "_op", "_prev", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # numpy defers `array * tensor` to Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False, dtype=None):
@@ -254,4 +254,4 @@ class Tensor:
         return F.masked_fill(self, mask, value)
 
 
-from engine import functional as F  # noqa: E402  (functional imports Tensor from here)
+from engine import functional as F

@@ -96,8 +96,9 @@ def _online_softmax_step(s, n, w, m, l, r):
     for j in range(n):
         mx = max(mx, s[j])
         total += s[j]
-    if total != total:                          # a NaN score poisons the row, as in the
-        mx = s.dtype.type(np.nan)               # reference (not "fully masked" zeros)
+    # A NaN score poisons the row, as in the reference (not "fully masked" zeros).
+    if total != total:  # noqa: PLR0124  (the NaN test)
+        mx = s.dtype.type(np.nan)
     if mx == s.dtype.type(-np.inf):             # nothing visible yet: leave the row as is
         s[:w] = zero
         return s.dtype.type(1)

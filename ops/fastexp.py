@@ -42,7 +42,7 @@ def _pow2(n):
 @jit(inline="always")
 def exp_f32(x):
     """exp(x) for a float32 scalar x, vectorisable; see the module docstring for accuracy."""
-    if x != x:
+    if x != x:  # noqa: PLR0124  (NaN test that vectorises; no nnan flag is set)
         return x
     x = min(max(x, _LO), _HI)
     # n <= 127 keeps every scale factor finite; for x in (88.03, 89] that leaves
