@@ -2,6 +2,9 @@
 
 Each layer runs in its own subprocess (a process can pick its layer only once):
   * loop time of numpy alone, of our kernel alone, and of the two interleaved;
+  * our kernel alone at a tiny-GPT shape, (2048, 64) @ (64, 192), where each call is short
+    and the cost of starting a parallel region shows;
+  * the cost of one empty parallel region (2 iterations doing nothing);
   * whether a child made by os.fork() after the kernels ran survives and computes correctly.
 
     python benchmarks/threading_layers.py [--repeats 200] [--size 256]
@@ -27,6 +30,21 @@ def _time_loop(fn, repeats):
             fn()
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def _region_us(repeats):
+    """Microseconds per launch of a parallel region whose iterations do (almost) nothing."""
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True)
+    def empty(out):
+        for i in numba.prange(out.size):
+            out[i] = i
+
+    out = np.zeros(2)
+    empty(out)
+    return _time_loop(lambda: empty(out), repeats) / repeats * 1e6
 
 
 def _fork_check(kernel, a, b, want):
@@ -69,11 +87,16 @@ def child(repeats, size):
         np.matmul(a, b)
         matmul_cpu(a, b)
 
+    x = rng.standard_normal((2048, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 192)).astype(np.float32)
+    matmul_cpu(x, w)
     result = {
         "layer": numba.threading_layer(),
         "numpy_s": _time_loop(lambda: np.matmul(a, b), repeats),
         "ours_s": _time_loop(lambda: matmul_cpu(a, b), repeats),
         "mixed_s": _time_loop(both, repeats),
+        "gpt_ms": _time_loop(lambda: matmul_cpu(x, w), repeats) / repeats * 1e3,
+        "region_us": _region_us(repeats),
         "fork": _fork_check(matmul_cpu, a, b, want),
     }
     print(json.dumps(result))
@@ -105,7 +128,8 @@ def main():
         return child(args.repeats, args.size)
     print(f"{args.repeats} x float32 {args.size}^2 @ {args.size}^2, "
           f"{os.cpu_count()} cores, best of 3 loops (seconds)")
-    print(f"{'layer':10s} {'numpy':>7s} {'ours':>7s} {'mixed':>7s} {'mixed/sum':>9s}  fork child")
+    print(f"{'layer':10s} {'numpy':>7s} {'ours':>7s} {'mixed':>7s} {'mixed/sum':>9s} "
+          f"{'gpt ms':>7s} {'region us':>9s}  fork child")
     for layer in LAYERS:
         r = run_layer(layer, args.repeats, args.size)
         if "error" in r:
@@ -113,7 +137,7 @@ def main():
             continue
         ratio = r["mixed_s"] / (r["numpy_s"] + r["ours_s"])
         print(f"{r['layer']:10s} {r['numpy_s']:7.3f} {r['ours_s']:7.3f} {r['mixed_s']:7.3f} "
-              f"{ratio:9.2f}  {r['fork']}")
+              f"{ratio:9.2f} {r['gpt_ms']:7.3f} {r['region_us']:9.1f}  {r['fork']}")
 
 
 if __name__ == "__main__":

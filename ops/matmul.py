@@ -1,5 +1,6 @@
 """Matrix products a @ b, a @ b^T and a^T @ b, 2-D or batched 3-D, in numpy and Numba forms."""
 
+import numba
 import numpy as np
 
 from ops import matmul_cpu as cpu
@@ -7,8 +8,12 @@ from ops.numba_config import num_threads
 from ops.registry import register
 
 # Below this many multiply-adds (M*N*K summed over the batch) one thread does the whole
-# product: starting a parallel region costs ~30-50 us here, a 64^3 product ~10 us serially.
+# product: starting a parallel region costs ~2-5 us with the tbb or omp threading layers
+# here, and a 64^3 product takes ~10 us serially.
 SERIAL_WORK = 1 << 21
+# The "workqueue" layer polls with sleeps: an empty region costs ~150-350 us here
+# (benchmarks/threading_layers.py), so under it the serial range is this much wider.
+WORKQUEUE_FACTOR = 16
 # A batch with at least as many matrices as threads gives whole matrices to threads, unless
 # the matrices are this big and the batch short (then each matrix is cut into a grid).
 GRID_WORK = 1 << 24
@@ -85,7 +90,7 @@ def _gemm(name, a, ta, b, tb):
 def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     """Pick the schedule: one thread, whole matrices per thread, or a grid per matrix."""
     blocks = (cpu.MC, cpu.KC, cpu.NC)
-    threads = num_threads() if s * m * n * k >= SERIAL_WORK else 1
+    threads = num_threads() if s * m * n * k >= _serial_work() else 1
     if threads == 1:
         cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks)
         return
@@ -93,6 +98,15 @@ def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     tm, tn = (1, 1) if whole else _grid(m, n, threads)
     workers = min(threads, s * tm * tn)
     cpu.gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks)
+
+
+def _serial_work():
+    """SERIAL_WORK, scaled up when the threading layer is the slow-to-start "workqueue"."""
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet: the layer asked for
+        layer = numba.config.THREADING_LAYER
+    return SERIAL_WORK * (WORKQUEUE_FACTOR if layer == "workqueue" else 1)
 
 
 def _grid(m, n, threads):
