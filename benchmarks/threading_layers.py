@@ -71,8 +71,10 @@ def child(repeats, size):
     import numba
     import numpy as np
 
+    from ops import matmul
     from ops.matmul import matmul_cpu
 
+    matmul.SERIAL_WORK = 0  # always take the prange path: that is what is being compared
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size)).astype(np.float32)
     b = rng.standard_normal((size, size)).astype(np.float32)
