@@ -11,8 +11,10 @@ Layout, as in BLIS/GotoBLAS. Every operand is a flat C-ordered array plus a lead
 dimension and a "transposed" flag, so a @ b, a @ b^T and a^T @ b share one code path:
   op(A)[i, p] = a[i*lda + p], or a[p*lda + i] when ta;   op(B)[p, j] = b[p*ldb + j], or
   b[j*ldb + p] when tb.  C (M, N) is a flat C-ordered array with leading dimension ldc.
-Loops: jc over NC columns -> pc over KC of K -> pack op(B) panel -> ic over MC rows ->
-pack op(A) block -> micro-tiles (MR rows x NR columns), each accumulating over KC.
+Loops: jc over NC columns -> pc over KC of K -> pack op(B) panel (a copy, or for b^T an
+in-register transpose) -> ic over MC rows -> micro-tiles (MR rows x NR columns) over KC.
+op(A) is read in place through strides (rs, ks); only a^T for wide blocks and the last
+group of fewer than MR rows are packed. Threads own whole blocks of C (see gemm_parallel).
 """
 
 import numpy as np
