@@ -48,12 +48,15 @@ def test_bad_backend_and_unknown_kernel_give_clear_errors():
         ops.kernel("softmax", device="cuda")
 
 
-def test_threading_layer_is_workqueue():
+def test_threading_layer_is_the_chosen_one_and_never_omp():
     import numba
+
+    from ops.numba_config import THREADING_LAYER
 
     a = np.ones((64, 64), np.float32)
     ops.kernel("matmul")(a, a)  # runs a parallel kernel, which fixes the layer
-    assert numba.threading_layer() == "workqueue"
+    assert numba.threading_layer() == THREADING_LAYER
+    assert THREADING_LAYER in ("tbb", "workqueue")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
