@@ -96,3 +96,23 @@ def print_tables(out, rows, env):
         out.print(f"[bold yellow]warning:[/] load average {load:.1f} on {cores} cores: other "
                   "processes were running, so these timings are unreliable (torch's and "
                   "numba's thread hand-offs suffer most); rerun on a quiet machine.")
+
+
+def markdown_table(rows, env):
+    """The kernel rows as a GitHub markdown table (for the README)."""
+    torch = bool(env.get("torch"))
+    head = ["kernel", "shape", "ours", "numpy", "numpy/ours", "ours rate"]
+    head += ["torch", "torch/ours"] if torch else []
+    head += ["target", "met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if r["table"] != "kernels" or r["status"] != "ok":
+            continue
+        met = "-" if r["met"] is None else ("yes" if r["met"] else "**no**")
+        shape = f"{r['shape']} {r['note']}".strip()
+        cells = [r["kernel"], shape, fmt_time(r["ours_s"]), fmt_time(r["numpy_s"]),
+                 _ratio(r["ratio"]), f"{r['throughput']:.1f} {r['unit']}"]
+        cells += [fmt_time(r["torch_s"]), _ratio(r["torch_ratio"])] if torch else []
+        cells += [f">= {r['target_ratio']}x", met]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

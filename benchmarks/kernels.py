@@ -178,6 +178,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="~0.3 s per case, not ~1 s")
     parser.add_argument("--only", metavar="NAME", help="cases whose kernel contains NAME")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument("--markdown", metavar="PATH", help="also write a markdown table")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the compile-time table (fresh subprocesses)")
     args = parser.parse_args(argv)
@@ -191,6 +192,10 @@ def main(argv=None):
         with open(args.json, "w") as f:
             json.dump({"environment": env, "results": rows}, f, indent=1)
         console.print(f"wrote {args.json}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(kernel_report.markdown_table(rows, env) + "\n")
+        console.print(f"wrote {args.markdown}")
     return 0
 
 
