@@ -120,12 +120,19 @@ def measure_case(case, budget, min_repeats, torch):
         work = case.flops if case.flops else case.nbytes
         row["throughput"] = work / row["ours_s"] / 1e9
         row["met"] = bool(row["ratio"] >= case.target and row["outputs_match"])
-    if torch is not None and case.torch is not None:
-        torch_thunk = case.torch(case.make(np.random.default_rng(SEED)))
-        row["torch_s"] = _timed(torch_thunk, share, min_repeats, keep=False)[0]
-        if have_ours:
-            row["torch_ratio"] = row["torch_s"] / row["ours_s"]
     return row
+
+
+def measure_torch(case, row, budget, min_repeats, torch):
+    """Add torch's time to a case's row. Run after every numpy/ours measurement: torch's
+    OpenMP threads keep spinning after its calls and would steal a core from the next case."""
+    if torch is None or case.torch is None or row["status"] == "not registered":
+        return
+    share = budget / (2 + (row["status"] == "ok"))
+    torch_thunk = case.torch(case.make(np.random.default_rng(SEED)))
+    row["torch_s"] = _timed(torch_thunk, share, min_repeats, keep=False)[0]
+    if row["ours_s"]:
+        row["torch_ratio"] = row["torch_s"] / row["ours_s"]
 
 
 def _selected(only):
@@ -144,11 +151,13 @@ def run(quick=False, only=None, compile_times=True, echo=None):
     """
     torch = _torch()
     budget, min_repeats = (0.3, 3) if quick else (1.0, 5)
-    rows = []
-    for case in _selected(only):
+    cases, rows = _selected(only), []
+    for case in cases:
         if echo:
             echo(f"  {case.kernel} {case.shape}")
         rows.append(measure_case(case, budget, min_repeats, torch))
+    for case, row in zip(cases, rows):
+        measure_torch(case, row, budget, min_repeats, torch)
     if compile_times:
         names = sorted({n for c in _selected(only) for n in c.names})
         rows.extend(kernel_compile.measure(names, quick=quick, echo=echo))

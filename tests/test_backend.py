@@ -77,3 +77,14 @@ print(os.waitstatus_to_exitcode(status))
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
+def test_malloc_is_tuned_on_glibc_and_can_be_turned_off():
+    code = "import ops.memory as m; print(m.MALLOC_TUNED)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        check=True).stdout.strip()
+    env = dict(os.environ, ENGINE_MALLOC_TUNING="0")
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert (on, off) == ("True", "False")
