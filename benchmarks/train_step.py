@@ -84,12 +84,14 @@ def run(configs=("tiny", "small"), repeats=20):
     for name in configs:
         numba_s = time_ours(name, "numba", repeats)
         numpy_s = time_ours(name, "numpy", max(repeats // 2, 3))
-        torch_s = time_torch(name, repeats)
         cfg = GPTConfig.from_name(name)
         rows.append({"config": name, "batch": BATCH[name], "block_size": cfg.block_size,
                      "ours_numba_ms": numba_s * 1e3, "ours_numpy_ms": numpy_s * 1e3,
-                     "torch_ms": None if torch_s is None else torch_s * 1e3,
                      "tokens_per_s": BATCH[name] * cfg.block_size / numba_s})
+    # torch last: its OpenMP threads spin after each call and would steal a core from ours
+    for row in rows:
+        torch_s = time_torch(row["config"], repeats)
+        row["torch_ms"] = None if torch_s is None else torch_s * 1e3
     return rows
 
 
