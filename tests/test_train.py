@@ -114,12 +114,18 @@ def test_text_training_reports_the_bigram_baseline(tmp_path):
 
 
 def test_ctrl_c_waits_for_the_end_of_the_critical_section():
-    done = []
-    with pytest.raises(KeyboardInterrupt), critical_section():
-        os.kill(os.getpid(), signal.SIGINT)  # arrives mid-update...
-        done.append("update finished")  # ...which still completes
-    assert done == ["update finished"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # A shell that starts pytest in the background leaves SIGINT ignored; install Python's
+    # usual handler for this test so it checks the same thing wherever it runs.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = []
+        with pytest.raises(KeyboardInterrupt), critical_section():
+            os.kill(os.getpid(), signal.SIGINT)  # arrives mid-update...
+            done.append("update finished")  # ...which still completes
+        assert done == ["update finished"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def test_teacher_forced_exact_match_equals_greedy_decoding(tmp_path):
