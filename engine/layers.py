@@ -206,6 +206,9 @@ class Attention(Function):
 
     @staticmethod
     def forward(ctx, q, k, v, mask=None, causal=False, scale=1.0):
+        # q, k, v usually arrive as transposed views of the fused QKV projection; make them
+        # contiguous once here, so the kernels' own copies are no-ops in forward and backward.
+        q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
         o, lse = ops.kernel("attention")(q, k, v, causal, scale, mask)
         ctx.save_for_backward(q, k, v, o, lse, mask)
         ctx.causal, ctx.scale = causal, scale
