@@ -104,8 +104,7 @@ def _default_out(args):
 
 def train_config_from_args(args):
     """The TrainConfig a `train` command line asks for (saved settings + flags on --resume)."""
-    from engine import checkpoint
-    from engine.train import TrainConfig
+    from engine.training import TrainConfig, checkpoint
     out = args.out or _default_out(args)
     given = _given_train_settings(args)
     if not args.resume:
@@ -118,7 +117,7 @@ def train_config_from_args(args):
 
 
 def run_train(args):
-    from engine.train import train
+    from engine.training import train
     cfg = train_config_from_args(args)
     history = train(cfg, progress=not args.quiet)
     final = history["final"] or {}
@@ -200,7 +199,7 @@ def run_sample(args):
     import numpy as np
 
     from engine.data import SyntheticTask
-    from engine.train import load_model
+    from engine.training import load_model
     model, data = load_model(args.ckpt)
     rng = np.random.default_rng(args.seed)
     if isinstance(data, SyntheticTask):
@@ -270,9 +269,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
-    from engine.checkpoint import CheckpointError
     from engine.data import DataError
-    from engine.train import NonFiniteLossError
+    from engine.training import NonFiniteLossError
+    from engine.training.checkpoint import CheckpointError
     try:
         return args.run(args)
     except (CliError, DataError, CheckpointError) as e:

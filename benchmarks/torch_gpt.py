@@ -1,4 +1,4 @@
-"""The same GPT as engine.nn.GPT written in PyTorch, as the eager-mode baseline for benchmarks
+"""The same GPT as engine.models.GPT written in PyTorch, as the eager-mode baseline for benchmarks
 (PyTorch is used only here and in optional cross-check tests, never in the engine)."""
 
 import math

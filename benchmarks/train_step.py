@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import ops
-from engine.nn import GPT, GPTConfig
+from engine.models import GPT, GPTConfig
 from engine.optim import AdamW, weight_decay_groups
 
 BATCH = {"tiny": 32, "small": 16}  # the canonical batch sizes (../shared/DESIGN.md)

@@ -6,10 +6,37 @@ import math
 
 import numpy as np
 
-from engine import layers as L
-from engine import primitives as P
+from engine.functions.attention import Attention
+from engine.functions.elementwise import (
+    Add,
+    Cast,
+    Div,
+    Exp,
+    Gelu,
+    Log,
+    Mul,
+    Neg,
+    Pow,
+    Relu,
+    Sqrt,
+    Sub,
+    Tanh,
+    Where,
+)
+from engine.functions.linalg import LinearOp, MatMul
+from engine.functions.nn import (
+    CrossEntropy,
+    DropoutOp,
+    EmbeddingOp,
+    LayerNormOp,
+    LogSoftmax,
+    Softmax,
+)
+from engine.functions.reduce import Max, Mean, Sum
+from engine.functions.shape import Concat, GetItem, Permute, Reshape
 from engine.tensor import Tensor
 
+IGNORE_INDEX = -100  # cross_entropy leaves out rows whose target is this (as PyTorch)
 _generator = np.random.default_rng(0)
 
 
@@ -25,54 +52,59 @@ def default_generator():
 
 # ---- elementwise ---------------------------------------------------------------------------
 def add(a, b):
-    return P.Add.apply(a, b)
+    return Add.apply(a, b)
 
 
 def sub(a, b):
-    return P.Sub.apply(a, b)
+    return Sub.apply(a, b)
 
 
 def mul(a, b):
-    return P.Mul.apply(a, b)
+    return Mul.apply(a, b)
 
 
 def div(a, b):
-    return P.Div.apply(a, b)
+    return Div.apply(a, b)
 
 
 def neg(a):
-    return P.Neg.apply(a)
+    return Neg.apply(a)
 
 
 def pow(a, exponent):
     if not isinstance(exponent, int | float):
         raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
-    return P.Pow.apply(a, exponent=exponent)
+    return Pow.apply(a, exponent=exponent)
 
 
 def exp(a):
-    return P.Exp.apply(a)
+    return Exp.apply(a)
 
 
 def log(a):
-    return P.Log.apply(a)
+    return Log.apply(a)
 
 
 def sqrt(a):
-    return P.Sqrt.apply(a)
+    return Sqrt.apply(a)
 
 
 def tanh(a):
-    return P.Tanh.apply(a)
+    return Tanh.apply(a)
 
 
 def relu(a):
-    return P.Relu.apply(a)
+    return Relu.apply(a)
+
+
+def cast(a, dtype):
+    """a converted to `dtype` (differentiable: the gradient is cast back)."""
+    return Cast.apply(a, dtype=dtype)
 
 
 def gelu(a):
     """GELU, tanh form: 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))."""
-    return L.Gelu.apply(a)
+    return Gelu.apply(a)
 
 
 def sigmoid(a):
@@ -81,26 +113,26 @@ def sigmoid(a):
 
 # ---- reductions ----------------------------------------------------------------------------
 def sum(a, axis=None, keepdims=False):
-    return P.Sum.apply(a, axis=axis, keepdims=keepdims)
+    return Sum.apply(a, axis=axis, keepdims=keepdims)
 
 
 def mean(a, axis=None, keepdims=False):
-    return P.Mean.apply(a, axis=axis, keepdims=keepdims)
+    return Mean.apply(a, axis=axis, keepdims=keepdims)
 
 
 def max(a, axis=None, keepdims=False):
-    return P.Max.apply(a, axis=axis, keepdims=keepdims)
+    return Max.apply(a, axis=axis, keepdims=keepdims)
 
 
 # ---- shapes --------------------------------------------------------------------------------
 def reshape(a, *shape):
     shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-    return P.Reshape.apply(a, shape=shape)
+    return Reshape.apply(a, shape=shape)
 
 
 def permute(a, *axes):
     axes = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
-    return P.Permute.apply(a, axes=axes)
+    return Permute.apply(a, axes=axes)
 
 
 def transpose(a, axis1=None, axis2=None):
@@ -117,11 +149,11 @@ def getitem(a, index):
         index = index.data
     elif isinstance(index, tuple):
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-    return P.GetItem.apply(a, index=index)
+    return GetItem.apply(a, index=index)
 
 
 def concat(tensors, axis=0):
-    return P.Concat.apply(*tensors, axis=axis)
+    return Concat.apply(*tensors, axis=axis)
 
 
 def split(a, sections, axis=-1):
@@ -143,7 +175,7 @@ def split(a, sections, axis=-1):
 def where(cond, a, b):
     """Elements of a where cond is true, else of b; cond is a boolean array (not differentiated)."""
     cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
-    return P.Where.apply(Tensor._make(cond.astype(bool)), a, b)
+    return Where.apply(Tensor._make(cond.astype(bool)), a, b)
 
 
 def masked_fill(a, mask, value):
@@ -153,20 +185,20 @@ def masked_fill(a, mask, value):
 
 # ---- layers --------------------------------------------------------------------------------
 def matmul(a, b):
-    return L.MatMul.apply(a, b)
+    return MatMul.apply(a, b)
 
 
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, with weight (out_features, in_features) as in PyTorch."""
-    return L.Linear.apply(x, weight) if bias is None else L.Linear.apply(x, weight, bias)
+    return LinearOp.apply(x, weight) if bias is None else LinearOp.apply(x, weight, bias)
 
 
 def softmax(x, axis=-1):
-    return _last_axis(L.Softmax, x, axis)
+    return _last_axis(Softmax, x, axis)
 
 
 def log_softmax(x, axis=-1):
-    return _last_axis(L.LogSoftmax, x, axis)
+    return _last_axis(LogSoftmax, x, axis)
 
 
 def _last_axis(fn, x, axis):
@@ -177,7 +209,7 @@ def _last_axis(fn, x, axis):
     return transpose(fn.apply(transpose(x, axis, -1)), axis, -1)
 
 
-def cross_entropy(logits, targets, ignore_index=-100):
+def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
     """Mean negative log-likelihood of integer `targets` (N,) under `logits` (N, V), fused
     with the log-softmax; rows whose target is `ignore_index` are left out of the mean."""
     t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
@@ -191,7 +223,7 @@ def cross_entropy(logits, targets, ignore_index=-100):
     if bad.any():
         raise IndexError(f"cross_entropy: target {t[bad][0]} out of range for "
                          f"{logits.shape[1]} classes (ignore_index is {ignore_index})")
-    return L.CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index)
+    return CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
@@ -200,7 +232,7 @@ def layer_norm(x, weight=None, bias=None, eps=1e-5):
     dtype = x.dtype if x.dtype.kind == "f" else np.float32
     weight = Tensor._make(np.ones(c, dtype)) if weight is None else weight
     bias = Tensor._make(np.zeros(c, dtype)) if bias is None else bias
-    return L.LayerNorm.apply(x, weight, bias, eps=eps)
+    return LayerNormOp.apply(x, weight, bias, eps=eps)
 
 
 def embedding(idx, weight):
@@ -211,7 +243,7 @@ def embedding(idx, weight):
     if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
         bad = idx[(idx < 0) | (idx >= weight.shape[0])][0]
         raise IndexError(f"embedding: index {bad} out of range for {weight.shape[0]} rows")
-    return L.Embedding.apply(weight, idx=idx.astype(np.int64, copy=False))
+    return EmbeddingOp.apply(weight, idx=idx.astype(np.int64, copy=False))
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -220,7 +252,7 @@ def dropout(x, p=0.5, training=True, generator=None):
         raise ValueError(f"dropout: p must be in [0, 1), got {p}")
     if not training or p == 0.0:
         return x
-    return L.Dropout.apply(x, p=p, generator=generator or _generator)
+    return DropoutOp.apply(x, p=p, generator=generator or _generator)
 
 
 def _attention_args(q, k, v, mask, scale):
@@ -253,7 +285,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
     A query that sees no key at all gets a zero output.
     """
     mask, scale = _attention_args(q, k, v, mask, scale)
-    return L.Attention.apply(q, k, v, mask=mask, causal=bool(causal), scale=scale)
+    return Attention.apply(q, k, v, mask=mask, causal=bool(causal), scale=scale)
 
 
 def attention_weights(q, k, mask=None, causal=False, scale=None):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine.module import as_rng
+from engine.nn.module import as_rng
 
 
 def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=False,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine import autograd, primitives
+from engine import autograd
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -119,10 +119,10 @@ class Tensor:
         return Tensor._make(self.data)
 
     def float(self):
-        return primitives.Cast.apply(self, dtype=np.float32)  # differentiable: keeps the graph
+        return F.cast(self, np.float32)  # differentiable: keeps the graph
 
     def double(self):
-        return primitives.Cast.apply(self, dtype=np.float64)
+        return F.cast(self, np.float64)
 
     def __repr__(self):
         body = np.array2string(self.data, precision=4, separator=", ", threshold=64,

@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.train import TrainConfig, train  # (after the path set-up)
+from engine.training import TrainConfig, train  # (after the path set-up)
 
 DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000}  # 600 = TrainConfig default
 TEXT_RATIO = 0.85  # "clearly below the bigram baseline": at most this fraction of it

@@ -1,63 +1,16 @@
-"""Tests for engine.nn: layers against numpy formulas, gradchecks, masking, GPT bookkeeping."""
+"""Tests of the GPT model family: causality, configs, init, state dicts, tying, dtypes."""
 
 import json
 
 import numpy as np
 import pytest
 
-from engine import Tensor, gradcheck, nn
-
-
-def rand(rng, *shape, dtype=np.float32):
-    return rng.standard_normal(shape).astype(dtype)
-
-
-# ---- layers against numpy --------------------------------------------------------------------
-
-@pytest.mark.parametrize("shape", [(1, 5), (3, 5), (2, 3, 5)])
-@pytest.mark.parametrize("bias", [True, False])
-def test_linear_matches_numpy(shape, bias):
-    rng = np.random.default_rng(0)
-    lin = nn.Linear(5, 7, bias=bias, rng=1)
-    assert lin.weight.shape == (7, 5)  # (out, in) as PyTorch
-    x = rand(rng, *shape)
-    want = x @ lin.weight.data.T + (lin.bias.data if bias else 0)
-    np.testing.assert_allclose(lin(Tensor(x)).data, want, rtol=1e-5, atol=1e-6)
-
-
-def test_layer_norm_matches_numpy():
-    rng = np.random.default_rng(0)
-    ln = nn.LayerNorm(6)
-    np.testing.assert_array_equal(ln.weight.data, 1)
-    np.testing.assert_array_equal(ln.bias.data, 0)
-    ln.weight.data[:] = rand(rng, 6)
-    ln.bias.data[:] = rand(rng, 6)
-    x = rand(rng, 2, 3, 6, dtype=np.float64).astype(np.float32)
-    x64 = x.astype(np.float64)
-    mu, var = x64.mean(-1, keepdims=True), x64.var(-1, keepdims=True)
-    want = (x64 - mu) / np.sqrt(var + 1e-5) * ln.weight.data + ln.bias.data
-    np.testing.assert_allclose(ln(Tensor(x)).data, want, rtol=1e-5, atol=1e-5)
-
-
-def test_embedding_matches_indexing():
-    emb = nn.Embedding(10, 4, rng=0)
-    idx = np.array([[0, 9, 3], [3, 3, 1]])
-    np.testing.assert_array_equal(emb(idx).data, emb.weight.data[idx])
-
-
-def test_dropout_train_eval():
-    drop = nn.Dropout(0.5, rng=0)
-    x = Tensor(np.ones((200, 50), np.float32))
-    y = drop(x).data
-    assert set(np.unique(y)) == {0.0, 2.0}  # kept elements scaled by 1/(1-p)
-    assert 0.45 < (y == 0).mean() < 0.55
-    assert not np.array_equal(y, drop(x).data)  # fresh mask each call
-    drop.eval()
-    np.testing.assert_array_equal(drop(x).data, x.data)
+from engine import Tensor, nn
+from engine.models import GPT, GPTConfig
 
 
 def test_train_eval_toggle_dropout_in_gpt():
-    model = nn.GPT(nn.GPTConfig.tiny(dropout=0.3, block_size=8), rng=0)
+    model = GPT(GPTConfig.tiny(dropout=0.3, block_size=8), rng=0)
     idx = np.arange(16).reshape(2, 8)
     a, b = model(idx)[0].data, model(idx)[0].data
     assert not np.allclose(a, b)
@@ -71,55 +24,8 @@ def test_train_eval_toggle_dropout_in_gpt():
 
 # ---- gradients -----------------------------------------------------------------------------
 
-def test_gradcheck_attention():
-    mha = nn.MultiHeadAttention(8, 2, rng=0).double()
-    x = Tensor(np.random.default_rng(1).standard_normal((2, 5, 8)), requires_grad=True)
-    report = gradcheck(lambda x, *ps: mha(x), x, *mha.parameters())
-    assert len(report.checked) == 5  # x and four parameters
-
-
-def test_gradcheck_transformer_block():
-    block = nn.TransformerBlock(8, 2, rng=0).double()
-    rng = np.random.default_rng(1)
-    for p in block.parameters():  # move LayerNorm off its trivial (1, 0) point
-        p.data += 0.1 * rng.standard_normal(p.shape)
-    x = Tensor(rng.standard_normal((2, 5, 8)), requires_grad=True)
-    # The input and every 1-D parameter (LayerNorms, biases) keep this fast; the Linear weight
-    # gradients are the same op as in test_gradcheck_attention, which checks all of them.
-    vectors = [p for p in block.parameters() if p.ndim == 1]
-    report = gradcheck(lambda x, *ps: block(x), x, *vectors)
-    assert len(report.checked) == 1 + len(vectors) == 9
-
-
-def test_gradcheck_can_fail_on_wrong_gradient():
-    lin = nn.Linear(3, 2, rng=0).double()
-    x = Tensor(np.random.default_rng(1).standard_normal((4, 3)), requires_grad=True)
-    # Cut the graph through the weight: the analytic gradient of the weight becomes zero.
-    with pytest.raises(AssertionError):
-        gradcheck(lambda x, w: x @ Tensor(w.data.T), x, lin.weight)
-
-
-# ---- causal masking ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("t", [0, 2, 4])
-def test_attention_does_not_see_the_future(t):
-    mha = nn.MultiHeadAttention(8, 2, rng=0).double()
-    rng = np.random.default_rng(2)
-    x0 = rng.standard_normal((2, 6, 8))
-    x1 = x0.copy()
-    x1[:, t + 1:] += rng.standard_normal(x1[:, t + 1:].shape)
-    y0, y1 = mha(Tensor(x0)).data, mha(Tensor(x1)).data
-    np.testing.assert_array_equal(y0[:, :t + 1], y1[:, :t + 1])
-    if t + 1 < 6:
-        assert not np.allclose(y0[:, t + 1:], y1[:, t + 1:])
-    x = Tensor(x0, requires_grad=True)
-    mha(x)[:, t].sum().backward()
-    np.testing.assert_array_equal(x.grad[:, t + 1:], 0.0)
-    assert np.abs(x.grad[:, :t + 1]).min() > 0
-
-
 def test_gpt_logits_do_not_see_the_future():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=8), rng=0)
     idx = np.random.default_rng(0).integers(0, 64, (2, 8))
     other = idx.copy()
     other[:, 5:] = (other[:, 5:] + 1) % 64
@@ -136,7 +42,7 @@ def test_attention_weights_on_request():
     np.testing.assert_allclose(w.data.sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(np.triu(w.data, k=1), 0.0)
     np.testing.assert_allclose(y.data, mha(x).data, rtol=1e-5, atol=1e-6)
-    maps = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=0).attention_maps(np.zeros((1, 6), int))
+    maps = GPT(GPTConfig.tiny(block_size=8), rng=0).attention_maps(np.zeros((1, 6), int))
     assert len(maps) == 2 and maps[0].shape == (1, 4, 6, 6)
 
 
@@ -145,26 +51,26 @@ def test_attention_weights_on_request():
 @pytest.mark.parametrize("name,tied,count", [("tiny", False, 112_384), ("tiny", True, 108_288),
                                              ("small", False, 826_112), ("small", True, 817_920)])
 def test_parameter_counts(name, tied, count):
-    model = nn.GPT(nn.GPTConfig.from_name(name, tie_weights=tied), rng=0)
+    model = GPT(GPTConfig.from_name(name, tie_weights=tied), rng=0)
     assert model.num_parameters() == count
     assert f"{count:,} params" in repr(model).split("\n")[0]
 
 
 def test_config_round_trip_and_errors():
-    cfg = nn.GPTConfig.small(dropout=0.1)
+    cfg = GPTConfig.small(dropout=0.1)
     assert (cfg.block_size, cfg.n_embd, cfg.n_layer, cfg.dropout) == (128, 128, 4, 0.1)
-    assert nn.GPTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert GPTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match="unknown keys"):
-        nn.GPTConfig.from_dict({**cfg.to_dict(), "n_embed": 3})
+        GPTConfig.from_dict({**cfg.to_dict(), "n_embed": 3})
     with pytest.raises(ValueError, match="divisible"):
-        nn.GPTConfig.tiny(n_head=3)
+        GPTConfig.tiny(n_head=3)
     with pytest.raises(ValueError, match="huge"):
-        nn.GPTConfig.from_name("huge")
+        GPTConfig.from_name("huge")
 
 
 def test_construction_is_reproducible_and_initialised_like_gpt2():
-    cfg = nn.GPTConfig.small()
-    a, b, c = (nn.GPT(cfg, rng=s).state_dict() for s in (0, 0, 1))
+    cfg = GPTConfig.small()
+    a, b, c = (GPT(cfg, rng=s).state_dict() for s in (0, 0, 1))
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["transformer.wte.weight"], c["transformer.wte.weight"])
     assert abs(a["transformer.h.0.mlp.c_fc.weight"].std() - 0.02) < 1e-3
@@ -175,7 +81,7 @@ def test_construction_is_reproducible_and_initialised_like_gpt2():
 
 
 def test_state_dict_names_shapes_and_round_trip():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=8), rng=0)
     sd = model.state_dict()
     assert sd["transformer.h.0.attn.c_attn.weight"].shape == (192, 64)
     assert sd["transformer.h.1.mlp.c_proj.weight"].shape == (64, 256)
@@ -183,14 +89,14 @@ def test_state_dict_names_shapes_and_round_trip():
     assert sd["lm_head.weight"].shape == (64, 64) and "lm_head.bias" not in sd
     sd["transformer.wte.weight"][:] = 0  # a copy: the model is untouched
     assert np.abs(model.transformer.wte.weight.data).max() > 0
-    other = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=1)
+    other = GPT(GPTConfig.tiny(block_size=8), rng=1)
     other.load_state_dict(model.state_dict())
     idx = np.arange(8)[None] % 64
     np.testing.assert_array_equal(other(idx)[0].data, model(idx)[0].data)
 
 
 def test_load_state_dict_errors_name_the_problem():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=8), rng=0)
     good = model.state_dict()
     missing = {k: v for k, v in good.items() if k != "transformer.ln_f.bias"}
     with pytest.raises(KeyError, match="transformer.ln_f.bias"):
@@ -208,12 +114,12 @@ def test_load_state_dict_errors_name_the_problem():
 
 
 def test_weight_tying_shares_one_array_and_sums_gradients():
-    tied = nn.GPT(nn.GPTConfig.tiny(block_size=8, tie_weights=True), rng=0)
+    tied = GPT(GPTConfig.tiny(block_size=8, tie_weights=True), rng=0)
     assert tied.lm_head.weight is tied.transformer.wte.weight
     assert sum(p is tied.lm_head.weight for p in tied.parameters()) == 1
     sd = tied.state_dict()
     np.testing.assert_array_equal(sd["lm_head.weight"], sd["transformer.wte.weight"])
-    untied = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=5)
+    untied = GPT(GPTConfig.tiny(block_size=8), rng=5)
     untied.load_state_dict(sd)
     idx = np.random.default_rng(0).integers(0, 64, (2, 8))
     tied(idx, idx)[1].backward()
@@ -223,7 +129,7 @@ def test_weight_tying_shares_one_array_and_sums_gradients():
 
 
 def test_loss_at_init_is_about_log_vocab_and_ignores_minus_100():
-    model = nn.GPT(nn.GPTConfig.tiny(), rng=0)
+    model = GPT(GPTConfig.tiny(), rng=0)
     rng = np.random.default_rng(0)
     idx, targets = rng.integers(0, 64, (4, 64)), rng.integers(0, 64, (4, 64))
     logits, loss = model(idx, targets)
@@ -240,13 +146,13 @@ def test_loss_at_init_is_about_log_vocab_and_ignores_minus_100():
 
 
 def test_sequence_longer_than_block_size_is_refused():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=8), rng=0)
     with pytest.raises(ValueError, match=r"9.*block_size 8"):
         model(np.zeros((1, 9), int))
 
 
 def test_to_double_and_zero_grad():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=4, n_layer=1), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=4, n_layer=1), rng=0)
     idx = np.zeros((1, 4), int)
     model(idx, idx)[1].backward()
     assert all(p.grad is not None for p in model.parameters())
@@ -258,7 +164,7 @@ def test_to_double_and_zero_grad():
 
 
 def test_gpt_without_biases():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=4, n_layer=1, bias=False), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=4, n_layer=1, bias=False), rng=0)
     names = [n for n, _ in model.named_parameters()]
     assert not any(n.endswith(".bias") for n in names)
     block = 2 * 64 + 64 * 192 + 64 * 64 + 64 * 256 + 256 * 64  # LayerNorm weights + 4 matrices

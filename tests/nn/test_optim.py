@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import ops
-from engine import Tensor, nn, optim
+from engine import Tensor, optim
+from engine.models import GPT, GPTConfig
 
 GRADS = np.random.default_rng(0).standard_normal((3, 4, 3))  # three steps of (4, 3) gradients
 
@@ -73,7 +74,7 @@ def test_adamw_skips_parameters_without_grad():
 
 
 def test_no_weight_decay_on_biases_and_norms():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8, n_layer=1), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=8, n_layer=1), rng=0)
     groups = optim.weight_decay_groups(model, 0.5)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = sorted(names[id(p)] for p in groups[0]["params"])
@@ -109,7 +110,7 @@ def test_cosine_schedule_values():
 
 
 def test_set_lr_on_all_groups():
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=4, n_layer=1), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=4, n_layer=1), rng=0)
     opt = optim.AdamW(optim.weight_decay_groups(model, 0.1), lr=1.0)
     optim.set_lr(opt, 0.25)
     assert [g["lr"] for g in opt.param_groups] == [0.25, 0.25]
@@ -142,7 +143,7 @@ def test_clip_grad_norm_returns_non_finite_norm_untouched():
 
 
 def fresh(seed=0):
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=8, n_layer=1), rng=seed)
+    model = GPT(GPTConfig.tiny(block_size=8, n_layer=1), rng=seed)
     return model, optim.AdamW(optim.weight_decay_groups(model, 0.1), lr=1e-2)
 
 

@@ -24,13 +24,6 @@ SIZES = [1, 3, 17, 63, 65, 1000]
 TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "threads"])
-def threads(request, monkeypatch):
-    """Run on the calling thread, or force the prange path even for tiny inputs."""
-    monkeypatch.setattr(elementwise, "PARALLEL_MIN", 0 if request.param else 1 << 62)
-    return request.param
-
-
 def _logits(rng, shape, dtype, scale=3.0):
     return (rng.standard_normal(shape) * scale).astype(dtype)
 

@@ -24,53 +24,18 @@ when the data needs fewer tokens, and grows it to the data's size when a text ha
 distinct characters (see `model_vocab_size`).
 """
 
-import contextlib
 import hashlib
-import os
 
 import numpy as np
 
-IGNORE_INDEX = -100
+from engine.data.vocab import DataError, Vocab
+from engine.functional import IGNORE_INDEX
+from engine.nn import eval_mode
+
 TASKS = ("reverse", "copy", "sort", "add")
 TASK_CHARS = "0123456789+=._"
 PLUS, SEP, END, PAD = 10, 11, 12, 13
 VAL_BUCKETS = 10  # one input in VAL_BUCKETS is held out
-TEXT_VAL_FRACTION = 0.1
-
-
-class DataError(ValueError):
-    """A dataset cannot be built from what was given (bad task options, unreadable text)."""
-
-
-class Vocab:
-    """A character <-> token id mapping; token i is the character `itos[i]`."""
-
-    def __init__(self, chars):
-        self.itos = "".join(chars)
-        self.stoi = {c: i for i, c in enumerate(self.itos)}
-        if len(self.stoi) != len(self.itos):
-            raise DataError("vocabulary characters must be distinct")
-
-    def __len__(self):
-        return len(self.itos)
-
-    def encode(self, text):
-        """Token ids (int64) of `text`; a character outside the vocabulary is a DataError."""
-        unknown = sorted(set(text) - set(self.stoi))
-        if unknown:
-            shown = "".join(unknown[:10])
-            raise DataError(f"characters {shown!r} are not in the vocabulary {self.itos!r}")
-        return np.array([self.stoi[c] for c in text], dtype=np.int64)
-
-    def decode(self, ids):
-        """The text of token ids; ids past the vocabulary (a model's spare outputs) show as ?."""
-        n = len(self.itos)
-        return "".join(self.itos[i] if 0 <= i < n else "?" for i in map(int, ids))
-
-
-def model_vocab_size(config_vocab_size, data_vocab_size):
-    """The model's vocab_size: the configured one, grown if the data has more tokens."""
-    return max(int(config_vocab_size), int(data_vocab_size))
 
 
 def _is_val(tokens):
@@ -230,112 +195,6 @@ class SyntheticTask:
         inputs = self.held_out(n)
         fn = _exact_match_generate if generate else _exact_match_teacher_forced
         return fn(model, self, inputs, batch_size)
-
-
-def _read_text(path):
-    """The UTF-8 contents of `path`, or a DataError that names the file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise DataError(f"text file '{path}' does not exist") from None
-    except OSError as e:
-        raise DataError(f"cannot read text file '{path}': {e.strerror or e}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"text file '{path}' is not UTF-8 text "
-                        f"(invalid byte at offset {e.start})") from None
-
-
-class CharDataset:
-    """Character-level language modelling data from a UTF-8 text file.
-
-    The vocabulary is the sorted set of characters in the file; the first 90% of the
-    characters are the training split and the last 10% the validation split. A batch is
-    `batch_size` random windows of `block_size` characters, targets shifted by one.
-    """
-
-    def __init__(self, path, block_size, *, text=None):
-        self.path = str(path)
-        text = _read_text(self.path) if text is None else text
-        need = 10 * (block_size + 1)
-        if len(text) < need:
-            raise DataError(f"text file '{self.path}' has {len(text)} characters; "
-                            f"block_size {block_size} needs at least {need} "
-                            f"(10% is held out for validation)")
-        self.block_size = self.seq_len = int(block_size)
-        self.vocab = Vocab(sorted(set(text)))
-        data = self.vocab.encode(text)
-        n_train = len(data) * 9 // 10
-        self.splits = {"train": data[:n_train], "val": data[n_train:]}
-
-    @classmethod
-    def from_text(cls, text, block_size, name="<text>"):
-        """A dataset over a string already in memory (tests, generated corpora)."""
-        return cls(name, block_size, text=text)
-
-    @property
-    def vocab_size(self):
-        return len(self.vocab)
-
-    def describe(self):
-        return {"kind": "text", "path": os.path.abspath(self.path), "chars": self.vocab.itos,
-                "block_size": self.block_size}
-
-    def get_batch(self, split, batch_size, rng):
-        """Random windows of `split`: (idx int64 (B, T), targets int64 (B, T))."""
-        if split not in self.splits:
-            raise DataError(f"split must be 'train' or 'val', got {split!r}")
-        data, T = self.splits[split], self.block_size
-        starts = rng.integers(0, len(data) - T, size=batch_size)
-        offsets = starts[:, None] + np.arange(T)[None, :]  # (B, T)
-        return data[offsets], data[offsets + 1]
-
-    def bigram_baseline(self):
-        """Validation loss (nats per character) of an add-one smoothed bigram model."""
-        V = self.vocab_size
-        train, val = self.splits["train"], self.splits["val"]
-        counts = np.ones((V, V), dtype=np.float64)
-        np.add.at(counts, (train[:-1], train[1:]), 1.0)
-        logp = np.log(counts / counts.sum(axis=1, keepdims=True))
-        return float(-logp[val[:-1], val[1:]].mean())
-
-
-def dataset_from_description(desc, *, need_text=True):
-    """Rebuild a dataset from its `describe()` dict.
-
-    For text data with need_text=False (sampling), only the vocabulary is needed, so a
-    `Vocab` is returned and the file need not exist any more.
-    """
-    kind = desc.get("kind")
-    if kind == "task":
-        return SyntheticTask(desc["name"], min_len=desc["min_len"], max_len=desc["max_len"],
-                             digits=desc["digits"], seed=desc.get("seed", 0))
-    if kind == "text":
-        if not need_text:
-            return Vocab(desc["chars"])
-        data = CharDataset(desc["path"], desc["block_size"])
-        if data.vocab.itos != desc["chars"]:
-            raise DataError(f"text file '{desc['path']}' changed: its characters differ "
-                            "from the ones the checkpoint was trained on")
-        return data
-    raise DataError(f"unknown dataset kind {kind!r}")
-
-
-# ---- evaluation of a model on a synthetic task --------------------------------------------
-
-@contextlib.contextmanager
-def eval_mode(model):
-    """`with eval_mode(model):` runs without dropout and without recording a graph."""
-    from engine import no_grad
-    was_training = model.training
-    model.eval()
-    try:
-        with no_grad():
-            yield
-    finally:
-        model.train(was_training)
 
 
 def _as_array(x):

@@ -1,8 +1,11 @@
-"""The `Module` base class (parameters, state dicts, train/eval) and its containers."""
+"""The `Module` base class (parameters, state dicts, train/eval, devices) and its containers."""
+
+import contextlib
 
 import numpy as np
 
 import engine.functional as F
+from engine.autograd import no_grad
 from engine.tensor import Tensor
 
 
@@ -205,3 +208,16 @@ class ModuleDict(Module):
 
     def keys(self):
         return self._modules.keys()
+
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """`with eval_mode(model):` runs without dropout and without recording a graph."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)

@@ -1,4 +1,4 @@
-"""Tests of engine.checkpoint: exact round trip, clear errors on damage, atomic replacement."""
+"""Tests of engine.training.checkpoint: exact round trip, clear errors on damage, atomic replacement."""
 
 import json
 import os
@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
-from engine import checkpoint
-from engine.checkpoint import CheckpointError
-from engine.nn import GPT, GPTConfig
+from engine.models import GPT, GPTConfig
 from engine.optim import AdamW, weight_decay_groups
+from engine.training import checkpoint
+from engine.training.checkpoint import CheckpointError
 
 
 def _model_and_optimizer(seed=0, steps=2):

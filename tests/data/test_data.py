@@ -9,16 +9,14 @@ import pytest
 from engine.data import (
     END,
     IGNORE_INDEX,
-    PAD,
-    SEP,
     TASKS,
     CharDataset,
     DataError,
     SyntheticTask,
-    _is_val,
     dataset_from_description,
     model_vocab_size,
 )
+from engine.data.tasks import PAD, SEP, _is_val
 
 
 def _key(inp):

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from engine import nn
 from engine.generate import _pick, generate
+from engine.models import GPT, GPTConfig
 
 BLOCK = 12
 
 
 def sharp_model(dtype=np.float32, seed=0):
     """A random tiny GPT with larger weights than at init, so argmax ties are unlikely."""
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=BLOCK, n_layer=2), rng=seed)
+    model = GPT(GPTConfig.tiny(block_size=BLOCK, n_layer=2), rng=seed)
     rng = np.random.default_rng(seed + 100)
     for p in model.parameters():
         p.data += (0.3 * rng.standard_normal(p.shape)).astype(p.dtype)
@@ -101,7 +101,7 @@ def test_bad_settings_are_refused():
 
 @pytest.mark.parametrize("training", [True, False])
 def test_eval_mode_inside_and_previous_mode_restored(training):
-    model = nn.GPT(nn.GPTConfig.tiny(block_size=BLOCK, dropout=0.5), rng=0)
+    model = GPT(GPTConfig.tiny(block_size=BLOCK, dropout=0.5), rng=0)
     model.train(training)
     a = generate(model, PROMPT, 5, greedy=True)
     b = generate(model, PROMPT, 5, greedy=True)

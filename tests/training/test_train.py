@@ -1,4 +1,4 @@
-"""Tests of engine.train: it learns, resumes bit-for-bit, and stops cleanly on NaN or Ctrl-C."""
+"""Tests of engine.training: it learns, resumes bit-for-bit, and stops cleanly on NaN or Ctrl-C."""
 
 import os
 import signal
@@ -6,10 +6,9 @@ import signal
 import numpy as np
 import pytest
 
-from engine import checkpoint
-from engine import train as train_mod
-from engine.train import NonFiniteLossError, TrainConfig, train
-from engine.train_support import critical_section
+from engine.training import NonFiniteLossError, TrainConfig, checkpoint, train
+from engine.training import trainer as train_mod
+from engine.training.support import critical_section
 
 # A small model on short sequences so each test runs in a few seconds.
 SMALL = {"model_overrides": {"n_layer": 1, "n_embd": 32, "n_head": 2},

@@ -20,13 +20,6 @@ EPS = 1e-5
 TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-5}, np.float64: {"rtol": 1e-11, "atol": 1e-11}}
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "threads"])
-def threads(request, monkeypatch):
-    """Run on the calling thread, or force the prange path even for tiny inputs."""
-    monkeypatch.setattr(elementwise, "PARALLEL_MIN", 0 if request.param else 1 << 62)
-    return request.param
-
-
 def _problem(rng, shape, dtype, offset=1.0):
     c = shape[-1]
     x = (rng.standard_normal(shape) * 2 + offset).astype(dtype)

@@ -21,13 +21,6 @@ IGNORE = -100
 TOL = {np.float32: {"rtol": 2e-5, "atol": 2e-6}, np.float64: {"rtol": 1e-12, "atol": 1e-13}}
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "threads"])
-def threads(request, monkeypatch):
-    """Run on the calling thread, or force the prange path even for tiny inputs."""
-    monkeypatch.setattr(elementwise, "PARALLEL_MIN", 0 if request.param else 1 << 62)
-    return request.param
-
-
 def _problem(rng, n, v, dtype, ignore_every=3):
     logits = (rng.standard_normal((n, v)) * 3).astype(dtype)
     targets = rng.integers(0, v, size=n)

@@ -1,11 +1,8 @@
-"""Elementwise, reduction and shape primitives: one Function each, forward beside backward.
-
-Elementwise and reduction kernels are numpy in every backend (numpy runs them at memory
-speed already); the Numba kernels live behind ops.kernel for the heavy ops in layers.py.
-"""
+"""Elementwise Functions (arithmetic, unary math, where, cast, GELU) and the broadcasting helpers."""
 
 import numpy as np
 
+import ops
 from engine.autograd import Function
 
 
@@ -189,139 +186,6 @@ class Relu(Function):
         return g * ctx.saved[0]
 
 
-class Sum(Function):
-    name, formula = "sum", "d(sum a) = broadcast(dy) over the summed axes"
-
-    @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        return np.asarray(np.sum(a, axis=axis, keepdims=keepdims))
-
-    @staticmethod
-    def backward(ctx, g):
-        if not ctx.keepdims and ctx.axis is not None:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g, ctx.shape).copy()
-
-
-class Mean(Function):
-    name, formula = "mean", "d(mean a) = broadcast(dy) / n"
-
-    @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        y = np.asarray(np.mean(a, axis=axis, keepdims=keepdims))
-        ctx.count = a.size // max(y.size, 1) if a.size else 0
-        return y.astype(a.dtype if a.dtype.kind == "f" else np.float32, copy=False)  # int: no floor
-
-    @staticmethod
-    def backward(ctx, g):
-        if not ctx.keepdims and ctx.axis is not None:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g / g.dtype.type(ctx.count), ctx.shape).copy()
-
-
-class Max(Function):
-    name, formula = "max", "d(max a) = dy at the maxima (split evenly between ties)"
-
-    @staticmethod
-    def forward(ctx, a, axis=None, keepdims=False):
-        if a.size == 0:
-            raise ValueError(f"max: empty tensor of shape {a.shape} has no maximum")
-        y = np.max(a, axis=axis, keepdims=True)
-        ctx.save_for_backward(a, y)
-        ctx.axis, ctx.keepdims = axis, keepdims
-        return y if keepdims else np.asarray(np.squeeze(y, axis=axis))
-
-    @staticmethod
-    def backward(ctx, g):
-        a, y = ctx.saved
-        if not ctx.keepdims:
-            g = g.reshape(y.shape)
-        winners = (a == y).astype(a.dtype)
-        return winners * (g / winners.sum(axis=ctx.axis, keepdims=True))
-
-
-class Reshape(Function):
-    name, formula = "reshape", "d(reshape a) = reshape(dy, a.shape)"
-
-    @staticmethod
-    def forward(ctx, a, shape):
-        ctx.shape = a.shape
-        try:
-            return a.reshape(shape)
-        except ValueError:
-            raise ValueError(f"reshape: cannot reshape {a.shape} ({a.size} elements) "
-                             f"into {tuple(shape)}") from None
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.reshape(ctx.shape)
-
-
-class Permute(Function):
-    name, formula = "permute", "d(permute a) = permute(dy, inverse axes)"
-
-    @staticmethod
-    def forward(ctx, a, axes):
-        if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
-            raise ValueError(f"permute: axes {tuple(axes)} are not a permutation of the "
-                             f"{a.ndim} axes of a tensor of shape {a.shape}")
-        ctx.inverse = np.argsort([ax % a.ndim for ax in axes])
-        return a.transpose(axes)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g.transpose(ctx.inverse)
-
-
-class GetItem(Function):
-    name, formula = "getitem", "d(a[i]) = scatter-add dy into zeros at i"
-
-    @staticmethod
-    def forward(ctx, a, index):
-        ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
-        try:
-            return a[index]
-        except IndexError as err:
-            raise IndexError(f"getitem: {err} (tensor of shape {a.shape})") from None
-
-    @staticmethod
-    def backward(ctx, g):
-        out = np.zeros(ctx.shape, ctx.dtype)
-        if _is_basic(ctx.index):
-            out[ctx.index] = g  # slices and ints pick each element at most once
-        else:
-            np.add.at(out, ctx.index, g)  # scatter-add: repeated integer indices accumulate
-        return out
-
-
-def _is_basic(index):
-    """True for numpy basic indexing (ints, slices, None, ...), which never repeats an element."""
-    items = index if isinstance(index, tuple) else (index,)
-    return all(isinstance(i, int | np.integer | slice | type(None)) or i is Ellipsis
-               for i in items)
-
-
-class Concat(Function):
-    name, formula = "concat", "d(concat a_i) = split(dy) back to each a_i"
-
-    @staticmethod
-    def forward(ctx, *arrays, axis=0):
-        try:
-            y = np.concatenate(arrays, axis=axis)
-        except (ValueError, np.exceptions.AxisError):
-            shapes = ", ".join(str(a.shape) for a in arrays)
-            raise ValueError(f"concat: shapes {shapes} differ off axis {axis}") from None
-        ctx.axis = axis
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
-
-
 class Where(Function):
     name, formula = "where", "d(where(c, a, b)) = where(c, dy, 0), where(c, 0, dy)"
 
@@ -356,3 +220,17 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, g):
         return g.astype(ctx.dtype)
+
+
+
+class Gelu(Function):
+    name, formula = "gelu", "d(gelu a) = (Phi~(a) + a phi~(a)) da, tanh form"
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return ops.kernel("gelu")(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.kernel("gelu_backward")(ctx.saved[0], g)

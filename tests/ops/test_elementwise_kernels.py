@@ -19,13 +19,6 @@ TOL = {np.float32: {"rtol": 1e-5, "atol": 1e-6}, np.float64: {"rtol": 1e-12, "at
 K, A = np.sqrt(2 / np.pi), 0.044715
 
 
-@pytest.fixture(params=[False, True], ids=["serial", "threads"])
-def threads(request, monkeypatch):
-    """Run on the calling thread, or force the prange path even for tiny inputs."""
-    monkeypatch.setattr(elementwise, "PARALLEL_MIN", 0 if request.param else 1 << 62)
-    return request.param
-
-
 def _accurate(x):
     """gelu and gelu' in float64 through s = sigmoid(2u) = 0.5 (1 + tanh u): unlike the
     reference's 1 + tanh(u), it does not cancel for negative x."""

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from engine import checkpoint
 from engine.data import (
     CharDataset,
     DataError,
@@ -24,12 +23,13 @@ from engine.data import (
     dataset_from_description,
     model_vocab_size,
 )
-from engine.nn import GPT, GPTConfig
+from engine.models.gpt import GPT, GPTConfig
+from engine.nn import eval_mode
 from engine.optim import AdamW, clip_grad_norm, cosine_lr, set_lr, weight_decay_groups
-from engine.train_support import (
-    Reporter,
+from engine.training import checkpoint
+from engine.training.progress import Reporter
+from engine.training.support import (
     critical_section,
-    evaluate,
     get_rng_states,
     locate_non_finite,
     set_rng_states,
@@ -167,6 +167,30 @@ def load_model(ckpt_dir):
                                          f"model or data ({type(e).__name__}: {e})") from None
     checkpoint.restore(ckpt, model)
     return model, data
+
+
+def evaluate(run, *, final):
+    """Validation loss (always on the same batches) and, on tasks, held-out exact match.
+
+    Periodic evaluations score exact match by teacher forcing on cfg.eval_examples
+    problems; the final one decodes cfg.final_eval_examples problems greedily.
+    """
+    cfg, data, model = run.cfg, run.data, run.model
+    rng = np.random.default_rng([cfg.seed, 3])
+    losses = []
+    with eval_mode(model):
+        for _ in range(cfg.eval_batches):
+            idx, targets = data.get_batch("val", cfg.batch_size, rng)
+            losses.append(model(idx, targets)[1].item())
+    result = {"step": run.step, "val_loss": float(np.mean(losses))}
+    if isinstance(data, SyntheticTask):
+        n = cfg.final_eval_examples if final else cfg.eval_examples
+        result["exact_match"] = data.exact_match(model, n, generate=final)
+        result["exact_match_n"] = n
+    if isinstance(data, CharDataset) and final:
+        result["bigram_baseline"] = data.bigram_baseline()
+    return result
+
 
 
 def save_checkpoint(run):

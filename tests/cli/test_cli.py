@@ -7,9 +7,9 @@ import sys
 import pytest
 
 import cli
-from engine import checkpoint
+from engine.training import checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Short sequences and few steps: these tests check the plumbing, not the learning.
 FAST = ["--steps", "2", "--eval-every", "0", "--eval-examples", "10", "--min-len", "3",
         "--max-len", "5", "--batch-size", "8"]

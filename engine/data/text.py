@@ -1,0 +1,79 @@
+"""Character-level language-modelling data from a UTF-8 text file."""
+
+import os
+
+import numpy as np
+
+from engine.data.vocab import DataError, Vocab
+
+TEXT_VAL_FRACTION = 0.1
+
+
+def _read_text(path):
+    """The UTF-8 contents of `path`, or a DataError that names the file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise DataError(f"text file '{path}' does not exist") from None
+    except OSError as e:
+        raise DataError(f"cannot read text file '{path}': {e.strerror or e}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"text file '{path}' is not UTF-8 text "
+                        f"(invalid byte at offset {e.start})") from None
+
+
+class CharDataset:
+    """Character-level language modelling data from a UTF-8 text file.
+
+    The vocabulary is the sorted set of characters in the file; the first 90% of the
+    characters are the training split and the last 10% the validation split. A batch is
+    `batch_size` random windows of `block_size` characters, targets shifted by one.
+    """
+
+    def __init__(self, path, block_size, *, text=None):
+        self.path = str(path)
+        text = _read_text(self.path) if text is None else text
+        need = 10 * (block_size + 1)
+        if len(text) < need:
+            raise DataError(f"text file '{self.path}' has {len(text)} characters; "
+                            f"block_size {block_size} needs at least {need} "
+                            f"(10% is held out for validation)")
+        self.block_size = self.seq_len = int(block_size)
+        self.vocab = Vocab(sorted(set(text)))
+        data = self.vocab.encode(text)
+        n_train = len(data) * 9 // 10
+        self.splits = {"train": data[:n_train], "val": data[n_train:]}
+
+    @classmethod
+    def from_text(cls, text, block_size, name="<text>"):
+        """A dataset over a string already in memory (tests, generated corpora)."""
+        return cls(name, block_size, text=text)
+
+    @property
+    def vocab_size(self):
+        return len(self.vocab)
+
+    def describe(self):
+        return {"kind": "text", "path": os.path.abspath(self.path), "chars": self.vocab.itos,
+                "block_size": self.block_size}
+
+    def get_batch(self, split, batch_size, rng):
+        """Random windows of `split`: (idx int64 (B, T), targets int64 (B, T))."""
+        if split not in self.splits:
+            raise DataError(f"split must be 'train' or 'val', got {split!r}")
+        data, T = self.splits[split], self.block_size
+        starts = rng.integers(0, len(data) - T, size=batch_size)
+        offsets = starts[:, None] + np.arange(T)[None, :]  # (B, T)
+        return data[offsets], data[offsets + 1]
+
+    def bigram_baseline(self):
+        """Validation loss (nats per character) of an add-one smoothed bigram model."""
+        V = self.vocab_size
+        train, val = self.splits["train"], self.splits["val"]
+        counts = np.ones((V, V), dtype=np.float64)
+        np.add.at(counts, (train[:-1], train[1:]), 1.0)
+        logp = np.log(counts / counts.sum(axis=1, keepdims=True))
+        return float(-logp[val[:-1], val[1:]].mean())

@@ -1,0 +1,101 @@
+"""Neural-network Functions on fused kernels: softmax, log-softmax, cross-entropy, layer norm,
+embedding lookup and dropout."""
+
+import numpy as np
+
+import ops
+from engine.autograd import Function
+
+
+class Softmax(Function):
+    name, formula = "softmax", "d(softmax) = y * (dy - sum(dy * y))"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = ops.kernel("softmax")(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.kernel("softmax_backward")(ctx.saved[0], g)
+
+
+class LogSoftmax(Function):
+    name, formula = "log_softmax", "d(log_softmax) = dy - exp(y) * sum(dy)"
+
+    @staticmethod
+    def forward(ctx, x):
+        y = ops.kernel("log_softmax")(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.kernel("log_softmax_backward")(ctx.saved[0], g)
+
+
+class CrossEntropy(Function):
+    name, formula = "cross_entropy", "d(CE) = (softmax(z) - onehot(t)) / n_counted"
+
+    @staticmethod
+    def forward(ctx, logits, targets, ignore_index=-100):
+        loss, lse = ops.kernel("cross_entropy")(logits, targets, ignore_index)
+        ctx.save_for_backward(logits, targets, lse)
+        ctx.ignore_index = ignore_index
+        return np.asarray(loss, dtype=logits.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, targets, lse = ctx.saved
+        d = ops.kernel("cross_entropy_backward")(logits, targets, lse, ctx.ignore_index,
+                                                 float(g))
+        return d
+
+
+class LayerNormOp(Function):
+    name, formula = "layer_norm", "d(LN) = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps=1e-5):
+        c = x.shape[-1:]
+        if weight.shape != c or bias.shape != c:
+            raise ValueError(f"layer_norm: input {x.shape} needs weight and bias of shape {c}, "
+                             f"got {weight.shape} and {bias.shape}")
+        y, mean, rstd = ops.kernel("layer_norm")(x, weight, bias, eps)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.kernel("layer_norm_backward")(g, *ctx.saved)
+
+
+class EmbeddingOp(Function):
+    name, formula = "embedding", "d(W[idx]) = scatter-add dy into rows idx"
+
+    @staticmethod
+    def forward(ctx, weight, idx):
+        ctx.save_for_backward(idx)
+        ctx.rows = weight.shape[0]
+        return ops.kernel("embedding")(weight, idx)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.kernel("embedding_backward")(ctx.saved[0], g, ctx.rows)
+
+
+class DropoutOp(Function):
+    name, formula = "dropout", "d(dropout a) = mask / (1 - p) * da"
+
+    @staticmethod
+    def forward(ctx, x, p, generator):
+        keep = generator.random(x.shape, dtype=np.float32 if x.dtype == np.float32
+                                else np.float64) >= p
+        scale = (keep / x.dtype.type(1 - p)).astype(x.dtype)
+        ctx.save_for_backward(scale)
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved[0]

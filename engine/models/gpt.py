@@ -1,0 +1,165 @@
+"""The GPT model family (nanoGPT layout): its config and the model, registered as "gpt"."""
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+import engine.functional as F
+from engine.autograd import no_grad
+from engine.models.registry import register_model
+from engine.nn import Dropout, Embedding, KVCache, LayerNorm, Linear, TransformerBlock
+from engine.nn.module import Module, ModuleDict, ModuleList, as_rng
+from engine.tensor import Tensor
+
+
+@dataclass
+class GPTConfig:
+    """GPT hyper-parameters; `tiny()` and `small()` are the canonical configs (DESIGN.md)."""
+
+    vocab_size: int
+    block_size: int
+    n_embd: int
+    n_head: int
+    n_layer: int
+    dropout: float = 0.0
+    bias: bool = True
+    tie_weights: bool = False
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+
+    @classmethod
+    def tiny(cls, **overrides):
+        """vocab 64, block 64, n_embd 64, 4 heads, 2 layers: 112,384 params (untied head)."""
+        base = {"vocab_size": 64, "block_size": 64, "n_embd": 64, "n_head": 4, "n_layer": 2}
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def small(cls, **overrides):
+        """vocab 64, block 128, n_embd 128, 4 heads, 4 layers: 826,112 params (untied head)."""
+        base = {"vocab_size": 64, "block_size": 128, "n_embd": 128, "n_head": 4, "n_layer": 4}
+        return cls(**{**base, **overrides})
+
+    @classmethod
+    def from_name(cls, name, **overrides):
+        if name not in ("tiny", "small"):
+            raise ValueError(f"unknown config {name!r}; use 'tiny' or 'small'")
+        return getattr(cls, name)(**overrides)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"GPTConfig.from_dict: unknown keys {unknown}")
+        return cls(**d)
+
+
+class GPT(Module):
+    """A GPT language model (nanoGPT layout): forward(idx, targets=None) -> (logits, loss).
+
+    Construction is reproducible: `rng` is an int seed or np.random.Generator (None: the
+    engine's default generator, see engine.manual_seed). Init as GPT-2: Linear/Embedding weights normal(0, 0.02), residual projections
+    (attn.c_proj, mlp.c_proj) normal(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm 1 and 0.
+    Parameter counts: tiny 112,384 (108,288 tied), small 826,112 (817,920 tied).
+
+    State dict names and shapes (C = n_embd, V = vocab_size, weights (out, in) as PyTorch):
+      transformer.wte.weight (V, C)            transformer.wpe.weight (block_size, C)
+      transformer.h.{i}.ln_1.weight (C,)       transformer.h.{i}.ln_1.bias (C,)
+      transformer.h.{i}.attn.c_attn.weight (3C, C)  transformer.h.{i}.attn.c_attn.bias (3C,)
+      transformer.h.{i}.attn.c_proj.weight (C, C)   transformer.h.{i}.attn.c_proj.bias (C,)
+      transformer.h.{i}.ln_2.weight (C,)       transformer.h.{i}.ln_2.bias (C,)
+      transformer.h.{i}.mlp.c_fc.weight (4C, C)     transformer.h.{i}.mlp.c_fc.bias (4C,)
+      transformer.h.{i}.mlp.c_proj.weight (C, 4C)   transformer.h.{i}.mlp.c_proj.bias (C,)
+      transformer.ln_f.weight (C,)             transformer.ln_f.bias (C,)
+      lm_head.weight (V, C)   (no bias; with tie_weights the same array as wte, both keys kept)
+    Bias entries are absent when config.bias is False.
+
+    Incremental decoding: `cache = model.make_cache(B)`, then `model(idx, kv_cache=cache)`
+    feeds the newest tokens only; positions continue from the cache length (it must stay
+    <= block_size). See engine.generate.
+    """
+
+    def __init__(self, config, *, rng=None, dtype=np.float32):
+        super().__init__()
+        self.config = config
+        rng = as_rng(rng)
+        c = config
+        kw = {"bias": c.bias, "dropout": c.dropout, "rng": rng, "std": 0.02,
+              "proj_std": 0.02 / math.sqrt(2 * c.n_layer), "dtype": dtype}
+        self.transformer = ModuleDict({
+            "wte": Embedding(c.vocab_size, c.n_embd, rng=rng, std=0.02, dtype=dtype),
+            "wpe": Embedding(c.block_size, c.n_embd, rng=rng, std=0.02, dtype=dtype),
+            "drop": Dropout(c.dropout, rng=rng.spawn(1)[0]),
+            "h": ModuleList([TransformerBlock(c.n_embd, c.n_head, **kw)
+                             for _ in range(c.n_layer)]),
+            "ln_f": LayerNorm(c.n_embd, bias=c.bias, dtype=dtype),
+        })
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False, rng=rng, std=0.02, dtype=dtype)
+        if c.tie_weights:
+            self.lm_head.weight = self.transformer.wte.weight
+
+    def forward(self, idx, targets=None, kv_cache=None):
+        """idx int (B, T) -> (logits (B, T, V), loss or None); targets int (B, T), -100 ignored.
+
+        With `kv_cache` (from make_cache), idx holds only tokens not yet cached.
+        """
+        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
+        if idx.ndim != 2 or idx.dtype.kind not in "iu":
+            raise ValueError(f"GPT: idx must be a 2-D integer array (B, T), got "
+                             f"shape {idx.shape} dtype {idx.dtype}")
+        B, T = idx.shape
+        start = kv_cache[0].length if kv_cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(f"GPT: sequence length {start + T} (cached {start} + new {T}) "
+                             f"exceeds block_size {self.config.block_size}")
+        pos = np.arange(start, start + T, dtype=np.int64)  # (T,)
+        tr = self.transformer
+        x = tr.drop(tr.wte(idx.astype(np.int64)) + tr.wpe(pos))  # (B, T, C) + (T, C)
+        for i, block in enumerate(tr.h):
+            x = block(x, kv_cache=None if kv_cache is None else kv_cache[i])  # (B, T, C)
+        logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+        if targets.shape != (B, T):
+            raise ValueError(f"GPT: targets shape {targets.shape} != idx shape {(B, T)}")
+        V = logits.shape[-1]
+        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T).astype(np.int64))
+        return logits, loss
+
+    def make_cache(self, batch_size):
+        """One empty KVCache per layer, each (batch_size, n_head, block_size, head_size)."""
+        c = self.config
+        dtype = self.transformer.wte.weight.data.dtype
+        return [KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, dtype)
+                for _ in range(c.n_layer)]
+
+    def attention_maps(self, idx):
+        """Attention probabilities per layer, each numpy (B, nh, T, T), for visualisation."""
+        idx = np.asarray(idx, dtype=np.int64)
+        T = idx.shape[1]
+        if T > self.config.block_size:
+            raise ValueError(f"GPT: sequence length {T} exceeds block_size "
+                             f"{self.config.block_size}")
+        maps = []
+        with no_grad():
+            tr = self.transformer
+            x = tr.drop(tr.wte(idx) + tr.wpe(np.arange(T, dtype=np.int64)))  # (B, T, C)
+            for block in tr.h:
+                x, w = block(x, need_weights=True)  # w (B, nh, T, T)
+                maps.append(w.data.copy())
+        return maps
+
+    def extra_repr(self):
+        c = self.config
+        return (f"vocab={c.vocab_size}, block={c.block_size}, n_embd={c.n_embd}, "
+                f"n_head={c.n_head}, n_layer={c.n_layer}, tied={c.tie_weights}")
+
+
+register_model("gpt", GPT, GPTConfig)

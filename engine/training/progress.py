@@ -1,0 +1,77 @@
+"""Progress display of a training run: a rich progress bar and one line per evaluation."""
+
+
+def describe_eval(result):
+    """One line: "step 300  val loss 0.412  exact match 87.0% (200 held out)"."""
+    text = f"step {result['step']:>6}  val loss {result['val_loss']:.4f}"
+    if "exact_match" in result:
+        text += (f"  exact match {100 * result['exact_match']:.1f}% "
+                 f"({result['exact_match_n']} held out)")
+    if "bigram_baseline" in result:
+        text += f"  (bigram baseline {result['bigram_baseline']:.4f})"
+    return text
+
+
+class Reporter:
+    """Rich progress bar (loss, tokens/s, ETA) and evaluation lines; silent when disabled."""
+
+    def __init__(self, cfg, run, enabled):
+        self.cfg, self.run, self.enabled = cfg, run, enabled
+        self.loss = self.tok_s = None  # exponential moving averages
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        self.console = Console()
+        self.console.print(_header(self.cfg, self.run))
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tok_s]} tok/s"),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            console=self.console)
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=self.cfg.steps,
+                                           completed=self.run.step, loss="-", tok_s="-")
+        return self
+
+    def step(self, step, loss, tok_s):
+        self.loss = loss if self.loss is None else 0.9 * self.loss + 0.1 * loss
+        self.tok_s = tok_s if self.tok_s is None else 0.9 * self.tok_s + 0.1 * tok_s
+        if self.enabled:
+            self.progress.update(self.task, completed=step, loss=f"{self.loss:.4f}",
+                                 tok_s=f"{self.tok_s:,.0f}")
+
+    def evaluation(self, result, final=False):
+        if self.enabled:
+            prefix = "[bold green]final[/] " if final else "      "
+            self.console.print(prefix + describe_eval(result))
+
+    def interrupted(self, step):
+        if not self.enabled:
+            return
+        self.progress.stop()  # the bar first, then the message under it
+        where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume"
+                 if self.cfg.out_dir else "no checkpoint directory, nothing saved")
+        self.console.print(f"[yellow]interrupted at step {step}:[/] {where}")
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.stop()
+            if exc[0] is None and self.cfg.out_dir:
+                self.console.print(f"checkpoint: {self.cfg.out_dir}")
+
+
+def _header(cfg, run):
+    what = f"text {cfg.text}" if cfg.text else f"task {cfg.task}"
+    steps = f"steps {run.step}->{cfg.steps}" if run.step else f"{cfg.steps} steps"
+    return (f"GPT {cfg.config} ({run.model.num_parameters():,} params) on {what}: {steps}, "
+            f"batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed}")
