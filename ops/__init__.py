@@ -12,6 +12,24 @@ from ops import (  # noqa: F401
     optim,
     softmax,
 )
-from ops.registry import get_backend, implementations, kernel, names, set_backend, use_backend
+from ops.devices import (
+    CPU,
+    Device,
+    DeviceError,
+    array_namespace,
+    device_names,
+    device_of,
+    get_device,
+    kernel,
+    register_device,
+    reset_transfer_stats,
+    to_device,
+    to_host,
+    transfer_stats,
+)
+from ops.registry import get_backend, implementations, names, set_backend, use_backend
 
-__all__ = ["get_backend", "implementations", "kernel", "names", "set_backend", "use_backend"]
+__all__ = ["CPU", "Device", "DeviceError", "array_namespace", "device_names", "device_of",
+           "get_backend", "get_device", "implementations", "kernel", "names",
+           "register_device", "reset_transfer_stats", "set_backend", "to_device", "to_host",
+           "transfer_stats", "use_backend"]

@@ -1,6 +1,9 @@
 """The kernel registry: maps (kernel name, implementation) to a function on arrays.
 
-Implementations are "reference" (numpy, the ground truth), "cpu" (numba.njit) and "cuda".
+Implementations are "reference" (the ground truth, written in the array API standard where the
+standard allows, so it runs on any device), "cpu" (numba.njit), "cuda" and "strict" (the
+test-only array-api-strict device's forms of what the standard lacks). A device lists the
+implementations it tries (ops.devices); `ops.kernel(name, device)` returns the first found.
 Which one a CPU tensor uses is the *backend*: "numba" (default) picks the "cpu" form when
 one is registered and falls back to "reference"; "numpy" always picks "reference".
 Set it per process with ENGINE_BACKEND=numpy|numba, or per block with `use_backend`.
@@ -11,14 +14,14 @@ import os
 import threading
 
 BACKENDS = ("numba", "numpy")
-IMPLEMENTATIONS = ("reference", "cpu", "cuda")
+IMPLEMENTATIONS = ("reference", "cpu", "cuda", "strict")
 
 _KERNELS: dict[tuple[str, str], object] = {}
 _state = threading.local()
 
 
 def register(name, impl, fn):
-    """Register `fn` as implementation `impl` ("reference", "cpu" or "cuda") of `name`."""
+    """Register `fn` as implementation `impl` (one of IMPLEMENTATIONS) of kernel `name`."""
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"register({name!r}): unknown implementation {impl!r}, "
                          f"expected one of {IMPLEMENTATIONS}")
@@ -59,22 +62,16 @@ def use_backend(backend):
         set_backend(previous)
 
 
-def kernel(name, device="cpu", backend=None):
-    """The function implementing kernel `name` on `device` under the current backend."""
-    if device == "cuda":
-        impls = ("cuda",)
-    elif device == "cpu":
-        backend = backend or get_backend()
-        impls = ("cpu", "reference") if backend == "numba" else ("reference",)
-    else:
-        raise ValueError(f"kernel({name!r}): unknown device {device!r}; use 'cpu' or 'cuda'")
+def lookup(name, impls, device_name):
+    """The first of `impls` registered for kernel `name` (used by ops.kernel)."""
     for impl in impls:
         fn = _KERNELS.get((name, impl))
         if fn is not None:
             return fn
-    known = sorted({n for n, _ in _KERNELS})
     if any(n == name for n, _ in _KERNELS):
-        raise LookupError(f"kernel {name!r} has no implementation for device {device!r}")
+        raise LookupError(f"kernel {name!r} has no implementation for device {device_name!r} "
+                          f"(it tries {', '.join(impls)})")
+    known = sorted({n for n, _ in _KERNELS})
     raise LookupError(f"no kernel named {name!r}; known kernels: {', '.join(known)}")
 
 
