@@ -1,11 +1,31 @@
-"""Reverse-mode autodiff: Function (forward and backward side by side), the graph walk, modes."""
+"""Reverse-mode autodiff: Function (forward and backward side by side), the graph walk, modes.
+
+autograd knows the Tensor class only through `bind_tensor`, called once by engine.tensor when it
+is defined: Functions make Tensors, Tensor methods call Functions, and the binding keeps the
+module graph free of cycles (tensor -> functional -> functions -> autograd).
+"""
 
 import contextlib
 import threading
 
-import numpy as np
+import ops
 
 _mode = threading.local()
+_tensor = {}  # "class" -> Tensor, "operands" -> as_operands; filled by bind_tensor
+
+
+def bind_tensor(tensor_class, as_operands):
+    """Tell autograd which class its outputs are and how inputs become operands."""
+    _tensor["class"], _tensor["operands"] = tensor_class, as_operands
+
+
+def is_tensor(x):
+    return isinstance(x, _tensor["class"])
+
+
+def make_tensor(data, requires_grad=False):
+    """Wrap an array an op produced (no conversion, no copy)."""
+    return _tensor["class"]._make(data, requires_grad)
 
 
 def is_grad_enabled():
@@ -76,6 +96,8 @@ class Function:
 
     and are called through `apply(*inputs, **params)`, which takes Tensors, numpy arrays and
     Python scalars, runs forward on arrays and records the node when a gradient is needed.
+    forward and backward see arrays of the inputs' device: they do array math through that
+    device's namespace (`xp = ops.array_namespace(a)`) and `ops.kernel(name, device)`.
     """
 
     name = "function"
@@ -91,14 +113,12 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        from engine.tensor import Tensor, as_operands
-
-        tensors = as_operands(cls.name, inputs)
+        tensors = _tensor["operands"](cls.name, inputs)
         needs = tuple(t.requires_grad for t in tensors)
         track = is_grad_enabled() and any(needs)
         ctx = Context(needs)
         data = cls.forward(ctx, *[t.data for t in tensors], **params)
-        out = Tensor._make(data, requires_grad=track)
+        out = make_tensor(data, requires_grad=track)
         if track:
             out._ctx, out._op, out._prev = ctx, cls, tensors
         else:
@@ -109,7 +129,10 @@ class Function:
 
 
 def _finite(array):
-    return array is None or not np.issubdtype(array.dtype, np.floating) or np.isfinite(array).all()
+    if array is None:
+        return True
+    xp = ops.array_namespace(array)
+    return not xp.isdtype(array.dtype, "real floating") or bool(xp.all(xp.isfinite(array)))
 
 
 def _shapes(tensors):

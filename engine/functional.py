@@ -1,11 +1,19 @@
 """The public functional API (`import engine.functional as F`): one line per primitive, and
-the derived ops composed from primitives, which need no backward of their own."""
+the derived ops composed from primitives, which need no backward of their own.
+
+Non-differentiable array arguments (indices, targets, masks) must live on the device of the
+tensors they go with: a numpy array meeting a tensor of another device is an error, never a
+silent copy (integer indices for getitem are the exception: moved explicitly, and counted).
+"""
 
 import builtins
+import itertools
 import math
 
 import numpy as np
 
+import ops
+from engine.autograd import is_tensor, make_tensor
 from engine.functions.attention import Attention
 from engine.functions.elementwise import (
     Add,
@@ -21,7 +29,9 @@ from engine.functions.elementwise import (
     Sqrt,
     Sub,
     Tanh,
+    ToDevice,
     Where,
+    broadcast_shapes,
 )
 from engine.functions.linalg import LinearOp, MatMul
 from engine.functions.nn import (
@@ -34,7 +44,6 @@ from engine.functions.nn import (
 )
 from engine.functions.reduce import Max, Mean, Sum
 from engine.functions.shape import Concat, GetItem, Permute, Reshape
-from engine.tensor import Tensor
 
 IGNORE_INDEX = -100  # cross_entropy leaves out rows whose target is this (as PyTorch)
 _generator = np.random.default_rng(0)
@@ -102,6 +111,11 @@ def cast(a, dtype):
     return Cast.apply(a, dtype=dtype)
 
 
+def to_device(a, device):
+    """a moved to `device` (differentiable: the gradient moves back)."""
+    return ToDevice.apply(a, device=device)
+
+
 def gelu(a):
     """GELU, tanh form: 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))."""
     return Gelu.apply(a)
@@ -144,11 +158,39 @@ def transpose(a, axis1=None, axis2=None):
     return permute(a, axes)
 
 
+def _device(*xs):
+    """The device of the first tensor among xs (CPU when there is none)."""
+    return next((ops.device_of(x.data) for x in xs if is_tensor(x)), ops.CPU)
+
+
+def _array_arg(op, x, device):
+    """A non-differentiable argument (a Tensor, array or list) as an array of `device`."""
+    x = x.data if is_tensor(x) else x
+    if isinstance(x, list | tuple | int | float | bool):
+        x = np.asarray(x)
+    owner = ops.device_of(x)
+    if owner is not device:
+        what = "a host array" if owner is ops.CPU else f"an array on device '{owner.name}'"
+        raise ops.DeviceError(f"{op}: {what} cannot be used with tensors on device "
+                              f"'{device.name}'; move it with Tensor(...).to('{device.name}')")
+    return x
+
+
+def _index_item(i, device):
+    """One index item for getitem: Tensors give their data, integer arrays move to `device`."""
+    if is_tensor(i):
+        i = i.data
+    if isinstance(i, np.ndarray | list) and device is not ops.CPU:
+        i = ops.to_device(np.asarray(i), device)  # an explicit, counted host -> device copy
+    return i
+
+
 def getitem(a, index):
-    if isinstance(index, Tensor):
-        index = index.data
-    elif isinstance(index, tuple):
-        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    device = _device(a)
+    if isinstance(index, tuple):
+        index = tuple(_index_item(i, device) for i in index)
+    else:
+        index = _index_item(index, device)
     return GetItem.apply(a, index=index)
 
 
@@ -167,15 +209,15 @@ def split(a, sections, axis=-1):
         sizes = list(sections)
         if builtins.sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} do not add up to axis {axis} of size {n}")
-    starts = np.cumsum([0] + sizes)
+    starts = itertools.accumulate([0] + sizes)
     lead = (slice(None),) * (axis % a.ndim)
-    return [getitem(a, lead + (slice(s, s + k),)) for s, k in zip(starts, sizes)]
+    return [getitem(a, lead + (slice(s, s + k), ...)) for s, k in zip(starts, sizes)]
 
 
 def where(cond, a, b):
     """Elements of a where cond is true, else of b; cond is a boolean array (not differentiated)."""
-    cond = cond.data if isinstance(cond, Tensor) else np.asarray(cond)
-    return Where.apply(Tensor._make(cond.astype(bool)), a, b)
+    cond = _array_arg("where", cond, _device(a, b))
+    return Where.apply(make_tensor(cond), a, b)
 
 
 def masked_fill(a, mask, value):
@@ -212,38 +254,51 @@ def _last_axis(fn, x, axis):
 def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
     """Mean negative log-likelihood of integer `targets` (N,) under `logits` (N, V), fused
     with the log-softmax; rows whose target is `ignore_index` are left out of the mean."""
-    t = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+    t = _int_array("cross_entropy", "targets", targets, _device(logits))
     if logits.ndim != 2 or t.shape != logits.shape[:1]:
         raise ValueError(f"cross_entropy: logits {logits.shape} must be (N, V) and targets "
                          f"(N,), got targets {t.shape}")
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: targets must be integers, got {t.dtype}")
-    t = t.astype(np.int64, copy=False)
     bad = (t != ignore_index) & ((t < 0) | (t >= logits.shape[1]))
-    if bad.any():
-        raise IndexError(f"cross_entropy: target {t[bad][0]} out of range for "
+    if _any(bad):
+        first = ops.to_host(t)[ops.to_host(bad)][0]
+        raise IndexError(f"cross_entropy: target {first} out of range for "
                          f"{logits.shape[1]} classes (ignore_index is {ignore_index})")
     return CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index)
 
 
+def _int_array(op, what, x, device):
+    """Integer `x` as an int64 array of `device`; a TypeError names op and dtype otherwise."""
+    x = _array_arg(op, x, device)
+    xp = device.xp
+    if not xp.isdtype(x.dtype, "integral"):
+        raise TypeError(f"{op}: {what} must be integers, got {device.dtype_name(x.dtype)}")
+    return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
+
+
+def _any(mask):
+    """Whether any element of a boolean array is true (one scalar read on a device)."""
+    return mask.size > 0 and bool(ops.array_namespace(mask).any(mask))
+
+
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise over the last axis, then scale by weight and shift by bias."""
-    c = x.shape[-1]
-    dtype = x.dtype if x.dtype.kind == "f" else np.float32
-    weight = Tensor._make(np.ones(c, dtype)) if weight is None else weight
-    bias = Tensor._make(np.zeros(c, dtype)) if bias is None else bias
+    c, xp = x.shape[-1], ops.array_namespace(x.data)
+    dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float32
+    if weight is None:
+        weight = make_tensor(xp.ones(c, dtype=dtype, device=x.data.device))
+    if bias is None:
+        bias = make_tensor(xp.zeros(c, dtype=dtype, device=x.data.device))
     return LayerNormOp.apply(x, weight, bias, eps=eps)
 
 
 def embedding(idx, weight):
     """Rows of `weight` (V, C) picked by the integer array `idx` (any shape): (..., C)."""
-    idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
-    if idx.size and (idx.min() < 0 or idx.max() >= weight.shape[0]):
-        bad = idx[(idx < 0) | (idx >= weight.shape[0])][0]
-        raise IndexError(f"embedding: index {bad} out of range for {weight.shape[0]} rows")
-    return EmbeddingOp.apply(weight, idx=idx.astype(np.int64, copy=False))
+    idx = _int_array("embedding", "indices", idx, _device(weight))
+    bad = (idx < 0) | (idx >= weight.shape[0])
+    if _any(bad):
+        first = ops.to_host(idx)[ops.to_host(bad)][0]
+        raise IndexError(f"embedding: index {first} out of range for {weight.shape[0]} rows")
+    return EmbeddingOp.apply(weight, idx=idx)
 
 
 def dropout(x, p=0.5, training=True, generator=None):
@@ -264,11 +319,14 @@ def _attention_args(q, k, v, mask, scale):
                          f"v {v.shape} do not fit (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, Dv)")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if mask is not None:
-        m = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-        dtype = q.dtype
-        m = np.where(m, dtype.type(0), dtype.type(-np.inf)) if m.dtype == bool else m.astype(dtype)
+        device = _device(q)
+        m, xp = _array_arg("scaled_dot_product_attention", mask, device), device.xp
+        if m.dtype == xp.bool:  # True = may attend: 0, else -inf
+            m = xp.where(m, xp.zeros(m.shape, dtype=q.dtype, device=m.device), -math.inf)
+        elif m.dtype != q.dtype:
+            m = xp.astype(m, q.dtype)
         try:
-            np.broadcast_shapes(m.shape, q.shape[:3] + k.shape[2:3])
+            broadcast_shapes(m.shape, q.shape[:3] + k.shape[2:3])
         except ValueError:
             raise ValueError(f"scaled_dot_product_attention: mask {m.shape} does not broadcast "
                              f"to {q.shape[:3] + k.shape[2:3]}") from None
@@ -293,9 +351,10 @@ def attention_weights(q, k, mask=None, causal=False, scale=None):
     mask, scale = _attention_args(q, k, k, mask, scale)
     scores = matmul(q, transpose(k, -2, -1)) * scale  # (B, H, Tq, Tk)
     if mask is not None:
-        scores = scores + mask
+        scores = scores + make_tensor(mask)
     if causal:
-        tq, tk = q.shape[2], k.shape[2]
-        future = np.triu(np.ones((tq, tk), bool), k=tk - tq + 1)
-        scores = masked_fill(scores, future, -np.inf)
+        tq, tk, xp = q.shape[2], k.shape[2], ops.array_namespace(q.data)
+        rows = xp.reshape(xp.arange(tq, device=q.data.device), (tq, 1))  # (Tq, 1)
+        future = xp.arange(tk, device=q.data.device) > rows + (tk - tq)  # (Tq, Tk)
+        scores = masked_fill(scores, future, -math.inf)
     return softmax(scores, axis=-1)

@@ -1,7 +1,13 @@
-"""Autoregressive sampling from a GPT: greedy, temperature and top-k, with a KV cache."""
+"""Autoregressive sampling from a GPT: greedy, temperature and top-k, with a KV cache.
+
+The model and its KV cache stay on the model's device; tokens live on the host. Each step
+moves the newest tokens in and copies the newest logits (B, V) out, explicitly, and picks the
+next token on the host.
+"""
 
 import numpy as np
 
+import ops
 from engine.nn.module import as_rng
 
 
@@ -79,7 +85,7 @@ class _Decoder:
         else:
             cached = self.cache[0].length  # tokens[:, :cached] are already in the cache
             logits, _ = self.model(tokens[:, cached:], kv_cache=self.cache)  # (B, T - cached, V)
-        return np.array(logits.data[:, -1, :])  # (B, V)
+        return np.array(ops.to_host(logits.data[:, -1, :]))  # (B, V), copied to the host
 
 
 def _pick(logits, greedy, temperature, top_k, rng):

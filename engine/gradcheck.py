@@ -1,9 +1,14 @@
-"""gradcheck: analytic gradients against float64 central finite differences."""
+"""gradcheck: analytic gradients against float64 central finite differences.
+
+Works on any device: inputs are perturbed in place on their device; the analytic gradients
+are copied to the host (explicitly) and compared there with numpy.
+"""
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
+import ops
 from engine.autograd import no_grad
 from engine.tensor import Tensor
 
@@ -44,11 +49,13 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     """
     checked = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     for t in checked:
-        if t.dtype != np.float64:
-            raise TypeError(f"gradcheck: inputs must be float64, got {t.dtype} {t.shape}")
+        name = ops.device_of(t.data).dtype_name(t.dtype)
+        if name != "float64":
+            raise TypeError(f"gradcheck: inputs must be float64, got {name} {t.shape}")
     out = fn(*inputs)
     rng = np.random.default_rng(seed)
-    projection = None if out.size == 1 else rng.standard_normal(out.shape)
+    projection = (None if out.size == 1
+                  else Tensor(rng.standard_normal(out.shape), device=out.device))
     for t in checked:
         t.grad = None
     loss = out.sum() if projection is None else (out * projection).sum()
@@ -57,7 +64,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-6, rtol=1e-4, seed=0):
     for n, t in enumerate(inputs):
         if not (isinstance(t, Tensor) and t.requires_grad):
             continue
-        analytic = np.zeros_like(t.data) if t.grad is None else t.grad
+        analytic = np.zeros(t.shape) if t.grad is None else np.array(ops.to_host(t.grad))
         numeric = _numeric_grad(fn, inputs, t, projection, eps)
         _compare(report, n, t, analytic, numeric, atol, rtol)
     return report

@@ -1,11 +1,12 @@
 """The symbolic view: the graph that produced a tensor, as a text tree or Graphviz DOT."""
 
+import ops
 from engine.autograd import topological_order
 
 
 def _label(t):
     op = t._op.name if t._op else ("param" if t.requires_grad else "const")
-    return f"{op} {tuple(t.shape)} {t.dtype}"
+    return f"{op} {tuple(t.shape)} {ops.device_of(t.data).dtype_name(t.dtype)}"
 
 
 def _formula(t):

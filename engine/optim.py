@@ -51,7 +51,7 @@ class Optimizer:
                 p.grad = None
 
     def state_dict(self):
-        """Hyper-parameters (JSON-able scalars) and state (copied arrays, int step counts)."""
+        """Hyper-parameters (JSON-able scalars) and state (host numpy copies, int counts)."""
         groups, start = [], 0
         for g in self.param_groups:
             n = len(g["params"])
@@ -59,8 +59,8 @@ class Optimizer:
                      if k != "params"}
             groups.append({**hyper, "params": list(range(start, start + n))})
             start += n
-        state = {i: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
-                 for i, s in self.state.items()}
+        state = {i: {k: (v if isinstance(v, int) else np.array(ops.to_host(v)))
+                     for k, v in s.items()} for i, s in self.state.items()}
         return {"param_groups": groups, "state": state}
 
     def load_state_dict(self, state_dict):
@@ -82,7 +82,9 @@ class Optimizer:
                 if isinstance(v, np.ndarray) and v.shape != params[i].data.shape:
                     raise ValueError(f"optimizer state {i}.{k}: expected shape "
                                      f"{params[i].data.shape}, got {v.shape}")
-            self.state[i] = {k: (np.array(v) if isinstance(v, np.ndarray) else int(v))
+            device = ops.device_of(params[i].data)
+            self.state[i] = {k: (ops.to_device(np.array(v), device)
+                                 if isinstance(v, np.ndarray) else int(v))
                              for k, v in s.items()}
 
 
@@ -101,14 +103,14 @@ class SGD(Optimizer):
 
     def step(self):
         for i, group, p in self._indexed():
-            d = np.asarray(p.grad, dtype=p.data.dtype)
+            d = p.grad
             if group["weight_decay"]:
                 d = d + group["weight_decay"] * p.data
             mom = group["momentum"]
             if mom:
                 buf = self.state.get(i, {}).get("momentum_buffer")
                 if buf is None:
-                    buf = np.array(d, copy=True)
+                    buf = ops.array_namespace(d).asarray(d, copy=True)
                 else:
                     buf *= mom
                     buf += d
@@ -129,20 +131,21 @@ class AdamW(Optimizer):
                                   "weight_decay": weight_decay})
 
     def step(self):
-        update = ops.kernel("adamw_update")
         for i, group, p in self._indexed():
-            if not p.data.flags.c_contiguous:
-                p.data = np.ascontiguousarray(p.data)  # the kernel updates in place
+            update, contiguous = (ops.kernel_for(name, p.data)
+                                  for name in ("adamw_update", "contiguous"))
+            p.data = contiguous(p.data)  # the kernel updates in place
             if p.grad.dtype != p.data.dtype or p.grad.shape != p.data.shape:
                 raise ValueError(f"AdamW: grad {p.grad.shape} {p.grad.dtype} does not match "
                                  f"parameter {p.data.shape} {p.data.dtype}")
             s = self.state.get(i)
             if s is None:
-                s = self.state[i] = {"step": 0, "m": np.zeros_like(p.data),
-                                     "v": np.zeros_like(p.data)}
+                xp = ops.array_namespace(p.data)
+                s = self.state[i] = {"step": 0, "m": xp.zeros_like(p.data),
+                                     "v": xp.zeros_like(p.data)}
             s["step"] += 1
             beta1, beta2 = group["betas"]
-            update(p.data, np.ascontiguousarray(p.grad), s["m"], s["v"], float(group["lr"]),
+            update(p.data, contiguous(p.grad), s["m"], s["v"], float(group["lr"]),
                    float(beta1), float(beta2), float(group["eps"]),
                    float(group["weight_decay"]), int(s["step"]))
 
@@ -151,8 +154,8 @@ def weight_decay_groups(model, weight_decay):
     """Two groups as nanoGPT: decay for parameters with ndim >= 2 (Linear and Embedding
     weights), none for 1-D ones (biases, LayerNorm weights and biases)."""
     params = model.parameters()
-    decay = [p for p in params if p.data.ndim >= 2]
-    no_decay = [p for p in params if p.data.ndim < 2]
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
 
@@ -188,9 +191,16 @@ def clip_grad_norm(params, max_norm):
     scaled: the caller (the training loop) decides what to do.
     """
     grads = [p for p in params if p.grad is not None]
-    total = math.sqrt(sum(float(np.sum(np.square(p.grad, dtype=np.float64))) for p in grads))
+    total = math.sqrt(sum(_sum_squares(p.grad) for p in grads))
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
         for p in grads:
-            p.grad = p.grad * p.grad.dtype.type(scale)
+            p.grad = p.grad * scale
     return total
+
+
+def _sum_squares(g):
+    """sum(g^2) accumulated in float64, as a Python float (one scalar read per array)."""
+    xp = ops.array_namespace(g)
+    g64 = xp.astype(g, xp.float64)
+    return float(xp.sum(g64 * g64))

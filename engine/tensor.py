@@ -1,14 +1,22 @@
-"""Tensor: a numpy array with a gradient and the graph node that produced it."""
+"""Tensor: an array on some device with a gradient and the graph node that produced it.
+
+Host data (Python numbers, lists, numpy arrays) becomes numpy on "cpu"; an array of another
+registered device stays where it is. Engine code does array math only through the device's
+namespace (`ops.array_namespace`) and kernels (`ops.kernel`), so one Tensor class serves all.
+"""
 
 import numpy as np
 
+import ops
 from engine import autograd
+from engine import functional as F
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_HOST_TYPES = (np.ndarray, np.generic, list, tuple, int, float, bool)
 
 
 def _as_array(data, dtype):
-    """Tensor data from array-likes: floats default to float32 (a float64 ndarray stays
+    """Tensor data from host array-likes: floats default to float32 (a float64 ndarray stays
     float64), Python ints to int64, bools stay bool; other dtypes are refused."""
     if dtype is not None:
         dtype = np.dtype(dtype)
@@ -26,50 +34,101 @@ def _as_array(data, dtype):
     raise TypeError(f"Tensor: cannot hold data of dtype {array.dtype}")
 
 
+def _float_dtypes(xp):
+    return _FLOATS if xp is np else (xp.float32, xp.float64)
+
+
+def _device_of_all(op, tensors):
+    """The one device of `tensors` (CPU when there are none); two devices are an error."""
+    device = ops.CPU
+    for i, t in enumerate(tensors):
+        d = ops.device_of(t.data)
+        if i == 0:
+            device = d
+        elif d is not device:
+            raise ops.DeviceError(f"{op}: tensors on different devices, '{device.name}' and "
+                                  f"'{d.name}'; move one with .to('{device.name}')")
+    return device
+
+
+def _constant(op, x, dtype, device, like):
+    """A non-Tensor operand (Python or numpy scalar, numpy array) as an array of `device`."""
+    if device is ops.CPU:
+        return np.asarray(x) if dtype is None else np.asarray(x).astype(dtype, copy=False)
+    if isinstance(x, np.generic):
+        x = x.item()
+    if not isinstance(x, int | float | bool):
+        raise ops.DeviceError(f"{op}: a {type(x).__name__} cannot be mixed with tensors on "
+                              f"device '{device.name}'; move it first with "
+                              f"Tensor(...).to('{device.name}')")
+    xp = device.xp
+    if dtype is None:
+        dtype = xp.bool if isinstance(x, bool) else xp.int64 if isinstance(x, int) else xp.float32
+    return xp.asarray(x, dtype=dtype, device=like.device)
+
+
 def as_operands(op, inputs):
-    """Turn an op's inputs into Tensors under the dtype rule.
+    """Turn an op's inputs into Tensors of one device under the dtype rule.
 
     Python scalars and numpy arrays (constants) take the dtype of the float Tensor operands;
     integer tensors meeting a float tensor are promoted to it; two float Tensors of different
     dtypes (float32 with float64) raise: no silent float64 creep into a float32 graph.
+    Tensors on different devices raise, and so does a numpy array meeting a device tensor.
     """
-    floats = {x.data.dtype for x in inputs if isinstance(x, Tensor) and x.data.dtype in _FLOATS}
+    tensors = [x for x in inputs if isinstance(x, Tensor)]
+    device = _device_of_all(op, tensors)
+    xp = device.xp
+    float_types = _float_dtypes(xp)
+    floats = {x.data.dtype for x in tensors if x.data.dtype in float_types}
     if len(floats) > 1:
-        shapes = ", ".join(f"{x.dtype}{tuple(x.shape)}" for x in inputs if isinstance(x, Tensor))
+        shapes = ", ".join(f"{x.dtype}{tuple(x.shape)}" for x in tensors)
         raise TypeError(f"{op}: float32 and float64 tensors mixed ({shapes}); "
                         "convert one explicitly with .float() or .double()")
     dtype = floats.pop() if floats else None
-    if dtype is None:  # no float Tensor: a float constant (float32 by default) sets the dtype
-        inputs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-        dtype = next((x.dtype for x in inputs if x.dtype in _FLOATS), None)
+    if dtype is None and len(tensors) < len(inputs):
+        # No float Tensor: a float constant (float32 by default) sets the dtype.
+        host = [Tensor(x) for x in inputs if not isinstance(x, Tensor)]
+        dtype = next((h.data.dtype for h in host if h.data.dtype in _FLOATS), None)
+        if dtype is not None and device is not ops.CPU:
+            dtype = device.dtype(dtype.name)
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
-            if dtype is not None and x.data.dtype.kind in "iub":
-                x = Tensor._make(x.data.astype(dtype), requires_grad=False)
+            if dtype is not None and x.data.dtype not in float_types:
+                x = Tensor._make(xp.astype(x.data, dtype), requires_grad=False)
             out.append(x)
-        elif dtype is None:
+        elif dtype is None and device is ops.CPU:
             out.append(Tensor(x))
         else:
-            out.append(Tensor._make(np.asarray(x).astype(dtype, copy=False)))
+            out.append(Tensor._make(_constant(op, x, dtype, device, tensors[0].data if tensors
+                                              else None)))
     return tuple(out)
 
 
 class Tensor:
     """An n-dimensional array with reverse-mode autodiff.
 
-    Tensor(data, requires_grad=False, dtype=None): floats default to float32 (float64 data
-    given as a numpy array keeps float64), integers become int64. Only float tensors can
-    require gradients. After `loss.backward()`, `t.grad` is a numpy array shaped like `t`.
+    Tensor(data, requires_grad=False, dtype=None, device=None): floats default to float32
+    (float64 data given as a numpy array keeps float64), integers become int64. Only float
+    tensors can require gradients. After `loss.backward()`, `t.grad` is an array of the
+    tensor's device shaped like `t` (a numpy array on "cpu"). `t.to("strict")`, `t.to("cpu")`,
+    `t.to("float64")` move or convert; `t.numpy()` and `t.item()` copy to the host.
     """
 
     __slots__ = ("__weakref__", "_ctx", "_op", "_prev", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # numpy defers `array * tensor` to Tensor.__rmul__
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data, requires_grad=False, dtype=None, device=None):
         if isinstance(data, Tensor):
             data = data.data
-        self.data = _as_array(data, dtype)
+        if isinstance(data, _HOST_TYPES):
+            data = _as_array(data, dtype)
+        elif dtype is not None:  # an array of another device: convert there
+            owner = ops.device_of(data)
+            data = owner.xp.astype(data, owner.dtype(np.dtype(dtype).name))
+        else:
+            ops.device_of(data)  # refuses arrays no device owns
+        self.data = data if device is None else ops.to_device(data, device)
         self.grad = None
         self._ctx, self._op, self._prev = None, None, ()
         self.requires_grad = False
@@ -84,7 +143,7 @@ class Tensor:
         return t
 
     def requires_grad_(self, flag=True):
-        if flag and self.data.dtype not in _FLOATS:
+        if flag and self.data.dtype not in _float_dtypes(ops.array_namespace(self.data)):
             raise TypeError(f"only float tensors can require grad; this one is {self.dtype}")
         self.requires_grad = bool(flag)
         return self
@@ -94,40 +153,69 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: self.data.size)
     dtype = property(lambda self: self.data.dtype)
-    device = property(lambda self: "cpu")
+    device = property(lambda self: ops.device_of(self.data).name)
     is_leaf = property(lambda self: not self._prev)
     grad_fn = property(lambda self: self._op.name if self._op else None)
 
     def __len__(self):
-        return len(self.data)
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
 
     def numpy(self):
-        """The data as a numpy array (shared, not copied)."""
-        return self.data
+        """The data as a numpy array: shared on "cpu", an explicit copy from other devices."""
+        return ops.to_host(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        if ops.device_of(self.data) is not ops.CPU:
+            raise TypeError(f"a tensor on device '{self.device}' is not converted to numpy "
+                            "implicitly: call .numpy() (a copy to the host) or .to('cpu')")
         array = self.data if dtype is None else self.data.astype(dtype)
         return array.copy() if copy and array is self.data else array  # np.array(t) copies
 
     def item(self):
-        if self.data.size != 1:
+        if self.size != 1:
             raise ValueError(f"item(): tensor of shape {self.shape} has {self.size} elements")
-        return self.data.item()
+        return self.numpy().item()
 
     def detach(self):
         """The same data, cut from the graph."""
         return Tensor._make(self.data)
 
+    def to(self, *args, dtype=None, device=None):
+        """A tensor on another device and/or of another dtype, PyTorch style: `to("cpu")`,
+        `to("strict")`, `to(np.float64)`, `to("float64")`, `to("cpu", "float32")`.
+        Differentiable (gradients flow back to this tensor's device and dtype); returns self
+        when nothing changes."""
+        for a in args:
+            if isinstance(a, str) and (a in ops.device_names() or a in ("cuda", "cpu")):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if dtype is not None:
+            name = ops.dtype_name(dtype, ops.device_of(self.data))
+            if name != ops.device_of(self.data).dtype_name(self.dtype):
+                out = F.cast(out, name)
+        if device is not None and ops.get_device(device) is not ops.device_of(self.data):
+            out = F.to_device(out, device)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
     def float(self):
-        return F.cast(self, np.float32)  # differentiable: keeps the graph
+        return F.cast(self, "float32")  # differentiable: keeps the graph
 
     def double(self):
-        return F.cast(self, np.float64)
+        return F.cast(self, "float64")
 
     def __repr__(self):
-        body = np.array2string(self.data, precision=4, separator=", ", threshold=64,
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=64,
                                edgeitems=3, prefix="Tensor(")
-        extra = f", dtype={self.dtype}"
+        device = ops.device_of(self.data)
+        extra = ("" if device is ops.CPU else f", device='{device.name}'")
+        extra += f", dtype={device.dtype_name(self.dtype)}"
         if self._op is not None:
             extra += f", grad_fn={self._op.name}"
         elif self.requires_grad:
@@ -144,9 +232,12 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(f"backward(): the tensor has shape {self.shape}; a non-scalar "
                                    "needs an explicit gradient, backward(grad) shaped like it")
-            grad = np.ones_like(self.data)
+            grad = ops.array_namespace(self.data).ones_like(self.data)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
+            grad = ops.to_device(grad.data if isinstance(grad, Tensor) else
+                                 _as_array(grad, None), ops.device_of(self.data))
+            xp = ops.array_namespace(grad)
+            grad = grad if grad.dtype == self.dtype else xp.astype(grad, self.dtype)
             if grad.shape != self.shape:
                 raise ValueError(f"backward(): grad of shape {grad.shape} does not match the "
                                  f"tensor's shape {self.shape}")
@@ -155,8 +246,10 @@ class Tensor:
     def _accumulate(self, g):
         if g.shape != self.data.shape:
             raise RuntimeError(f"internal: gradient shape {g.shape} for tensor {self.shape}")
-        g = g.astype(self.data.dtype, copy=False)
-        self.grad = g.copy() if self.grad is None else self.grad + g
+        xp = ops.array_namespace(g)
+        if g.dtype != self.data.dtype:
+            g = xp.astype(g, self.data.dtype)
+        self.grad = xp.asarray(g, copy=True) if self.grad is None else self.grad + g
 
     def zero_grad(self):
         self.grad = None
@@ -254,4 +347,4 @@ class Tensor:
         return F.masked_fill(self, mask, value)
 
 
-from engine import functional as F
+autograd.bind_tensor(Tensor, as_operands)

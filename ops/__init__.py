@@ -2,6 +2,7 @@
 
 # Importing a family module runs its register(...) calls; memory tunes malloc (see there).
 from ops import (  # noqa: F401
+    arrays,
     attention,
     elementwise,
     embedding,
@@ -19,8 +20,10 @@ from ops.devices import (
     array_namespace,
     device_names,
     device_of,
+    dtype_name,
     get_device,
     kernel,
+    kernel_for,
     register_device,
     reset_transfer_stats,
     to_device,
@@ -30,6 +33,6 @@ from ops.devices import (
 from ops.registry import get_backend, implementations, names, set_backend, use_backend
 
 __all__ = ["CPU", "Device", "DeviceError", "array_namespace", "device_names", "device_of",
-           "get_backend", "get_device", "implementations", "kernel", "names",
-           "register_device", "reset_transfer_stats", "set_backend", "to_device", "to_host",
+           "dtype_name", "get_backend", "get_device", "implementations", "kernel", "kernel_for",
+           "names", "register_device", "reset_transfer_stats", "set_backend", "to_device", "to_host",
            "transfer_stats", "use_backend"]

@@ -39,6 +39,15 @@ class Device:
         self.name, self.xp = name, xp
         self.owns, self.from_host, self.to_host = owns, from_host, to_host
         self.impls = tuple(impls)
+        self._array_device = None
+
+    @property
+    def array_device(self):
+        """The namespace's own device object, for creation functions: `xp.zeros(shape,
+        dtype=..., device=device.array_device)`."""
+        if self._array_device is None:
+            self._array_device = self.from_host(np.zeros(0)).device
+        return self._array_device
 
     def implementations(self, backend=None):
         """The kernel implementations this device tries, in order."""
@@ -124,6 +133,20 @@ def kernel(name, device="cpu", backend=None):
     backend ("numba" or "numpy", default: the one in force) picks the implementation."""
     device = get_device(device)
     return lookup(name, device.implementations(backend), device.name)
+
+
+def kernel_for(name, array, backend=None):
+    """The kernel `name` for the device `array` lives on."""
+    return kernel(name, device_of(array), backend)
+
+
+def dtype_name(dtype, device=CPU):
+    """The standard name ("float32", ...) of a dtype given as a name, a numpy dtype or type,
+    or a dtype object of `device`."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return get_device(device).dtype_name(dtype)
 
 
 def to_device(array, device):

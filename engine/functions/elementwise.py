@@ -1,4 +1,5 @@
-"""Elementwise Functions (arithmetic, unary math, where, cast, GELU) and the broadcasting helpers."""
+"""Elementwise Functions (arithmetic, unary math, where, casts and device moves, GELU) and the
+broadcasting helpers. Array math goes through the inputs' namespace `xp` (ops.array_namespace)."""
 
 import numpy as np
 
@@ -10,15 +11,30 @@ def unbroadcast(grad, shape):
     """Sum `grad` over the axes broadcasting added or stretched, back to `shape`."""
     if grad.shape == shape:
         return grad
+    xp = ops.array_namespace(grad)
     extra = grad.ndim - len(shape)
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
-    return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)
+
+
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to (numpy's rule); ValueError when they do not."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        sizes = {s[i] for s in shapes if len(s) >= -i} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
 
 
 def broadcast_shape(op, a, b):
     try:
-        return np.broadcast_shapes(a.shape, b.shape)
+        return broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
 
@@ -104,14 +120,14 @@ class Pow(Function):
     def forward(ctx, a, exponent):
         ctx.save_for_backward(a)
         ctx.exponent = exponent
-        return a ** a.dtype.type(exponent)
+        return a ** exponent
 
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved
-        p = a.dtype.type(ctx.exponent)
+        p = ctx.exponent
         if p == 0:  # a^0 is constant; 0 * a^-1 would be nan at a = 0
-            return np.zeros_like(g)
+            return ops.array_namespace(g).zeros_like(g)
         return g * p * a ** (p - 1)
 
 
@@ -120,7 +136,7 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = np.exp(a)
+        y = ops.array_namespace(a).exp(a)
         ctx.save_for_backward(y)
         return y
 
@@ -135,8 +151,8 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(a)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan
+            return ops.array_namespace(a).log(a)
 
     @staticmethod
     def backward(ctx, g):
@@ -148,8 +164,8 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, a):
-        with np.errstate(invalid="ignore"):
-            y = np.sqrt(a)
+        with np.errstate(invalid="ignore"):  # sqrt(-1) = nan
+            y = ops.array_namespace(a).sqrt(a)
         ctx.save_for_backward(y)
         return y
 
@@ -163,7 +179,7 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, a):
-        y = np.tanh(a)
+        y = ops.array_namespace(a).tanh(a)
         ctx.save_for_backward(y)
         return y
 
@@ -179,7 +195,7 @@ class Relu(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save_for_backward(a > 0)
-        return np.maximum(a, 0)
+        return ops.array_namespace(a).maximum(a, 0)
 
     @staticmethod
     def backward(ctx, g):
@@ -191,9 +207,11 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, cond, a, b):
-        cond = cond.astype(bool)
+        xp = ops.array_namespace(a)
+        if cond.dtype != xp.bool:
+            cond = xp.astype(cond, xp.bool)
         try:
-            y = np.where(cond, a, b)
+            y = xp.where(cond, a, b)
         except ValueError:
             raise ValueError(f"where: condition {cond.shape}, a {a.shape} and b {b.shape} "
                              "do not broadcast") from None
@@ -204,9 +222,9 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         (cond,) = ctx.saved
-        zero = g.dtype.type(0)
-        return (None, unbroadcast(np.where(cond, g, zero), ctx.shapes[0]),
-                unbroadcast(np.where(cond, zero, g), ctx.shapes[1]))
+        xp = ops.array_namespace(g)
+        return (None, unbroadcast(xp.where(cond, g, 0.0), ctx.shapes[0]),
+                unbroadcast(xp.where(cond, 0.0, g), ctx.shapes[1]))
 
 
 class Cast(Function):
@@ -214,13 +232,26 @@ class Cast(Function):
 
     @staticmethod
     def forward(ctx, a, dtype):
+        """dtype: a standard dtype name ("float32", "float64", "int64", "bool")."""
         ctx.dtype = a.dtype
-        return a.astype(dtype)
+        return ops.array_namespace(a).astype(a, ops.device_of(a).dtype(dtype))
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype)
+        return ops.array_namespace(g).astype(g, ctx.dtype)
 
+
+class ToDevice(Function):
+    name, formula = "to_device", "d(move a) = move(dy) back to a's device"
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.source = ops.device_of(a)
+        return ops.to_device(a, device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return ops.to_device(g, ctx.source)
 
 
 class Gelu(Function):
@@ -229,8 +260,8 @@ class Gelu(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return ops.kernel("gelu")(x)
+        return ops.kernel_for("gelu", x)(x)
 
     @staticmethod
     def backward(ctx, g):
-        return ops.kernel("gelu_backward")(ctx.saved[0], g)
+        return ops.kernel_for("gelu_backward", g)(ctx.saved[0], g)

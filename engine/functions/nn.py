@@ -1,8 +1,6 @@
 """Neural-network Functions on fused kernels: softmax, log-softmax, cross-entropy, layer norm,
 embedding lookup and dropout."""
 
-import numpy as np
-
 import ops
 from engine.autograd import Function
 
@@ -12,13 +10,13 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x):
-        y = ops.kernel("softmax")(x)
+        y = ops.kernel_for("softmax", x)(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return ops.kernel("softmax_backward")(ctx.saved[0], g)
+        return ops.kernel_for("softmax_backward", g)(ctx.saved[0], g)
 
 
 class LogSoftmax(Function):
@@ -26,13 +24,13 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x):
-        y = ops.kernel("log_softmax")(x)
+        y = ops.kernel_for("log_softmax", x)(x)
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return ops.kernel("log_softmax_backward")(ctx.saved[0], g)
+        return ops.kernel_for("log_softmax_backward", g)(ctx.saved[0], g)
 
 
 class CrossEntropy(Function):
@@ -40,17 +38,16 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, logits, targets, ignore_index=-100):
-        loss, lse = ops.kernel("cross_entropy")(logits, targets, ignore_index)
+        loss, lse = ops.kernel_for("cross_entropy", logits)(logits, targets, ignore_index)
         ctx.save_for_backward(logits, targets, lse)
         ctx.ignore_index = ignore_index
-        return np.asarray(loss, dtype=logits.dtype)
+        return ops.array_namespace(logits).asarray(loss, dtype=logits.dtype, device=logits.device)
 
     @staticmethod
     def backward(ctx, g):
         logits, targets, lse = ctx.saved
-        d = ops.kernel("cross_entropy_backward")(logits, targets, lse, ctx.ignore_index,
-                                                 float(g))
-        return d
+        backward = ops.kernel_for("cross_entropy_backward", logits)
+        return backward(logits, targets, lse, ctx.ignore_index, g)  # g: 0-d, stays on device
 
 
 class LayerNormOp(Function):
@@ -62,13 +59,13 @@ class LayerNormOp(Function):
         if weight.shape != c or bias.shape != c:
             raise ValueError(f"layer_norm: input {x.shape} needs weight and bias of shape {c}, "
                              f"got {weight.shape} and {bias.shape}")
-        y, mean, rstd = ops.kernel("layer_norm")(x, weight, bias, eps)
+        y, mean, rstd = ops.kernel_for("layer_norm", x)(x, weight, bias, eps)
         ctx.save_for_backward(x, weight, mean, rstd)
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return ops.kernel("layer_norm_backward")(g, *ctx.saved)
+        return ops.kernel_for("layer_norm_backward", g)(g, *ctx.saved)
 
 
 class EmbeddingOp(Function):
@@ -78,11 +75,11 @@ class EmbeddingOp(Function):
     def forward(ctx, weight, idx):
         ctx.save_for_backward(idx)
         ctx.rows = weight.shape[0]
-        return ops.kernel("embedding")(weight, idx)
+        return ops.kernel_for("embedding", weight)(weight, idx)
 
     @staticmethod
     def backward(ctx, g):
-        return ops.kernel("embedding_backward")(ctx.saved[0], g, ctx.rows)
+        return ops.kernel_for("embedding_backward", g)(ctx.saved[0], g, ctx.rows)
 
 
 class DropoutOp(Function):
@@ -90,9 +87,8 @@ class DropoutOp(Function):
 
     @staticmethod
     def forward(ctx, x, p, generator):
-        keep = generator.random(x.shape, dtype=np.float32 if x.dtype == np.float32
-                                else np.float64) >= p
-        scale = (keep / x.dtype.type(1 - p)).astype(x.dtype)
+        dtype = ops.device_of(x).dtype_name(x.dtype)
+        scale = ops.kernel_for("dropout_mask", x)(x.shape, p, dtype, generator)  # 0 or 1/(1-p)
         ctx.save_for_backward(scale)
         return x * scale
 

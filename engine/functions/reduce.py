@@ -1,8 +1,28 @@
 """Reduction Functions: sum, mean and max over axes."""
 
-import numpy as np
-
+import ops
 from engine.autograd import Function
+
+
+def _axes(axis, ndim):
+    """`axis` (None, an int or a tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % max(ndim, 1) for a in axes))
+
+
+def _kept_shape(shape, axis):
+    """`shape` with the reduced axes kept as size 1 (what keepdims=True gives)."""
+    axes = _axes(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _spread(g, shape, axis):
+    """The gradient of a reduction: g (reduced, with or without kept dims) broadcast back."""
+    xp = ops.array_namespace(g)
+    g = xp.reshape(g, _kept_shape(shape, axis))
+    return xp.asarray(xp.broadcast_to(g, shape), copy=True)
 
 
 class Sum(Function):
@@ -10,14 +30,13 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        return np.asarray(np.sum(a, axis=axis, keepdims=keepdims))
+        xp = ops.array_namespace(a)
+        ctx.shape, ctx.axis = a.shape, axis
+        return xp.asarray(xp.sum(a, axis=axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
-        if not ctx.keepdims and ctx.axis is not None:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g, ctx.shape).copy()
+        return _spread(g, ctx.shape, ctx.axis)
 
 
 class Mean(Function):
@@ -25,16 +44,17 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
-        ctx.shape, ctx.axis, ctx.keepdims = a.shape, axis, keepdims
-        y = np.asarray(np.mean(a, axis=axis, keepdims=keepdims))
+        xp = ops.array_namespace(a)
+        ctx.shape, ctx.axis = a.shape, axis
+        if not xp.isdtype(a.dtype, "real floating"):  # int: a float32 mean, no floor
+            a = xp.astype(a, xp.float32)
+        y = xp.asarray(xp.mean(a, axis=axis, keepdims=keepdims))
         ctx.count = a.size // max(y.size, 1) if a.size else 0
-        return y.astype(a.dtype if a.dtype.kind == "f" else np.float32, copy=False)  # int: no floor
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        if not ctx.keepdims and ctx.axis is not None:
-            g = np.expand_dims(g, ctx.axis)
-        return np.broadcast_to(g / g.dtype.type(ctx.count), ctx.shape).copy()
+        return _spread(g / ctx.count, ctx.shape, ctx.axis)
 
 
 class Max(Function):
@@ -44,15 +64,19 @@ class Max(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         if a.size == 0:
             raise ValueError(f"max: empty tensor of shape {a.shape} has no maximum")
-        y = np.max(a, axis=axis, keepdims=True)
+        xp = ops.array_namespace(a)
+        y = xp.max(a, axis=axis, keepdims=True)
         ctx.save_for_backward(a, y)
-        ctx.axis, ctx.keepdims = axis, keepdims
-        return y if keepdims else np.asarray(np.squeeze(y, axis=axis))
+        ctx.axis = axis
+        if keepdims:
+            return y
+        kept = _axes(axis, a.ndim)
+        return xp.reshape(y, tuple(n for i, n in enumerate(a.shape) if i not in kept))
 
     @staticmethod
     def backward(ctx, g):
         a, y = ctx.saved
-        if not ctx.keepdims:
-            g = g.reshape(y.shape)
-        winners = (a == y).astype(a.dtype)
-        return winners * (g / winners.sum(axis=ctx.axis, keepdims=True))
+        xp = ops.array_namespace(g)
+        g = xp.reshape(g, y.shape)
+        winners = xp.astype(a == y, a.dtype)
+        return winners * (g / xp.sum(winners, axis=ctx.axis, keepdims=True))

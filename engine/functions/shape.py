@@ -1,7 +1,10 @@
 """Shape Functions: reshape, permute, indexing and concatenation."""
 
+import itertools
+
 import numpy as np
 
+import ops
 from engine.autograd import Function
 
 
@@ -12,14 +15,14 @@ class Reshape(Function):
     def forward(ctx, a, shape):
         ctx.shape = a.shape
         try:
-            return a.reshape(shape)
+            return ops.array_namespace(a).reshape(a, shape)
         except ValueError:
             raise ValueError(f"reshape: cannot reshape {a.shape} ({a.size} elements) "
                              f"into {tuple(shape)}") from None
 
     @staticmethod
     def backward(ctx, g):
-        return g.reshape(ctx.shape)
+        return ops.array_namespace(g).reshape(g, ctx.shape)
 
 
 class Permute(Function):
@@ -27,15 +30,16 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx, a, axes):
-        if sorted(ax % max(a.ndim, 1) for ax in axes) != list(range(a.ndim)):
+        axes = tuple(ax % max(a.ndim, 1) for ax in axes)
+        if sorted(axes) != list(range(a.ndim)):
             raise ValueError(f"permute: axes {tuple(axes)} are not a permutation of the "
                              f"{a.ndim} axes of a tensor of shape {a.shape}")
-        ctx.inverse = np.argsort([ax % a.ndim for ax in axes])
-        return a.transpose(axes)
+        ctx.inverse = tuple(sorted(range(a.ndim), key=axes.__getitem__))
+        return ops.array_namespace(a).permute_dims(a, axes)
 
     @staticmethod
     def backward(ctx, g):
-        return g.transpose(ctx.inverse)
+        return ops.array_namespace(g).permute_dims(g, ctx.inverse)
 
 
 class GetItem(Function):
@@ -51,16 +55,15 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, g):
-        out = np.zeros(ctx.shape, ctx.dtype)
-        if _is_basic(ctx.index):
-            out[ctx.index] = g  # slices and ints pick each element at most once
-        else:
-            np.add.at(out, ctx.index, g)  # scatter-add: repeated integer indices accumulate
+        if not _is_basic(ctx.index):  # repeated integer indices accumulate
+            return ops.kernel_for("scatter_add", g)(ctx.shape, ctx.index, g, ctx.dtype)
+        out = ops.array_namespace(g).zeros(ctx.shape, dtype=ctx.dtype, device=g.device)
+        out[ctx.index] = g  # slices and ints pick each element at most once
         return out
 
 
 def _is_basic(index):
-    """True for numpy basic indexing (ints, slices, None, ...), which never repeats an element."""
+    """True for basic indexing (ints, slices, None, ...), which never repeats an element."""
     items = index if isinstance(index, tuple) else (index,)
     return all(isinstance(i, int | np.integer | slice | type(None)) or i is Ellipsis
                for i in items)
@@ -72,14 +75,16 @@ class Concat(Function):
     @staticmethod
     def forward(ctx, *arrays, axis=0):
         try:
-            y = np.concatenate(arrays, axis=axis)
-        except (ValueError, np.exceptions.AxisError):
+            y = ops.array_namespace(arrays[0]).concat(arrays, axis=axis)
+        except (ValueError, IndexError):
             shapes = ", ".join(str(a.shape) for a in arrays)
             raise ValueError(f"concat: shapes {shapes} differ off axis {axis}") from None
-        ctx.axis = axis
-        ctx.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        ctx.axis = axis % y.ndim
+        ctx.bounds = list(itertools.accumulate(a.shape[axis] for a in arrays))
         return y
 
     @staticmethod
     def backward(ctx, g):
-        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+        lead = (slice(None),) * ctx.axis
+        starts = [0] + ctx.bounds[:-1]
+        return tuple(g[lead + (slice(s, e), ...)] for s, e in zip(starts, ctx.bounds))

@@ -9,8 +9,7 @@ import engine.functional as F
 from engine.autograd import no_grad
 from engine.models.registry import register_model
 from engine.nn import Dropout, Embedding, KVCache, LayerNorm, Linear, TransformerBlock
-from engine.nn.module import Module, ModuleDict, ModuleList, as_rng
-from engine.tensor import Tensor
+from engine.nn.module import Module, ModuleDict, ModuleList, as_rng, device_array
 
 
 @dataclass
@@ -58,6 +57,21 @@ class GPTConfig:
         if unknown:
             raise ValueError(f"GPTConfig.from_dict: unknown keys {unknown}")
         return cls(**d)
+
+    @property
+    def context_length(self):
+        """The longest sequence the model takes (block_size); see engine.models.registry."""
+        return self.block_size
+
+    def for_data(self, data):
+        """A copy fitted to token data (engine.models.registry): vocab_size grown to
+        data.vocab_size when the data has more tokens (kept otherwise, so the canonical 64
+        stays), and a ValueError when data.seq_len does not fit in block_size."""
+        if data.seq_len > self.block_size:
+            raise ValueError(f"the data has sequences of {data.seq_len} tokens; the model's "
+                             f"block_size is {self.block_size}")
+        vocab_size = max(self.vocab_size, int(data.vocab_size))
+        return type(self).from_dict({**self.to_dict(), "vocab_size": vocab_size})
 
 
 class GPT(Module):
@@ -109,51 +123,64 @@ class GPT(Module):
 
         With `kv_cache` (from make_cache), idx holds only tokens not yet cached.
         """
-        idx = np.asarray(idx.data if isinstance(idx, Tensor) else idx)
-        if idx.ndim != 2 or idx.dtype.kind not in "iu":
-            raise ValueError(f"GPT: idx must be a 2-D integer array (B, T), got "
-                             f"shape {idx.shape} dtype {idx.dtype}")
+        device = self._device()
+        idx = self._tokens("idx", idx, device)
         B, T = idx.shape
         start = kv_cache[0].length if kv_cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"GPT: sequence length {start + T} (cached {start} + new {T}) "
                              f"exceeds block_size {self.config.block_size}")
-        pos = np.arange(start, start + T, dtype=np.int64)  # (T,)
-        tr = self.transformer
-        x = tr.drop(tr.wte(idx.astype(np.int64)) + tr.wpe(pos))  # (B, T, C) + (T, C)
-        for i, block in enumerate(tr.h):
+        x = self._embed(idx, start, device)  # (B, T, C)
+        for i, block in enumerate(self.transformer.h):
             x = block(x, kv_cache=None if kv_cache is None else kv_cache[i])  # (B, T, C)
-        logits = self.lm_head(tr.ln_f(x))  # (B, T, V)
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, V)
         if targets is None:
             return logits, None
-        targets = np.asarray(targets.data if isinstance(targets, Tensor) else targets)
+        targets = self._tokens("targets", targets, device)
         if targets.shape != (B, T):
             raise ValueError(f"GPT: targets shape {targets.shape} != idx shape {(B, T)}")
         V = logits.shape[-1]
-        loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T).astype(np.int64))
+        loss = F.cross_entropy(logits.reshape(B * T, V), device.xp.reshape(targets, (B * T,)))
         return logits, loss
+
+    @staticmethod
+    def _tokens(what, x, device):
+        """Token ids (B, T) as an int64 array of the model's device (host input moves in)."""
+        x = device_array(x, device)
+        xp = device.xp
+        if x.ndim != 2 or not xp.isdtype(x.dtype, "integral"):
+            raise ValueError(f"GPT: {what} must be a 2-D integer array (B, T), got "
+                             f"shape {x.shape} dtype {device.dtype_name(x.dtype)}")
+        return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
+
+    def _embed(self, idx, start, device):
+        """Token plus position embeddings of idx (B, T) at positions start.., then dropout."""
+        T, tr = idx.shape[1], self.transformer
+        pos = device.xp.arange(start, start + T, dtype=device.xp.int64,
+                               device=device.array_device)  # (T,)
+        return tr.drop(tr.wte(idx) + tr.wpe(pos))  # (B, T, C) + (T, C)
 
     def make_cache(self, batch_size):
         """One empty KVCache per layer, each (batch_size, n_head, block_size, head_size)."""
-        c = self.config
-        dtype = self.transformer.wte.weight.data.dtype
-        return [KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, dtype)
+        c, device = self.config, self._device()
+        dtype = device.dtype_name(self.transformer.wte.weight.data.dtype)
+        return [KVCache(batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, dtype, device)
                 for _ in range(c.n_layer)]
 
     def attention_maps(self, idx):
-        """Attention probabilities per layer, each numpy (B, nh, T, T), for visualisation."""
-        idx = np.asarray(idx, dtype=np.int64)
+        """Attention probabilities per layer, each a host numpy array (B, nh, T, T)."""
+        device = self._device()
+        idx = self._tokens("idx", idx, device)
         T = idx.shape[1]
         if T > self.config.block_size:
             raise ValueError(f"GPT: sequence length {T} exceeds block_size "
                              f"{self.config.block_size}")
         maps = []
         with no_grad():
-            tr = self.transformer
-            x = tr.drop(tr.wte(idx) + tr.wpe(np.arange(T, dtype=np.int64)))  # (B, T, C)
-            for block in tr.h:
+            x = self._embed(idx, 0, device)  # (B, T, C)
+            for block in self.transformer.h:
                 x, w = block(x, need_weights=True)  # w (B, nh, T, T)
-                maps.append(w.data.copy())
+                maps.append(np.array(w.numpy()))  # a copy on the host
         return maps
 
     def extra_repr(self):

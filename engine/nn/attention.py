@@ -3,6 +3,7 @@
 import numpy as np
 
 import engine.functional as F
+import ops
 from engine.nn.layers import Dropout, Linear
 from engine.nn.module import Module, as_rng
 from engine.tensor import Tensor
@@ -11,13 +12,16 @@ from engine.tensor import Tensor
 class KVCache:
     """Keys and values of one attention layer for incremental decoding (inference only).
 
-    `k`, `v`: preallocated (B, nh, max_len, hs) arrays; positions [0, length) are filled.
-    Gradients do not flow into cached entries.
+    `k`, `v`: preallocated (B, nh, max_len, hs) arrays on `device`; positions [0, length) are
+    filled. Gradients do not flow into cached entries.
     """
 
-    def __init__(self, batch_size, n_head, max_len, head_size, dtype=np.float32):
-        self.k = np.zeros((batch_size, n_head, max_len, head_size), dtype=dtype)
-        self.v = np.zeros_like(self.k)
+    def __init__(self, batch_size, n_head, max_len, head_size, dtype=np.float32, device="cpu"):
+        device = ops.get_device(device)
+        shape = (batch_size, n_head, max_len, head_size)
+        dtype = device.dtype(ops.dtype_name(dtype, device))
+        self.k = device.xp.zeros(shape, dtype=dtype, device=device.array_device)
+        self.v = device.xp.zeros_like(self.k)
         self.length = 0
 
     @property

@@ -5,6 +5,7 @@ import contextlib
 import numpy as np
 
 import engine.functional as F
+import ops
 from engine.autograd import no_grad
 from engine.tensor import Tensor
 
@@ -19,6 +20,15 @@ def as_rng(rng):
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be None, an int seed or np.random.Generator, got {type(rng)}")
+
+
+def device_array(x, device):
+    """A model input (a Tensor, a host array-like or a device array) as an array of `device`:
+    host data is copied there explicitly (a counted transfer: the batch moving in)."""
+    x = x.data if isinstance(x, Tensor) else x
+    if isinstance(x, list | tuple | int):
+        x = np.asarray(x)
+    return ops.to_device(x, device)
 
 
 def new_parameter(array, dtype=np.float32):
@@ -110,27 +120,50 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, dtype):
-        """Cast every parameter to `dtype` (np.float32 or np.float64) in place; returns self."""
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"Module.to: dtype must be float32 or float64, got {dtype}")
+    def to(self, *args, dtype=None, device=None):
+        """Move every parameter to a device and/or cast it to a float dtype, in place (the
+        Tensors stay the same objects, so build the optimizer after moving); returns self.
+        PyTorch habits: `to("strict")`, `to("cpu")`, `to(np.float64)`, `to("cpu", "float32")`.
+        Gradients are dropped."""
+        for a in args:
+            if isinstance(a, str) and a in ops.device_names() + ["cuda"]:
+                device = a
+            else:
+                dtype = a
+        target = None if device is None else ops.get_device(device)
+        name = None if dtype is None else ops.dtype_name(dtype, self._device())
+        if name not in (None, "float32", "float64"):
+            raise ValueError(f"Module.to: dtype must be float32 or float64, got {name}")
         for p in self.parameters():
-            p.data = np.ascontiguousarray(p.data, dtype=dtype)
+            data = p.data if target is None else ops.to_device(p.data, target)
+            owner = ops.device_of(data)
+            if name is not None and owner.dtype_name(data.dtype) != name:
+                data = owner.xp.astype(data, owner.dtype(name))
+            p.data = ops.kernel_for("contiguous", data)(data)
             p.grad = None
         return self
 
+    def _device(self):
+        params = self.parameters()
+        return ops.device_of(params[0].data) if params else ops.CPU
+
+    @property
+    def device(self):
+        """The device of the parameters ("cpu" for a module without any)."""
+        return self._device().name
+
     def double(self):
-        return self.to(np.float64)
+        return self.to("float64")
 
     def float(self):
-        return self.to(np.float32)
+        return self.to("float32")
 
     # ---- state dicts ----------------------------------------------------------------------------
 
     def state_dict(self):
-        """{dotted name: numpy copy}; a tied parameter is listed under each name (as PyTorch)."""
-        return {name: p.data.copy() for name, p in self._named_tensors()}
+        """{dotted name: numpy copy on the host}; a tied parameter is listed under each name
+        (as PyTorch). Parameters on another device are copied to the host explicitly."""
+        return {name: np.array(ops.to_host(p.data)) for name, p in self._named_tensors()}
 
     def load_state_dict(self, state, strict=True):
         """Copy arrays from `state` into the parameters, in place (optimizers keep their refs).
@@ -146,13 +179,15 @@ class Module:
             raise KeyError(f"load_state_dict({type(self).__name__}): missing keys {missing}, "
                            f"unexpected keys {unexpected}")
         arrays = {k: np.asarray(state[k]) for k in own if k in state}
-        bad = [f"{k}: expected shape {own[k].data.shape} {own[k].data.dtype}, "
+        device = self._device()
+        dtypes = {k: device.dtype_name(p.data.dtype) for k, p in own.items()}
+        bad = [f"{k}: expected shape {own[k].data.shape} {dtypes[k]}, "
                f"got shape {a.shape} {a.dtype}" for k, a in arrays.items()
-               if a.shape != own[k].data.shape or a.dtype != own[k].data.dtype]
+               if a.shape != own[k].data.shape or a.dtype.name != dtypes[k]]
         if bad:
             raise ValueError("load_state_dict: mismatched tensors:\n  " + "\n  ".join(bad))
         for k, a in arrays.items():
-            own[k].data[...] = a
+            own[k].data[...] = ops.to_device(a, device)
         return missing, unexpected
 
     # ---- printing -------------------------------------------------------------------------------
