@@ -199,7 +199,7 @@ class Relu(Function):
 
     @staticmethod
     def backward(ctx, g):
-        return g * ctx.saved[0]
+        return ops.array_namespace(g).where(ctx.saved[0], g, 0.0)
 
 
 class Where(Function):

@@ -47,9 +47,15 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index):
+        index = _complete(index, a.ndim)
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         try:
-            return a[index]
+            axis = _single_array_axis(index, a.ndim)
+            if axis is None:
+                return a[index]
+            xp, idx = ops.array_namespace(a), index[axis]  # a[..., idx, ...]: a take
+            y = xp.take(a, xp.reshape(idx, (-1,)), axis=axis)
+            return xp.reshape(y, a.shape[:axis] + idx.shape + a.shape[axis + 1:])
         except IndexError as err:
             raise IndexError(f"getitem: {err} (tensor of shape {a.shape})") from None
 
@@ -60,6 +66,44 @@ class GetItem(Function):
         out = ops.array_namespace(g).zeros(ctx.shape, dtype=ctx.dtype, device=g.device)
         out[ctx.index] = g  # slices and ints pick each element at most once
         return out
+
+
+def _complete(index, ndim):
+    """The index as a tuple that names every axis: numpy's implicit trailing `...` written out
+    (the array API standard requires it)."""
+    items = index if isinstance(index, tuple) else (index,)
+    named = sum(_axes_used(i) for i in items)
+    if any(i is Ellipsis for i in items) or named >= ndim:
+        return items
+    return items + (Ellipsis,)
+
+
+def _axes_used(item):
+    """How many axes of the indexed array one index item consumes."""
+    if item is None:
+        return 0
+    if _is_array(item) and ops.array_namespace(item).isdtype(item.dtype, "bool"):
+        return item.ndim
+    return 1
+
+
+def _is_array(item):
+    return hasattr(item, "shape") and hasattr(item, "dtype")
+
+
+def _single_array_axis(index, ndim):
+    """The axis of the one integer array in `index` when every other item is a full slice
+    (a[:, idx] style, which the standard spells `take`); None for any other index."""
+    arrays = [k for k, i in enumerate(index) if _is_array(i) and i.ndim > 0]
+    if len(arrays) != 1 or any(i is None for i in index):
+        return None
+    k = arrays[0]
+    if _axes_used(index[k]) != 1 or not all(
+            i is Ellipsis or (isinstance(i, slice) and i == slice(None))
+            for j, i in enumerate(index) if j != k):
+        return None
+    ellipsis = [j for j, i in enumerate(index) if i is Ellipsis]
+    return k if not ellipsis or k < ellipsis[0] else k + ndim - (len(index) - 1)
 
 
 def _is_basic(index):

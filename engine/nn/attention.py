@@ -33,10 +33,10 @@ class KVCache:
         t = k.shape[2]
         if self.length + t > self.max_len:
             raise ValueError(f"KVCache full: {self.length} cached + {t} new > {self.max_len}")
-        self.k[:, :, self.length:self.length + t] = k
-        self.v[:, :, self.length:self.length + t] = v
+        self.k[:, :, self.length:self.length + t, ...] = k
+        self.v[:, :, self.length:self.length + t, ...] = v
         self.length += t
-        return self.k[:, :, :self.length], self.v[:, :, :self.length]
+        return self.k[:, :, :self.length, ...], self.v[:, :, :self.length, ...]
 
     def reset(self):
         self.length = 0
