@@ -50,12 +50,29 @@ def _non_negative_float(text):
 
 # ---- attn train ------------------------------------------------------------------------------
 
+class _ModelFamilies:
+    """The --model choices: the registered model families, read when argparse first needs
+    them (importing the engine takes a second that bad-flag errors and `bench` need not pay)."""
+
+    def __iter__(self):
+        from engine.models import model_names
+        return iter(model_names())
+
+    def __contains__(self, name):
+        return name in list(self)
+
+
 def add_train_args(p):
     data = p.add_mutually_exclusive_group()
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add"),
                       help="synthetic task (default: reverse)")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
+    p.add_argument("--model", choices=_ModelFamilies(),
+                   help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
+    p.add_argument("--device", metavar="NAME",
+                   help="where to train: cpu, cuda, ... (default cpu; with --resume the "
+                        "checkpoint's)")
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default 600)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of init, batches and dropout (default 0)")
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
@@ -75,10 +92,10 @@ def add_train_args(p):
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-_TRAIN_FLAGS = {"task": "task", "text": "text", "config": "config", "steps": "steps",
-                "seed": "seed", "batch_size": "batch_size", "lr": "lr",
-                "eval_every": "eval_every", "eval_examples": "final_eval_examples",
-                "ckpt_every": "ckpt_every"}
+_TRAIN_FLAGS = {"task": "task", "text": "text", "model": "model", "config": "config",
+                "device": "device", "steps": "steps", "seed": "seed",
+                "batch_size": "batch_size", "lr": "lr", "eval_every": "eval_every",
+                "eval_examples": "final_eval_examples", "ckpt_every": "ckpt_every"}
 
 
 def _given_train_settings(args):
@@ -240,7 +257,8 @@ def run_bench(args):
 
 
 SUBCOMMANDS = {
-    "train": ("train a GPT on a synthetic task or a text file", add_train_args, run_train),
+    "train": ("train a model (a GPT by default) on a synthetic task or a text file",
+              add_train_args, run_train),
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
     "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
               add_bench_args, run_bench),
@@ -272,9 +290,10 @@ def main(argv=None):
     from engine.data import DataError
     from engine.training import NonFiniteLossError
     from engine.training.checkpoint import CheckpointError
+    from ops import DeviceError
     try:
         return args.run(args)
-    except (CliError, DataError, CheckpointError) as e:
+    except (CliError, DataError, CheckpointError, DeviceError) as e:
         return _fail(args.command, e, 2)
     except NonFiniteLossError as e:
         return _fail(args.command, e, 1)

@@ -1,13 +1,23 @@
 """Training data: seeded synthetic sequence tasks and character-level text; each dataset
-describes itself (for checkpoints) and knows how to evaluate a model on itself."""
+describes itself (for checkpoints) and evaluates a model on itself. What a dataset provides
+is the contract written down in engine.models.registry."""
 
 from engine.data.tasks import END, TASKS, SyntheticTask
 from engine.data.text import CharDataset
-from engine.data.vocab import DataError, Vocab, model_vocab_size
+from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
 
 __all__ = ["END", "IGNORE_INDEX", "TASKS", "CharDataset", "DataError", "SyntheticTask", "Vocab",
-           "dataset_from_description", "model_vocab_size"]
+           "build_dataset", "dataset_from_description"]
+
+
+def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length):
+    """The dataset a run asks for: character-level `text` (a file path) when given, cut in
+    windows of `context_length` tokens, else the synthetic `task` with its `task_options`
+    (min_len, max_len, digits) and held-out set fixed by `seed`."""
+    if text is not None:
+        return CharDataset(text, context_length)
+    return SyntheticTask(task, seed=seed, **(task_options or {}))
 
 
 def dataset_from_description(desc, *, need_text=True):

@@ -21,15 +21,20 @@ can produce each digit after the carry it depends on.
 
 Vocabulary size: the model keeps its configured vocab_size (64 in the canonical configs)
 when the data needs fewer tokens, and grows it to the data's size when a text has more
-distinct characters (see `model_vocab_size`).
+distinct characters (the model config's `for_data`, see engine.models.registry).
+
+Evaluation belongs to the task (`evaluate`): exact match on a fixed held-out set, by
+teacher forcing for periodic evaluations and by greedy decoding for the final one.
 """
 
 import hashlib
 
 import numpy as np
 
+import ops
 from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
+from engine.generate import generate
 from engine.nn import eval_mode
 
 TASKS = ("reverse", "copy", "sort", "add")
@@ -184,6 +189,12 @@ class SyntheticTask:
         """The model's prompt (padded input, then '=') for a user prompt like "31415"."""
         return self.prompt(self.parse_prompt(text))
 
+    def evaluate(self, model, *, final=False, examples=200):
+        """This task's metrics for `model`: {"exact_match", "exact_match_n"} on the first
+        `examples` held-out problems, decoded greedily when `final`, else teacher-forced."""
+        return {"exact_match": self.exact_match(model, examples, generate=final),
+                "exact_match_n": examples}
+
     def exact_match(self, model, n=1000, *, generate=True, batch_size=500):
         """Fraction of `n` held-out problems whose whole answer (and end token) is right.
 
@@ -197,24 +208,20 @@ class SyntheticTask:
         return fn(model, self, inputs, batch_size)
 
 
-def _as_array(x):
-    return np.asarray(getattr(x, "data", x))
-
-
 def _exact_match_teacher_forced(model, task, inputs, batch_size):
     correct = 0
     with eval_mode(model):
         for start in range(0, len(inputs), batch_size):
-            idx, targets = task.batch_of(inputs[start:start + batch_size])
+            idx, targets = task.batch_of(inputs[start:start + batch_size])  # host (B, T)
             logits, _ = model(idx, targets)  # targets ask for logits at every position
-            pred = _as_array(logits).argmax(axis=-1)  # (B, T)
+            xp = ops.array_namespace(logits.data)  # the argmax runs on the model's device
+            pred = ops.to_host(xp.argmax(logits.data, axis=-1))  # (B, T), copied to the host
             ok = (pred == targets) | (targets == IGNORE_INDEX)
             correct += int(ok.all(axis=1).sum())
     return correct / len(inputs)
 
 
 def _exact_match_generate(model, task, inputs, batch_size):
-    from engine.generate import generate
     correct = 0
     with eval_mode(model):
         for start in range(0, len(inputs), batch_size):
@@ -222,7 +229,8 @@ def _exact_match_generate(model, task, inputs, batch_size):
             prompts = np.stack([task.prompt(inp) for inp in chunk])  # (B, Tp), equal lengths
             wants = [np.append(task.answer(inp), END) for inp in chunk]
             steps = max(len(w) for w in wants)
-            out = _as_array(generate(model, prompts, steps, greedy=True))[:, prompts.shape[1]:]
+            tokens = ops.to_host(generate(model, prompts, steps, greedy=True))  # host ints
+            out = tokens[:, prompts.shape[1]:]
             # Tokens after a correct end token do not matter.
             correct += sum(bool(np.array_equal(row[:len(w)], w)) for row, w in zip(out, wants))
     return correct / len(inputs)

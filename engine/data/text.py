@@ -1,4 +1,4 @@
-"""Character-level language-modelling data from a UTF-8 text file."""
+"""Character-level language-modelling data from a UTF-8 text file, and its bigram baseline."""
 
 import os
 
@@ -68,6 +68,12 @@ class CharDataset:
         starts = rng.integers(0, len(data) - T, size=batch_size)
         offsets = starts[:, None] + np.arange(T)[None, :]  # (B, T)
         return data[offsets], data[offsets + 1]
+
+    def evaluate(self, model, *, final=False, examples=None):
+        """This dataset's metrics: at the end of a run, {"bigram_baseline"} to compare the
+        validation loss with (the model itself is not needed: the trainer measures its loss;
+        `examples` is ignored, text has no held-out problems)."""
+        return {"bigram_baseline": self.bigram_baseline()} if final else {}
 
     def bigram_baseline(self):
         """Validation loss (nats per character) of an add-one smoothed bigram model."""

@@ -32,7 +32,3 @@ class Vocab:
         n = len(self.itos)
         return "".join(self.itos[i] if 0 <= i < n else "?" for i in map(int, ids))
 
-
-def model_vocab_size(config_vocab_size, data_vocab_size):
-    """The model's vocab_size: the configured one, grown if the data has more tokens."""
-    return max(int(config_vocab_size), int(data_vocab_size))

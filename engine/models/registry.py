@@ -1,12 +1,47 @@
-"""The model-family registry: each family file registers its Module class and config class."""
+"""The model-family registry, and the contract between a model family, a dataset and the trainer.
+
+A family file registers its model class and config class by name at its bottom
+(`register_model("gpt", GPT, GPTConfig)`); `get_model(name)` finds it. The trainer
+(engine.training) builds every model through this registry and relies on nothing but the
+contract below, so a new family or a new dataset needs no change to the training loop.
+
+Config class (a dataclass):
+  Config.from_name(name, **overrides)   the named size ("tiny", "small") with field overrides
+  config.to_dict(), Config.from_dict(d)  a JSON round trip (checkpoints store the dict)
+  config.context_length                 the longest sequence the model takes; a dataset with
+                                        no length of its own (text) cuts windows this long
+  config.for_data(data) -> config        a copy fitted to the dataset: it reads the dataset's
+                                        size attributes (token data: vocab_size, seq_len),
+                                        grows what must grow (GPT: vocab_size) and raises
+                                        ValueError, saying why, when the data cannot fit
+                                        (GPT: seq_len > block_size)
+Model class (an engine.nn.Module):
+  Model(config, rng=seed)                reproducible initialisation; `model.config` kept
+  model(inputs, targets) -> (outputs, loss)
+                                        inputs and targets are host numpy arrays (the model
+                                        moves them to its device); loss is a scalar Tensor
+  model.to(device), state_dict(), load_state_dict(), named_modules() (Module's own)
+Dataset (engine.data: SyntheticTask, CharDataset):
+  data.get_batch(split, batch_size, rng) -> (inputs, targets)
+                                        host numpy arrays; split "train" or "val"; all
+                                        randomness drawn from rng (a numpy Generator)
+  data.describe() -> dict                JSON-able; engine.data.dataset_from_description
+                                        rebuilds the dataset from it
+  data.evaluate(model, *, final, examples) -> dict
+                                        the task's own metrics, JSON-able (exact match on
+                                        held-out problems, a bigram baseline, ...), merged
+                                        after the trainer's generic {"step", "val_loss"};
+                                        final=True is the end-of-run evaluation
+  token data also has vocab_size and seq_len (tokens per example) for `for_data`
+"""
 
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """A model family: `model(config, rng=...)` builds one; `config` is its config dataclass
-    (`tiny()`, `small()`, `from_name(name, **overrides)`, `to_dict()`, `from_dict(d)`)."""
+    """A registered model family: `model(config, rng=...)` builds one; `config` is its config
+    dataclass (see the module docstring for what both provide)."""
 
     name: str
     model: type

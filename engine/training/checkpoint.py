@@ -1,15 +1,20 @@
 """Checkpoints: weights, optimizer state and run description, written atomically, read safely.
 
-A checkpoint is a directory holding three files:
+A checkpoint is a directory holding three files (and the run's metrics.jsonl, see
+engine.training.metrics):
   model.npz    the model's state_dict (one array per parameter name)
   optim.npz    the optimizer's state_dict, flattened: its arrays plus a JSON outline
-  config.json  {"format", "save_id", "config": {model, train, data}, "train_state": {...}}
+  config.json  {"format": 2, "save_id", "config": {"model_family", "model", "train", "data"},
+               "train_state": {"step", "rng", "interrupted", "metrics"}}
 Every file is first written to a temporary file in the same directory, flushed and fsynced;
 only when all three are complete are they moved into place with os.replace (config.json
 last). A save that fails midway therefore leaves the previous checkpoint untouched. Each
 file carries the save's random `save_id`, so a mix of files from two saves is detected.
 Files are read with allow_pickle=False; anything unreadable raises CheckpointError naming
-the file.
+the file. Arrays of any device are copied to the host to be saved.
+
+Format 1 (written before model families existed) is still read: it names no family (it is
+a "gpt") and keeps the whole per-step history in train_state["history"].
 """
 
 import json
@@ -20,8 +25,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import ops
+
 MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
-FORMAT = 1
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
+LEGACY_FAMILY = "gpt"  # the only model a format-1 checkpoint can hold
 _ID_KEY, _OUTLINE_KEY = "__save_id__", "__outline__"
 
 
@@ -34,28 +43,44 @@ class Checkpoint:
     """What `load` returns: the run description and the saved arrays."""
 
     path: str
-    config: dict  # {"model": GPTConfig dict, "train": TrainConfig dict, "data": description}
-    train_state: dict  # {"step": int, "rng": ..., "history": ...}: whatever save was given
+    config: dict  # {"model_family", "model": config dict, "train": TrainConfig dict, "data"}
+    train_state: dict  # {"step": int, "rng": ..., ...}: whatever save was given
     model_state: dict  # {parameter name: array}
     optim_state: object  # the optimizer's state_dict as it was saved, or None
+    format: int = FORMAT  # the format it was written in (format 1 is read as a "gpt")
+
+    @property
+    def family(self):
+        """The registered model family name the checkpoint holds."""
+        return self.config["model_family"]
 
 
 # ---- flattening a nested state_dict into arrays + a JSON outline ------------------------------
 
 def _flatten(obj, arrays):
-    """A JSON-able outline of `obj`; its arrays are moved into `arrays` under numbered keys."""
+    """A JSON-able outline of `obj`; its arrays are moved into `arrays` under numbered keys
+    (arrays of another device are copied to the host)."""
     if isinstance(obj, (np.ndarray, np.generic)):
-        key = f"a{len(arrays)}"
-        arrays[key] = np.asarray(obj)
-        return {"array": key}
+        return _store(np.asarray(obj), arrays)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
     if isinstance(obj, dict):  # kept as pairs: optimizer states use int keys
         return {"dict": [[_flatten(k, arrays), _flatten(v, arrays)] for k, v in obj.items()]}
     if isinstance(obj, (list, tuple)):
         return {"tuple" if isinstance(obj, tuple) else "list": [_flatten(v, arrays)
                                                                 for v in obj]}
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return {"value": obj}
-    raise TypeError(f"checkpoint: cannot store a {type(obj).__name__} in optimizer state")
+    try:
+        host = ops.to_host(obj)
+    except TypeError:  # not an array of any registered device
+        raise TypeError(f"checkpoint: cannot store a {type(obj).__name__} in optimizer "
+                        f"state") from None
+    return _store(host, arrays)
+
+
+def _store(array, arrays):
+    key = f"a{len(arrays)}"
+    arrays[key] = array
+    return {"array": key}
 
 
 def _unflatten(outline, arrays):
@@ -105,11 +130,12 @@ def _fsync_dir(directory):
 def save(path_dir, model, optimizer, config, train_state):
     """Save a checkpoint into directory `path_dir` (created if needed); see the module doc.
 
-    config and train_state must be JSON-able dicts; optimizer may be None.
+    config (naming the family in config["model_family"]) and train_state must be JSON-able
+    dicts; optimizer may be None.
     """
     os.makedirs(path_dir, exist_ok=True)
     save_id = uuid.uuid4().hex
-    model_arrays = {name: np.asarray(a) for name, a in model.state_dict().items()}
+    model_arrays = {name: ops.to_host(a) for name, a in model.state_dict().items()}
     model_arrays[_ID_KEY] = np.array(save_id)
     optim_arrays = {}
     outline = _flatten(optimizer.state_dict() if optimizer is not None else None, optim_arrays)
@@ -145,11 +171,17 @@ def _read_json(path):
     except json.JSONDecodeError as e:
         raise CheckpointError(f"checkpoint file '{path}' is corrupted: invalid JSON at "
                               f"line {e.lineno} column {e.colno}") from None
-    if not isinstance(doc, dict) or not {"save_id", "config", "train_state"} <= set(doc):
+    if (not isinstance(doc, dict) or not {"save_id", "config", "train_state"} <= set(doc)
+            or not isinstance(doc["config"], dict)):
         raise CheckpointError(f"checkpoint file '{path}' is not a checkpoint description")
-    if doc.get("format") != FORMAT:
+    if doc.get("format") not in READABLE_FORMATS:
         raise CheckpointError(f"checkpoint file '{path}' has format {doc.get('format')!r}; "
-                              f"this version reads format {FORMAT}")
+                              f"this version reads formats "
+                              f"{', '.join(map(str, READABLE_FORMATS))}")
+    if doc["format"] == 1:
+        doc["config"] = {"model_family": LEGACY_FAMILY, **doc["config"]}
+    if "model_family" not in doc["config"]:
+        raise CheckpointError(f"checkpoint file '{path}' names no model family")
     return doc
 
 
@@ -185,7 +217,8 @@ def load(path_dir):
     except (KeyError, ValueError, TypeError, StopIteration, AttributeError) as e:
         raise CheckpointError(f"checkpoint file '{optim_path}' is corrupted "
                               f"(bad outline: {type(e).__name__})") from None
-    return Checkpoint(path_dir, doc["config"], doc["train_state"], model_state, optim_state)
+    return Checkpoint(path_dir, doc["config"], doc["train_state"], model_state, optim_state,
+                      doc["format"])
 
 
 def restore(ckpt, model, optimizer=None):
@@ -195,7 +228,13 @@ def restore(ckpt, model, optimizer=None):
     except (KeyError, ValueError) as e:
         path = os.path.join(ckpt.path, MODEL_FILE)
         raise CheckpointError(f"checkpoint file '{path}' does not fit the model: {e}") from None
-    if optimizer is not None and ckpt.optim_state is not None:
+    if optimizer is not None:
+        restore_optimizer(ckpt, optimizer)
+
+
+def restore_optimizer(ckpt, optimizer):
+    """Copy a loaded checkpoint's optimizer state into `optimizer`, checking it fits."""
+    if ckpt.optim_state is not None:
         try:
             optimizer.load_state_dict(ckpt.optim_state)
         except (KeyError, ValueError, IndexError, TypeError) as e:

@@ -1,14 +1,21 @@
 """Progress display of a training run: a rich progress bar and one line per evaluation."""
 
+_WORDED = {"step", "val_loss", "exact_match", "exact_match_n", "bigram_baseline"}  # said in words
+
 
 def describe_eval(result):
-    """One line: "step 300  val loss 0.412  exact match 87.0% (200 held out)"."""
+    """One line: "step 300  val loss 0.412  exact match 87.0% (200 held out)"; metrics of
+    other datasets than tasks and text show as "name value"."""
     text = f"step {result['step']:>6}  val loss {result['val_loss']:.4f}"
     if "exact_match" in result:
         text += (f"  exact match {100 * result['exact_match']:.1f}% "
                  f"({result['exact_match_n']} held out)")
     if "bigram_baseline" in result:
         text += f"  (bigram baseline {result['bigram_baseline']:.4f})"
+    for name, value in result.items():
+        if name not in _WORDED:
+            value = f"{value:.4g}" if isinstance(value, float) else value
+            text += f"  {name.replace('_', ' ')} {value}"
     return text
 
 
@@ -73,5 +80,7 @@ class Reporter:
 def _header(cfg, run):
     what = f"text {cfg.text}" if cfg.text else f"task {cfg.task}"
     steps = f"steps {run.step}->{cfg.steps}" if run.step else f"{cfg.steps} steps"
-    return (f"GPT {cfg.config} ({run.model.num_parameters():,} params) on {what}: {steps}, "
-            f"batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed}")
+    where = "" if cfg.device == "cpu" else f" on {cfg.device}"
+    return (f"{type(run.model).__name__} {cfg.config} ({run.model.num_parameters():,} params)"
+            f"{where} on {what}: {steps}, batch {cfg.batch_size}, lr {cfg.lr:g}, "
+            f"seed {cfg.seed}")

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 import engine.functional as F
+import ops
 from engine import AnomalyError, detect_anomaly
 
 _DEFAULT = "<engine default generator>"
@@ -65,7 +66,8 @@ def locate_non_finite(model, optimizer, idx, targets):
     caller, the same dropout draws) with anomaly detection on.
     """
     for name, p in model.named_parameters():
-        if not np.all(np.isfinite(p.data)):
+        xp = ops.array_namespace(p.data)
+        if not bool(ops.to_host(xp.all(xp.isfinite(p.data)))):
             return (f"parameter {name} already holds non-finite values (the previous update "
                     f"diverged: lower the learning rate)")
     optimizer.zero_grad()

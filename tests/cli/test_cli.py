@@ -1,6 +1,8 @@
 """Tests of the `attn` command line, run as a user would: `python cli.py ...` in a subprocess."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import cli
 from engine.training import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FORMAT1 = os.path.join(ROOT, "tests", "training", "data", "format1")  # see its test file
 # Short sequences and few steps: these tests check the plumbing, not the learning.
 FAST = ["--steps", "2", "--eval-every", "0", "--eval-examples", "10", "--min-len", "3",
         "--max-len", "5", "--batch-size", "8"]
@@ -100,3 +103,53 @@ def test_main_in_process_uses_the_subcommand_table(capsys):
 def test_bench_bad_flag_is_one_line_exit_2():
     result = attn("bench", "kernels", "--no-such-flag")
     _one_line_error(result, "bench", "--no-such-flag")
+
+
+def test_model_and_device_flags(tmp_path):
+    out = str(tmp_path / "g")
+    r = attn("train", *FAST, "--model", "gpt", "--device", "cpu", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    ck = checkpoint.load(out)
+    assert ck.family == "gpt" and ck.config["train"]["device"] == "cpu"
+    rows = (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["kind"] for x in rows] == ["train", "train", "final"]
+    _one_line_error(attn("train", *FAST, "--device", "cuda", "--out", str(tmp_path / "c")),
+                    "device 'cuda' is not available")
+    _one_line_error(attn("train", *FAST, "--device", "tpu", "--out", str(tmp_path / "t")),
+                    "unknown device 'tpu'", "cpu")
+    _one_line_error(attn("train", "--model", "rnn"), "--model", "'gpt'")
+    assert not (tmp_path / "c").exists() and not (tmp_path / "t").exists()
+
+
+def test_resume_keeps_the_saved_device(tmp_path):
+    out = str(tmp_path / "s")
+    r = attn("train", *FAST, "--device", "strict", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = attn("train", "--out", out, "--resume", "--steps", "3", "--quiet")
+    assert r.returncode == 0, r.stderr
+    ck = checkpoint.load(out)
+    assert ck.train_state["step"] == 3 and ck.config["train"]["device"] == "strict"
+
+
+def test_help_names_the_families_and_the_device():
+    r = attn("train", "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "--model {gpt}" in text and "--device NAME" in text and "(default cpu;" in text
+
+
+def test_format_1_checkpoint_samples_and_resumes(tmp_path):
+    out = str(tmp_path / "f1")
+    shutil.copytree(FORMAT1, out)
+    r = attn("sample", "--ckpt", out, "--num", "3")
+    assert r.returncode == 0, r.stderr
+    # the rows the format-1 code printed for this checkpoint
+    cells = [[c.strip() for c in line.split("│")[1:4]] for line in r.stdout.splitlines()]
+    assert [c for c in cells if c] == [["928=", "213.", "829."], ["15949=", "213.", "94951."],
+                                       ["20907=", "213.", "70902."]], r.stdout
+    r = attn("train", "--out", out, "--resume", "--steps", "4", "--quiet")
+    assert r.returncode == 0, r.stderr
+    ck = checkpoint.load(out)
+    assert ck.format == 2 and ck.train_state["step"] == 4
+    rows = [json.loads(x) for x in (tmp_path / "f1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [0, 1, 2, 3]

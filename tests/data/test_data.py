@@ -1,4 +1,5 @@
-"""Tests of engine.data: synthetic tasks, held-out split, masking, text data and baseline."""
+"""Tests of engine.data: synthetic tasks, held-out split, masking, text data and baseline,
+each dataset's own evaluation, and how a model config fits itself to a dataset."""
 
 import itertools
 import math
@@ -6,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from engine import Tensor
 from engine.data import (
     END,
     IGNORE_INDEX,
@@ -13,10 +15,12 @@ from engine.data import (
     CharDataset,
     DataError,
     SyntheticTask,
+    build_dataset,
     dataset_from_description,
-    model_vocab_size,
 )
 from engine.data.tasks import PAD, SEP, _is_val
+from engine.models import GPTConfig
+from engine.nn import Module
 
 
 def _key(inp):
@@ -170,9 +174,90 @@ def test_char_dataset_errors_name_the_file(tmp_path):
         CharDataset(tmp_path, 8)
 
 
-def test_model_vocab_size_grows_only_when_needed():
-    assert model_vocab_size(64, 14) == 64
-    assert model_vocab_size(64, 80) == 80
+def test_config_for_data_grows_vocab_only_when_needed_and_checks_length():
+    tiny = GPTConfig.tiny()
+    task = SyntheticTask("reverse")  # 14 tokens, sequences of 33
+    assert tiny.for_data(task).vocab_size == 64  # the canonical 64 is kept
+    text = CharDataset.from_text("".join(chr(0x100 + i) for i in range(80)) * 10, 16)
+    fitted = tiny.for_data(text)
+    assert fitted.vocab_size == 80 and tiny.vocab_size == 64  # a copy, grown to the data
+    assert fitted.to_dict() == {**tiny.to_dict(), "vocab_size": 80}
+    assert tiny.context_length == 64
+    with pytest.raises(ValueError, match="sequences of 33 tokens; the model's block_size is 32"):
+        GPTConfig.tiny(block_size=32).for_data(task)
+
+
+def test_build_dataset_text_windows_are_the_context_length(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text(_text(500), encoding="utf-8")
+    data = build_dataset(text=str(path), task="sort", context_length=24)
+    assert isinstance(data, CharDataset) and data.seq_len == 24
+    assert data.get_batch("train", 2, np.random.default_rng(0))[0].shape == (2, 24)
+    task = build_dataset(task="add", task_options={"digits": 2}, seed=3, context_length=24)
+    assert task.describe() == {"kind": "task", "name": "add", "min_len": 8, "max_len": 16,
+                               "digits": 2, "seed": 3}
+
+
+class _Oracle(Module):
+    """Answers a task by computing it, wrong on purpose on inputs whose first digit is odd
+    (first answer token off by one); logits one-hot. Works with and without the KV cache."""
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+        self.config = GPTConfig.tiny(block_size=task.seq_len + 4)
+
+    def make_cache(self, batch_size):
+        return [_Cache(batch_size)]
+
+    def _next(self, row):
+        width = self.task.input_width
+        inp = row[:width][row[:width] != PAD]
+        answer = self.task.answer(inp)
+        if inp[0] % 2:
+            answer[0] = (answer[0] + 1) % 10
+        full = np.concatenate([row[:width + 1], answer, [END]])
+        return [full[t + 1] if t + 1 < len(full) else PAD for t in range(len(row))]
+
+    def forward(self, idx, targets=None, kv_cache=None):
+        idx = np.asarray(idx)
+        if kv_cache is not None:
+            kv_cache[0].tokens = np.concatenate([kv_cache[0].tokens, idx], axis=1)
+            full, new = kv_cache[0].tokens, idx.shape[1]
+        else:
+            full, new = idx, idx.shape[1]
+        nxt = np.array([self._next(row) for row in full])[:, -new:]  # (B, new)
+        logits = np.eye(self.config.vocab_size, dtype=np.float32)[nxt] * 10  # (B, new, V)
+        return Tensor(logits), None
+
+
+class _Cache:
+    """The tokens seen so far, standing in for a KV cache."""
+
+    def __init__(self, batch_size):
+        self.tokens = np.zeros((batch_size, 0), np.int64)
+
+    @property
+    def length(self):
+        return self.tokens.shape[1]
+
+
+@pytest.mark.parametrize("final", [False, True])
+def test_task_evaluate_scores_whole_answers(final):
+    # Teacher-forced (periodic) and greedy (final) scoring agree with a direct count.
+    task = SyntheticTask("reverse", min_len=3, max_len=5, seed=2)
+    oracle = _Oracle(task)
+    result = task.evaluate(oracle, final=final, examples=60)
+    odd_first = sum(int(x[0]) % 2 for x in task.held_out(60))
+    assert result == {"exact_match": 1 - odd_first / 60, "exact_match_n": 60}
+    assert 0.2 < result["exact_match"] < 0.8  # the count can fail both ways
+
+
+def test_text_evaluate_reports_the_bigram_baseline_at_the_end():
+    data = CharDataset.from_text(_text(800), 16)
+    assert data.evaluate(None, final=False) == {}
+    assert data.evaluate(None, final=True, examples=5) == {
+        "bigram_baseline": data.bigram_baseline()}
 
 
 def test_decode_marks_ids_outside_the_vocabulary():

@@ -24,8 +24,8 @@ def _model_and_optimizer(seed=0, steps=2):
     return model, opt
 
 
-CONFIG = {"model": {"n_layer": 1}, "train": {"lr": 0.01, "betas": [0.9, 0.99]},
-          "data": {"kind": "task", "name": "reverse"}}
+CONFIG = {"model_family": "gpt", "model": {"n_layer": 1},
+          "train": {"lr": 0.01, "betas": [0.9, 0.99]}, "data": {"kind": "task", "name": "reverse"}}
 STATE = {"step": 2, "rng": {"x": {"state": {"state": 2**100 + 7, "inc": 3}}},
          "history": {"loss": [1.5, float("nan")]}}
 
@@ -35,7 +35,8 @@ def test_round_trip_is_exact(tmp_path):
     checkpoint.save(tmp_path / "ck", model, opt, CONFIG, STATE)
     assert sorted(os.listdir(tmp_path / "ck")) == ["config.json", "model.npz", "optim.npz"]
     ck = checkpoint.load(tmp_path / "ck")
-    assert ck.config == CONFIG
+    assert ck.config == CONFIG and ck.format == 2 and ck.family == "gpt"
+    assert json.loads((tmp_path / "ck" / "config.json").read_text())["format"] == 2
     assert ck.train_state["rng"] == STATE["rng"]  # 128-bit ints survive
     assert ck.train_state["step"] == 2 and np.isnan(ck.train_state["history"]["loss"][1])
     model2, opt2 = _model_and_optimizer(seed=1, steps=1)
@@ -143,3 +144,38 @@ def test_failed_save_leaves_previous_checkpoint_intact(tmp_path, monkeypatch, fa
     assert ck.train_state["step"] == 1
     for name, a in model.state_dict().items():
         assert np.array_equal(ck.model_state[name], a)
+
+
+def test_format_1_is_read_as_a_gpt_and_unknown_formats_are_refused(tmp_path):
+    _saved(tmp_path)
+    path = tmp_path / "config.json"
+    doc = json.loads(path.read_text())
+    del doc["config"]["model_family"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="config.json' names no model family"):
+        checkpoint.load(tmp_path)  # format 2 must name it
+    path.write_text(json.dumps({**doc, "format": 1}))
+    ck = checkpoint.load(tmp_path)
+    assert ck.format == 1 and ck.family == "gpt" and ck.config["model"] == {"n_layer": 1}
+    path.write_text(json.dumps({**doc, "format": 3}))
+    with pytest.raises(CheckpointError, match="has format 3; this version reads formats 1, 2"):
+        checkpoint.load(tmp_path)
+
+
+def test_numpy_scalars_in_optimizer_state_come_back_as_numpy_scalars(tmp_path):
+    class Holder:
+        def __init__(self, state):
+            self.state = state
+
+        def state_dict(self):
+            return self.state
+
+    model, _ = _model_and_optimizer(steps=0)
+    state = {"f": np.float64(0.25), "i": np.int64(3), "plain": 0.5, "a": np.arange(3)}
+    checkpoint.save(tmp_path, model, Holder(state), CONFIG, STATE)
+    back = checkpoint.load(tmp_path).optim_state
+    assert type(back["f"]) is np.float64 and back["f"] == 0.25
+    assert type(back["i"]) is np.int64 and type(back["plain"]) is float
+    assert np.array_equal(back["a"], np.arange(3))
+    with pytest.raises(TypeError, match="cannot store a object"):
+        checkpoint.save(tmp_path, model, Holder({"x": object()}), CONFIG, STATE)

@@ -1,12 +1,15 @@
 """Tests of engine.training: it learns, resumes bit-for-bit, and stops cleanly on NaN or Ctrl-C."""
 
+import json
 import os
 import signal
 
 import numpy as np
 import pytest
 
-from engine.training import NonFiniteLossError, TrainConfig, checkpoint, train
+import ops
+from engine.data import DataError
+from engine.training import NonFiniteLossError, TrainConfig, checkpoint, load_model, train
 from engine.training import trainer as train_mod
 from engine.training.support import critical_section
 
@@ -53,7 +56,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(TrainConfig(out_dir=str(tmp_path / "b"), **cfg), progress=False)
     saved = checkpoint.load(tmp_path / "b")
-    assert saved.train_state["step"] == 10 and saved.train_state["history"]["interrupted"]
+    assert saved.train_state["step"] == 10 and saved.train_state["interrupted"]
     monkeypatch.undo()
     resumed = train(TrainConfig(out_dir=str(tmp_path / "b"), resume=True, **cfg),
                     progress=False)
@@ -131,8 +134,61 @@ def test_teacher_forced_exact_match_equals_greedy_decoding(tmp_path):
     # A half-trained model, so that many answers are right and many wrong.
     out = str(tmp_path / "m")
     train(TrainConfig(steps=125, lr=1e-2, out_dir=out, **SMALL), progress=False)
-    model, task = train_mod.load_model(out)
+    model, task = load_model(out)
     fast = task.exact_match(model, 300, generate=False)
     slow = task.exact_match(model, 300, generate=True)
     assert 0.05 < slow < 0.99, slow  # about 0.72
     assert fast == slow
+
+
+def test_checkpoint_names_the_family_and_config_json_does_not_grow(tmp_path):
+    sizes = {}
+    for steps in (3, 40):
+        out = tmp_path / str(steps)
+        train(TrainConfig(steps=steps, out_dir=str(out), **SMALL), progress=False)
+        doc = json.loads((out / "config.json").read_text())
+        assert doc["format"] == 2 and doc["config"]["model_family"] == "gpt"
+        assert set(doc["train_state"]) == {"step", "rng", "interrupted", "metrics"}
+        sizes[steps] = (out / "config.json").stat().st_size, (out / "metrics.jsonl").stat().st_size
+    # The per-step rows went to metrics.jsonl (about 100 bytes each); config.json only
+    # differs by the digits of a few numbers.
+    assert abs(sizes[40][0] - sizes[3][0]) < 40
+    assert sizes[40][1] - sizes[3][1] > 37 * 80
+
+
+def test_unknown_family_or_device_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown model family 'transformer-xl'; known: gpt"):
+        train(TrainConfig(steps=1, model="transformer-xl", **SMALL), progress=False)
+    with pytest.raises(ops.DeviceError, match="device 'cuda' is not available"):
+        train(TrainConfig(steps=1, device="cuda", out_dir=str(tmp_path / "c"), **SMALL),
+              progress=False)
+    with pytest.raises(ops.DeviceError, match="unknown device 'tpu'"):
+        train(TrainConfig(steps=1, device="tpu", **SMALL), progress=False)
+    assert not (tmp_path / "c").exists()  # refused before any work
+
+
+def test_a_task_longer_than_the_block_is_a_data_error():
+    overrides = {**SMALL["model_overrides"], "block_size": 8}
+    with pytest.raises(DataError, match="task 'reverse' does not fit the model: the data has "
+                                        "sequences of 11 tokens; the model's block_size is 8"):
+        train(TrainConfig(steps=1, **{**SMALL, "model_overrides": overrides}), progress=False)
+
+
+def test_training_on_the_strict_device_matches_the_cpu(tmp_path, monkeypatch):
+    # The array-api-strict device refuses any hidden numpy: the loop, the evaluation, the
+    # checkpoint (on Ctrl-C) and the resume run there as on the CPU.
+    cfg = {**SMALL, "steps": 6, "eval_every": 2, "final_eval_examples": 20}
+    cpu = train(TrainConfig(**cfg), progress=False)
+    out = str(tmp_path / "s")
+    _interrupt_at(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(device="strict", out_dir=out, **cfg), progress=False)
+    monkeypatch.undo()
+    strict = train(TrainConfig(device="strict", out_dir=out, resume=True, **cfg),
+                   progress=False)
+    assert strict["train"]["step"] == cpu["train"]["step"]
+    for k in ("loss", "lr", "grad_norm"):
+        assert strict["train"][k] == pytest.approx(cpu["train"][k], rel=1e-4)
+    for a, b in zip(strict["eval"] + [strict["final"]], cpu["eval"] + [cpu["final"]]):
+        assert a == {**b, "val_loss": pytest.approx(b["val_loss"], rel=1e-4)}
+    assert checkpoint.load(out).config["train"]["device"] == "strict"
