@@ -6,6 +6,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from ops.devices import array_namespace
 from ops.fastexp import exp_f32
 from ops.numba_config import jit, num_threads
 from ops.registry import register
@@ -16,12 +17,13 @@ _A = 0.044715
 
 def gelu_reference(x):
     """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    return 0.5 * x * (1 + np.tanh(_K * (x + _A * x * x * x)))
+    xp = array_namespace(x)
+    return 0.5 * x * (1 + xp.tanh(_K * (x + _A * x * x * x)))
 
 
 def gelu_backward_reference(x, dy):
     """dy * gelu'(x) = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))."""
-    t = np.tanh(_K * (x + _A * x * x * x))
+    t = array_namespace(x).tanh(_K * (x + _A * x * x * x))
     return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _K * (1 + 3 * _A * x * x))
 
 

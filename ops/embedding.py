@@ -2,17 +2,23 @@
 
 import numpy as np
 
+from ops.devices import array_namespace
 from ops.numba_config import jit
 from ops.registry import register
 
 
 def embedding_reference(weight, idx):
     """weight[idx]: weight (V, C), idx int64 (...) -> (..., C), a new array."""
-    return weight[idx]
+    xp = array_namespace(weight)
+    rows = xp.take(weight, xp.reshape(idx, (-1,)), axis=0)
+    return xp.reshape(rows, tuple(idx.shape) + (weight.shape[1],))
 
 
 def embedding_backward_reference(idx, dout, num_embeddings):
-    """dweight (V, C): row v is the sum of dout rows whose index is v (duplicates summed)."""
+    """dweight (V, C): row v is the sum of dout rows whose index is v (duplicates summed).
+
+    numpy only (np.add.at: the array API has no scatter); ops/strict.py has the standard-only
+    form."""
     c = dout.shape[-1]
     dweight = np.zeros((num_embeddings, c), dtype=dout.dtype)
     np.add.at(dweight, idx.reshape(-1), dout.reshape(-1, c))

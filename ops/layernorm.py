@@ -3,6 +3,7 @@
 import numpy as np
 from numba import prange
 
+from ops.devices import array_namespace
 from ops.elementwise import as_rows, chunk_bounds, num_chunks, typed, use_threads
 from ops.numba_config import jit
 from ops.registry import register
@@ -15,10 +16,11 @@ def layer_norm_reference(x, weight, bias, eps):
 
     x (..., C); the variance is the biased one; mean and rstd have shape x.shape[:-1].
     """
-    mean = x.mean(axis=-1)
+    xp = array_namespace(x)
+    mean = xp.mean(x, axis=-1)
     centred = x - mean[..., None]
-    var = (centred * centred).mean(axis=-1)
-    rstd = (1 / np.sqrt(var + eps)).astype(x.dtype)
+    var = xp.mean(centred * centred, axis=-1)
+    rstd = xp.astype(1 / xp.sqrt(var + eps), x.dtype, copy=False)
     y = centred * rstd[..., None] * weight + bias
     return y, mean, rstd
 
@@ -26,12 +28,13 @@ def layer_norm_reference(x, weight, bias, eps):
 def layer_norm_backward_reference(dy, x, weight, mean, rstd):
     """(dx, dweight, dbias) for y = layer_norm(x); xhat = (x - mean) * rstd, g = dy * weight:
     dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dweight = sum(dy * xhat), dbias = sum(dy)."""
+    xp = array_namespace(x)
     xhat = (x - mean[..., None]) * rstd[..., None]
     g = dy * weight
-    dx = rstd[..., None] * (g - g.mean(axis=-1, keepdims=True)
-                            - xhat * (g * xhat).mean(axis=-1, keepdims=True))
+    dx = rstd[..., None] * (g - xp.mean(g, axis=-1, keepdims=True)
+                            - xhat * xp.mean(g * xhat, axis=-1, keepdims=True))
     rows = tuple(range(x.ndim - 1))
-    return dx, (dy * xhat).sum(axis=rows), dy.sum(axis=rows)
+    return dx, xp.sum(dy * xhat, axis=rows), xp.sum(dy, axis=rows)
 
 
 # ---- Numba forms: x is (R, C) C-contiguous; float32 math stays float32 ------------------------

@@ -5,6 +5,7 @@ import math
 import numpy as np
 from numba import prange
 
+from ops.devices import array_namespace
 from ops.elementwise import (
     as_rows,
     chunk_bounds,
@@ -24,28 +25,33 @@ def cross_entropy_reference(logits, targets, ignore_index):
 
     logits (N, V) float, targets (N,) int64. The loss is 0 when no row counts.
     """
-    m = logits.max(axis=-1, keepdims=True)
-    lse = (m + np.log(np.exp(logits - m).sum(axis=-1, keepdims=True)))[..., 0]
+    xp = array_namespace(logits)
+    m = xp.max(logits, axis=-1, keepdims=True)
+    lse = (m + xp.log(xp.sum(xp.exp(logits - m), axis=-1, keepdims=True)))[..., 0]
     counted = targets != ignore_index
-    safe = np.where(counted, targets, 0)  # ignored rows may hold an out-of-range index
-    picked = np.take_along_axis(logits, safe[..., None], axis=-1)[..., 0]
-    count = int(counted.sum())
-    total = np.where(counted, lse - picked, 0).sum(dtype=logits.dtype)
-    loss = total / count if count else np.zeros((), logits.dtype)
-    return np.asarray(loss, dtype=logits.dtype), lse
+    safe = xp.where(counted, targets, 0)  # ignored rows may hold an out-of-range index
+    picked = xp.take_along_axis(logits, safe[..., None], axis=-1)[..., 0]
+    total = xp.sum(xp.where(counted, lse - picked, 0.0), dtype=logits.dtype)
+    # the count rounded to logits' dtype, as `total / count` does; no row counted: 0 / 1
+    count = xp.astype(xp.asarray(xp.count_nonzero(counted)), logits.dtype)
+    return xp.asarray(total / xp.maximum(count, 1.0)), lse
 
 
 def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
-    """dlogits = (softmax - onehot(target)) * grad / count on counted rows, 0 on ignored rows."""
+    """dlogits = (softmax - onehot(target)) * grad / count on counted rows, 0 on ignored rows.
+
+    numpy only: the one-hot is subtracted in place (np.put_along_axis); the array API has no
+    scatter, and a one-hot matrix costs three more passes over (N, V). ops/strict.py has the
+    standard-only form."""
     counted = targets != ignore_index
-    count = int(counted.sum())
+    count = int(np.count_nonzero(counted))
     if count == 0:
         return np.zeros_like(logits)
     dlogits = np.exp(logits - lse[..., None])
     safe = np.where(counted, targets, 0)
     np.put_along_axis(dlogits, safe[..., None],
                       np.take_along_axis(dlogits, safe[..., None], axis=-1) - 1, axis=-1)
-    scale = np.asarray(grad / count, dtype=logits.dtype)
+    scale = np.asarray(float(grad) / count, dtype=logits.dtype)  # grad: 0-d array or float
     return dlogits * np.where(counted, scale, 0).astype(logits.dtype)[..., None]
 
 
@@ -121,14 +127,15 @@ def cross_entropy_cpu(logits, targets, ignore_index):
 
 
 def cross_entropy_backward_cpu(logits, targets, lse, ignore_index, grad):
-    """dlogits = (softmax - onehot) * grad / count on counted rows, 0 on ignored rows."""
+    """dlogits = (softmax - onehot) * grad / count on counted rows, 0 on ignored rows; grad a
+    0-d array or a Python float."""
     rows, flat_t = as_rows(logits), _flat_targets(targets)
     count = int(np.count_nonzero(flat_t != ignore_index))
     if count == 0:
         return np.zeros_like(rows).reshape(np.shape(logits))
     dlogits = np.empty_like(rows)
     args = (rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
-            np.int64(ignore_index), rows.dtype.type(grad / count), dlogits)
+            np.int64(ignore_index), rows.dtype.type(float(grad) / count), dlogits)
     if use_threads(rows.size):
         _cross_entropy_backward_threads(*args, num_chunks(rows.shape[0]))
     else:

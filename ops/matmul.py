@@ -4,6 +4,7 @@ import numba
 import numpy as np
 
 from ops import matmul_cpu as cpu
+from ops.devices import array_namespace
 from ops.numba_config import num_threads
 from ops.registry import register
 
@@ -29,19 +30,21 @@ def _check(name, a, b):
 def matmul_reference(a, b):
     """a @ b for a (M, K), b (K, N), or batched (S, M, K) @ (S, K, N)."""
     _check("matmul", a, b)
-    return np.matmul(a, b)
+    return array_namespace(a).matmul(a, b)
 
 
 def matmul_nt_reference(a, b):
     """a @ b^T for a (.., M, K), b (.., N, K) -> (.., M, N)."""
     _check("matmul_nt", a, b)
-    return np.matmul(a, np.swapaxes(b, -1, -2))
+    xp = array_namespace(a)
+    return xp.matmul(a, xp.matrix_transpose(b))
 
 
 def matmul_tn_reference(a, b):
     """a^T @ b for a (.., K, M), b (.., K, N) -> (.., M, N)."""
     _check("matmul_tn", a, b)
-    return np.matmul(np.swapaxes(a, -1, -2), b)
+    xp = array_namespace(a)
+    return xp.matmul(xp.matrix_transpose(a), b)
 
 
 def _operand(x, transposed):

@@ -3,6 +3,7 @@
 import numpy as np
 from numba import prange
 
+from ops.devices import array_namespace
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -17,16 +18,23 @@ CHUNK = 1 << 16
 
 
 def adamw_update_reference(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
-    """One AdamW step on param, m, v in place (formula in ops/README.md); returns None."""
-    dtype = param.dtype.type
-    m *= dtype(beta1)
-    m += dtype(1.0 - beta1) * grad
-    v *= dtype(beta2)
-    v += dtype(1.0 - beta2) * (grad * grad)
-    param -= dtype(lr * weight_decay) * param
-    m_hat = m / dtype(1.0 - beta1 ** step)
-    v_hat = v / dtype(1.0 - beta2 ** step)
-    param -= dtype(lr) * m_hat / (np.sqrt(v_hat) + dtype(eps))
+    """One AdamW step on param, m, v in place (formula in ops/README.md); returns None.
+
+    The hyperparameters become Python floats, which the arrays' dtype absorbs (a float32
+    update stays float32, as if each constant were cast to float32 first)."""
+    xp = array_namespace(param)
+    lr, beta1, beta2 = float(lr), float(beta1), float(beta2)
+    eps, weight_decay = float(eps), float(weight_decay)
+    m *= beta1
+    m += (1.0 - beta1) * grad
+    v *= beta2
+    v += (1.0 - beta2) * (grad * grad)
+    param -= (lr * weight_decay) * param
+    m_hat = m / (1.0 - beta1 ** step)
+    v_hat = v / (1.0 - beta2 ** step)
+    denom = xp.sqrt(v_hat)
+    denom += eps  # in place: numpy reuses no temporary for `temp + python_float`
+    param -= lr * m_hat / denom
 
 
 # error_model="numpy": under Numba's default ("python") every float division checks for a

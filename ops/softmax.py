@@ -5,6 +5,7 @@ import math
 import numpy as np
 from numba import prange
 
+from ops.devices import array_namespace
 from ops.elementwise import (
     as_rows,
     chunk_bounds,
@@ -21,26 +22,30 @@ from ops.registry import register
 
 def softmax_reference(x):
     """exp(x - max) / sum(exp(x - max)) over the last axis; a row of all -inf gives NaN."""
+    xp = array_namespace(x)
     with np.errstate(invalid="ignore"):
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
 
 
 def softmax_backward_reference(y, dy):
     """dx = y * (dy - sum(dy * y)) over the last axis, for y = softmax(x)."""
-    return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+    xp = array_namespace(y)
+    return y * (dy - xp.sum(dy * y, axis=-1, keepdims=True))
 
 
 def log_softmax_reference(x):
     """x - max - log(sum(exp(x - max))) over the last axis; a row of all -inf gives NaN."""
+    xp = array_namespace(x)
     with np.errstate(invalid="ignore"):
-        shifted = x - x.max(axis=-1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        shifted = x - xp.max(x, axis=-1, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=-1, keepdims=True))
 
 
 def log_softmax_backward_reference(y, dy):
     """dx = dy - exp(y) * sum(dy) over the last axis, for y = log_softmax(x)."""
-    return dy - np.exp(y) * dy.sum(axis=-1, keepdims=True)
+    xp = array_namespace(y)
+    return dy - xp.exp(y) * xp.sum(dy, axis=-1, keepdims=True)
 
 
 # ---- Numba forms: x is (R, N) C-contiguous -------------------------------------------------
