@@ -187,11 +187,7 @@ class Tensor:
         `to("strict")`, `to(np.float64)`, `to("float64")`, `to("cpu", "float32")`.
         Differentiable (gradients flow back to this tensor's device and dtype); returns self
         when nothing changes."""
-        for a in args:
-            if isinstance(a, str) and (a in ops.device_names() or a in ("cuda", "cpu")):
-                device = a
-            else:
-                dtype = a
+        device, dtype = ops.device_and_dtype(args, device, dtype)
         out = self
         if dtype is not None:
             name = ops.dtype_name(dtype, ops.device_of(self.data))

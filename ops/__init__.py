@@ -19,6 +19,7 @@ from ops.devices import (
     DeviceError,
     array_namespace,
     device_names,
+    device_and_dtype,
     device_of,
     dtype_name,
     get_device,
@@ -32,7 +33,8 @@ from ops.devices import (
 )
 from ops.registry import get_backend, implementations, names, set_backend, use_backend
 
-__all__ = ["CPU", "Device", "DeviceError", "array_namespace", "device_names", "device_of",
+__all__ = ["CPU", "Device", "DeviceError", "array_namespace", "device_and_dtype", "device_names",
+           "device_of",
            "dtype_name", "get_backend", "get_device", "implementations", "kernel", "kernel_for",
            "names", "register_device", "reset_transfer_stats", "set_backend", "to_device", "to_host",
            "transfer_stats", "use_backend"]

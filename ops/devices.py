@@ -135,6 +135,24 @@ def kernel(name, device="cpu", backend=None):
     return lookup(name, device.implementations(backend), device.name)
 
 
+def device_and_dtype(args, device=None, dtype=None):
+    """Split the positional arguments of a PyTorch-style `.to(...)` into (device, dtype): a
+    string that names a dtype ("float64") is a dtype, any other string or a Device a device,
+    anything else (np.float64, a device's dtype object) a dtype."""
+    for a in args:
+        if isinstance(a, Device):
+            device = a
+        elif isinstance(a, str):
+            try:
+                np.dtype(a)
+                dtype = a
+            except TypeError:
+                device = a
+        else:
+            dtype = a
+    return device, dtype
+
+
 def kernel_for(name, array, backend=None):
     """The kernel `name` for the device `array` lives on."""
     return kernel(name, device_of(array), backend)

@@ -125,11 +125,7 @@ class Module:
         Tensors stay the same objects, so build the optimizer after moving); returns self.
         PyTorch habits: `to("strict")`, `to("cpu")`, `to(np.float64)`, `to("cpu", "float32")`.
         Gradients are dropped."""
-        for a in args:
-            if isinstance(a, str) and a in ops.device_names() + ["cuda"]:
-                device = a
-            else:
-                dtype = a
+        device, dtype = ops.device_and_dtype(args, device, dtype)
         target = None if device is None else ops.get_device(device)
         name = None if dtype is None else ops.dtype_name(dtype, self._device())
         if name not in (None, "float32", "float64"):
