@@ -131,9 +131,13 @@ class AdamW(Optimizer):
                                   "weight_decay": weight_decay})
 
     def step(self):
+        kernels = {}  # device -> (update, contiguous), looked up once per step
         for i, group, p in self._indexed():
-            update, contiguous = (ops.kernel_for(name, p.data)
-                                  for name in ("adamw_update", "contiguous"))
+            device = ops.device_of(p.data)
+            if device not in kernels:
+                kernels[device] = (ops.kernel("adamw_update", device),
+                                   ops.kernel("contiguous", device))
+            update, contiguous = kernels[device]
             p.data = contiguous(p.data)  # the kernel updates in place
             if p.grad.dtype != p.data.dtype or p.grad.shape != p.data.shape:
                 raise ValueError(f"AdamW: grad {p.grad.shape} {p.grad.dtype} does not match "

@@ -40,6 +40,8 @@ def _float_dtypes(xp):
 
 def _device_of_all(op, tensors):
     """The one device of `tensors` (CPU when there are none); two devices are an error."""
+    if all(type(t.data) is np.ndarray for t in tensors):
+        return ops.CPU
     device = ops.CPU
     for i, t in enumerate(tensors):
         d = ops.device_of(t.data)
@@ -75,6 +77,8 @@ def as_operands(op, inputs):
     dtypes (float32 with float64) raise: no silent float64 creep into a float32 graph.
     Tensors on different devices raise, and so does a numpy array meeting a device tensor.
     """
+    if len(inputs) == 1 and type(inputs[0]) is Tensor:  # unary ops: nothing to reconcile
+        return inputs
     tensors = [x for x in inputs if isinstance(x, Tensor)]
     device = _device_of_all(op, tensors)
     xp = device.xp

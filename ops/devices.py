@@ -20,6 +20,8 @@ class DeviceError(ValueError):
     """A device that does not exist or cannot be used here, or arrays of two devices mixed."""
 
 
+# On "cpu" the backend picks the implementations: numba's kernels, else the reference.
+_CPU_IMPLS = {"numba": ("cpu", "reference"), "numpy": ("reference",)}
 DTYPE_NAMES = ("float32", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
@@ -51,10 +53,7 @@ class Device:
 
     def implementations(self, backend=None):
         """The kernel implementations this device tries, in order."""
-        if self.name != "cpu":
-            return self.impls
-        backend = backend or get_backend()
-        return ("cpu", "reference") if backend == "numba" else ("reference",)
+        return _CPU_IMPLS[backend or get_backend()] if self.name == "cpu" else self.impls
 
     def dtype(self, name):
         """The device's dtype called `name` ("float32", "int64", "bool", ...)."""
@@ -154,8 +153,11 @@ def device_and_dtype(args, device=None, dtype=None):
 
 
 def kernel_for(name, array, backend=None):
-    """The kernel `name` for the device `array` lives on."""
-    return kernel(name, device_of(array), backend)
+    """The kernel `name` for the device `array` lives on (called on every op: kept short)."""
+    if type(array) is np.ndarray:
+        return lookup(name, _CPU_IMPLS[backend or get_backend()], "cpu")
+    device = device_of(array)
+    return lookup(name, device.implementations(backend), device.name)
 
 
 def dtype_name(dtype, device=CPU):

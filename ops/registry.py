@@ -17,6 +17,7 @@ BACKENDS = ("numba", "numpy")
 IMPLEMENTATIONS = ("reference", "cpu", "cuda", "strict")
 
 _KERNELS: dict[tuple[str, str], object] = {}
+_FOUND: dict[tuple[str, tuple], object] = {}  # (name, impls) -> fn; a lookup is on every op
 _state = threading.local()
 
 
@@ -26,6 +27,7 @@ def register(name, impl, fn):
         raise ValueError(f"register({name!r}): unknown implementation {impl!r}, "
                          f"expected one of {IMPLEMENTATIONS}")
     _KERNELS[(name, impl)] = fn
+    _FOUND.clear()
     return fn
 
 
@@ -64,9 +66,13 @@ def use_backend(backend):
 
 def lookup(name, impls, device_name):
     """The first of `impls` registered for kernel `name` (used by ops.kernel)."""
+    fn = _FOUND.get((name, impls))
+    if fn is not None:
+        return fn
     for impl in impls:
         fn = _KERNELS.get((name, impl))
         if fn is not None:
+            _FOUND[(name, impls)] = fn
             return fn
     if any(n == name for n, _ in _KERNELS):
         raise LookupError(f"kernel {name!r} has no implementation for device {device_name!r} "

@@ -49,23 +49,23 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         xp = ops.array_namespace(g)
-        matmul_nt, matmul_tn = ops.kernel_for("matmul_nt", g), ops.kernel_for("matmul_tn", g)
         da = db = None
         if b.ndim == 2:
             g2 = _rows(g, g.shape[-1])  # (N, N_out)
             if ctx.needs_input_grad[0]:
-                da = xp.reshape(matmul_nt(g2, b), g.shape[:-1] + (b.shape[0],))
+                da = xp.reshape(ops.kernel_for("matmul_nt", g)(g2, b),
+                                g.shape[:-1] + (b.shape[0],))
                 da = unbroadcast(da, a.shape)
             if ctx.needs_input_grad[1]:
                 a2 = _rows(xp.broadcast_to(a, g.shape[:-1] + a.shape[-1:]), a.shape[-1])
-                db = matmul_tn(a2, g2)
+                db = ops.kernel_for("matmul_tn", g)(a2, g2)
             return da, db
         g3 = xp.reshape(g, (-1,) + g.shape[-2:])  # (S, M, N)
         if ctx.needs_input_grad[0]:
-            da = matmul_nt(g3, _batched(b, ctx.batch))
+            da = ops.kernel_for("matmul_nt", g)(g3, _batched(b, ctx.batch))
             da = unbroadcast(xp.reshape(da, ctx.batch + da.shape[-2:]), a.shape)
         if ctx.needs_input_grad[1]:
-            db = matmul_tn(_batched(a, ctx.batch), g3)
+            db = ops.kernel_for("matmul_tn", g)(_batched(a, ctx.batch), g3)
             db = unbroadcast(xp.reshape(db, ctx.batch + db.shape[-2:]), b.shape)
         return da, db
 

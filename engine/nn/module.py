@@ -140,8 +140,10 @@ class Module:
         return self
 
     def _device(self):
-        params = self.parameters()
-        return ops.device_of(params[0].data) if params else ops.CPU
+        """The device of the first parameter (models call this on every forward: no walk)."""
+        for _, p in self._named_tensors():
+            return ops.device_of(p.data)
+        return ops.CPU
 
     @property
     def device(self):
