@@ -53,20 +53,20 @@ def _device_of_all(op, tensors):
     return device
 
 
-def _constant(op, x, dtype, device, like):
+def _constant(op, x, dtype, device):
     """A non-Tensor operand (Python or numpy scalar, numpy array) as an array of `device`."""
     if device is ops.CPU:
         return np.asarray(x) if dtype is None else np.asarray(x).astype(dtype, copy=False)
     if isinstance(x, np.generic):
         x = x.item()
     if not isinstance(x, int | float | bool):
-        raise ops.DeviceError(f"{op}: a {type(x).__name__} cannot be mixed with tensors on "
+        raise ops.DeviceError(f"{op}: a host {type(x).__name__} cannot be mixed with tensors on "
                               f"device '{device.name}'; move it first with "
                               f"Tensor(...).to('{device.name}')")
     xp = device.xp
     if dtype is None:
         dtype = xp.bool if isinstance(x, bool) else xp.int64 if isinstance(x, int) else xp.float32
-    return xp.asarray(x, dtype=dtype, device=like.device)
+    return xp.asarray(x, dtype=dtype, device=device.array_device)
 
 
 def as_operands(op, inputs):
@@ -104,8 +104,7 @@ def as_operands(op, inputs):
         elif dtype is None and device is ops.CPU:
             out.append(Tensor(x))
         else:
-            out.append(Tensor._make(_constant(op, x, dtype, device, tensors[0].data if tensors
-                                              else None)))
+            out.append(Tensor._make(_constant(op, x, dtype, device)))
     return tuple(out)
 
 
@@ -129,7 +128,7 @@ class Tensor:
             data = _as_array(data, dtype)
         elif dtype is not None:  # an array of another device: convert there
             owner = ops.device_of(data)
-            data = owner.xp.astype(data, owner.dtype(np.dtype(dtype).name))
+            data = owner.xp.astype(data, owner.dtype(ops.dtype_name(dtype, owner)))
         else:
             ops.device_of(data)  # refuses arrays no device owns
         self.data = data if device is None else ops.to_device(data, device)

@@ -138,7 +138,7 @@ def test_mixing_devices_is_an_error_naming_the_op_and_both_devices():
     with pytest.raises(ops.DeviceError, match="add: tensors on different devices, 'strict' and "
                                               "'cpu'"):
         a + b
-    with pytest.raises(ops.DeviceError, match="mul: a ndarray cannot be mixed"):
+    with pytest.raises(ops.DeviceError, match="mul: a host ndarray cannot be mixed"):
         a * np.ones(2)
     with pytest.raises(ops.DeviceError, match="cross_entropy: a host array"):
         F.cross_entropy(Tensor(np.zeros((2, 3)), device="strict"), np.array([0, 1]))
