@@ -195,7 +195,7 @@ def clip_grad_norm(params, max_norm):
     scaled: the caller (the training loop) decides what to do.
     """
     grads = [p for p in params if p.grad is not None]
-    total = math.sqrt(sum(_sum_squares(p.grad) for p in grads))
+    total = math.sqrt(float(sum(_sum_squares(p.grad) for p in grads)))  # one scalar read
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
         for p in grads:
@@ -204,7 +204,7 @@ def clip_grad_norm(params, max_norm):
 
 
 def _sum_squares(g):
-    """sum(g^2) accumulated in float64, as a Python float (one scalar read per array)."""
+    """sum(g^2) accumulated in float64, a 0-d array of g's device."""
     xp = ops.array_namespace(g)
     g64 = xp.astype(g, xp.float64)
-    return float(xp.sum(g64 * g64))
+    return xp.sum(g64 * g64)
