@@ -57,8 +57,9 @@ def cross_entropy_backward_reference(logits, targets, lse, ignore_index, grad):
 
 # ---- Numba forms: logits (N, V) C-contiguous ---------------------------------------------
 # A `_block` function does rows [lo, hi) on the calling thread; its `_threads` driver gives each
-# prange iteration one contiguous range of rows and runs the same compiled block there, so each
-# row has one owner and results are bit-identical whichever path or thread count runs them.
+# prange iteration one contiguous range of rows and runs the block there, so each row has one
+# owner and results do not depend on the thread count; the serial and threaded paths agree to
+# rounding (see ops/softmax.py: the two compiled copies of a block may round differently).
 
 @jit
 def _cross_entropy_block(logits, targets, ignore_index, lse, nll, lo, hi):

