@@ -95,7 +95,7 @@ def positions(ns, shape, index, device):
     if not any(_is_array(it) for it in items):  # basic indexing: the standard has it
         return flat[tuple(items) if ellipsis else tuple(items) + (Ellipsis,)]
     if any(it is None for it in items):
-        raise NotImplementedError("scatter_add on 'strict': None together with index arrays")
+        raise TypeError("scatter_add on 'strict': None beside index arrays is numpy-only indexing")
     if ellipsis:
         at = ellipsis[0]
         items[at:at + 1] = [slice(None)] * (len(shape) - len(items) + 1)
