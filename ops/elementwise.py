@@ -116,7 +116,7 @@ def as_rows(a, dtype=None):
 # 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), so gelu(x) = x / (1 + exp(-2u)) with u the tanh
 # argument: one exponential (exp_f32 in float32, so it vectorises), no tanh call, and no
 # cancellation in 1 + tanh(u) for negative u. float32 accuracy against the exact value on
-# [-12, 12] (measured; tests/test_elementwise_kernels.py asserts 5x looser): gelu within
+# [-12, 12] (measured; tests/ops/test_elementwise_kernels.py asserts 5x looser): gelu within
 # 1.2e-7 * max(1, |x|), gelu' within 1.9e-7 absolute; the float32 numpy reference, which
 # cancels in 1 - tanh^2, has gelu' off by up to 1.2e-6 there.
 

@@ -6,7 +6,7 @@ and vectorises: Cody-Waite range reduction x = n*ln2 + r, |r| <= ln2/2, the Ceph
 polynomial for exp(r), and 2**n built from exponent bits in two halves so that results in
 the subnormal range are produced too (not flushed to zero).
 
-Accuracy against float64 np.exp (measured by tests/test_fastexp.py on 2M points over
+Accuracy against float64 np.exp (measured by tests/ops/test_fastexp.py on 2M points over
 [-110, 95] plus the edges): max relative error 3.0e-7 (about 2.5 ulp) for x < 88 and
 5.5e-7 in [88, 88.72] (where r reaches 0.97), for results >= 1e-37; in the subnormal
 range the absolute error is below 3e-44. x < -103.98 gives 0, x > 88.73 gives inf, NaN gives

@@ -134,7 +134,7 @@ def _shuffle_steps(lanes):
     """The shuffle network that transposes `lanes` vectors of `lanes` elements (8 float32
     or 4 float64; the unpack / shuffle / 128-bit permute steps of the classic AVX
     transpose): a list of steps (pairs, low mask, high mask), then the order in which the
-    resulting vectors are the columns (checked by tests/test_matmul_kernels.py)."""
+    resulting vectors are the columns (checked by tests/ops/test_matmul_kernels.py)."""
     if lanes == 4:
         return [([(0, 1), (2, 3)], [0, 4, 2, 6], [1, 5, 3, 7]),
                 ([(0, 2), (1, 3)], [0, 1, 4, 5], [2, 3, 6, 7])], [0, 1, 2, 3]
