@@ -64,8 +64,8 @@ class _ModelFamilies:
 
 def add_train_args(p):
     data = p.add_mutually_exclusive_group()
-    data.add_argument("--task", choices=("reverse", "copy", "sort", "add"),
-                      help="synthetic task (default: reverse)")
+    data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
+                      help="synthetic task (default: reverse); glyphs: images, for --model vit")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
     p.add_argument("--model", choices=_ModelFamilies(),
                    help="model family (default: gpt)")
@@ -114,9 +114,11 @@ def _given_train_settings(args):
 
 
 def _default_out(args):
+    suffix = "" if args.model in (None, "gpt") else f"-{args.model}"
     if args.text:
-        return os.path.join("runs", os.path.splitext(os.path.basename(args.text))[0] or "text")
-    return os.path.join("runs", args.task or "reverse")
+        name = os.path.splitext(os.path.basename(args.text))[0] or "text"
+        return os.path.join("runs", name + suffix)
+    return os.path.join("runs", (args.task or "reverse") + suffix)
 
 
 def train_config_from_args(args):
@@ -159,6 +161,12 @@ def add_sample_args(p):
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     p.add_argument("--num", type=_positive_int, metavar="N", help="samples (default 5 problems / 1 text)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
+    p.add_argument("--attention", action="store_true",
+                   help="also draw what each answer token attended to in the input (tasks), or "
+                        "the class token's attention over the patches (images)")
+    p.add_argument("--image", metavar="FILE",
+                   help="an image model: classify this .npy or PGM file (default: held-out "
+                        "images)")
 
 
 def _sampling(args, is_task):
@@ -179,6 +187,7 @@ def _sample_task(args, model, task, rng):
         inputs = [task.parse_prompt(args.prompt)]
     else:
         inputs = task.held_out(args.num or 5)
+    maps = []
     title = f"task {task.name}" + (": sums are written least significant digit first"
                                    if task.name == "add" else "")
     table = Table("prompt", "model", "expected", "", title=title)
@@ -191,7 +200,25 @@ def _sample_task(args, model, task, rng):
         ok = len(out) == len(want) and bool(np.all(out == want))
         table.add_row(task.vocab.decode(inp) + "=", task.vocab.decode(out),
                       task.vocab.decode(want), "[green]ok[/]" if ok else "[red]wrong[/]")
+        if args.attention:
+            maps.append(_attention_text(model, task, prompt, out))
     Console().print(table)
+    for text in maps:
+        print(text)
+
+
+def _attention_text(model, task, prompt, out):
+    """The answer -> input attention of one decoded problem, as a text heatmap."""
+    import numpy as np
+
+    from engine import viz
+    width = task.input_width
+    tokens = np.concatenate([prompt, out])
+    w = viz.alignment(model, tokens, width)[:len(out)]  # (answer tokens, input field)
+    cols = [task.vocab.itos[t] for t in prompt[:width]]
+    rows = [task.vocab.itos[t] for t in out]
+    return viz.heatmap(w, rows, cols, title=f"\n{task.vocab.decode(prompt)} -> "
+                       f"{task.vocab.decode(out)}: what each answer token attended to")
 
 
 def _sample_text(args, model, vocab, rng):
@@ -212,14 +239,45 @@ def _sample_text(args, model, vocab, rng):
         console.print(Text(prompt, style="bold") + Text(vocab.decode(out[0, idx.shape[1]:])))
 
 
+def _sample_images(args, model, data):
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine import viz
+    from engine.data import load_image
+    from engine.data.images import classify
+    if args.image is not None:
+        images, labels = load_image(args.image, data.image_size)[None], [None]
+    else:
+        images, labels = data.held_out(args.num or 5)
+    preds = classify(model, images)
+    grid = model.config.image_size // model.config.patch_size
+    maps = model.attention_maps(images) if args.attention else None
+    console = Console()
+    table = Table("image", "prediction", "label", "", title="glyphs")
+    for i, (pred, label) in enumerate(zip(preds, labels)):
+        ok = "" if label is None else ("[green]ok[/]" if pred == label else "[red]wrong[/]")
+        table.add_row(viz.image(images[i]), data.classes[pred],
+                      "-" if label is None else data.classes[label], ok)
+        if maps is not None:
+            table.add_row("class token attention, last layer\n" +
+                          viz.patch_grid(maps["cls"][i], grid), "", "", "")
+    console.print(table)
+
+
 def run_sample(args):
     import numpy as np
 
-    from engine.data import SyntheticTask
+    from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
     model, data = load_model(args.ckpt)
     rng = np.random.default_rng(args.seed)
-    if isinstance(data, SyntheticTask):
+    if args.image is not None and not isinstance(data, GlyphImages):
+        raise CliError(f"--image needs an image model; '{args.ckpt}' holds a "
+                       f"{type(model).__name__} trained on {data.describe().get('kind')} data")
+    if isinstance(data, GlyphImages):
+        _sample_images(args, model, data)
+    elif isinstance(data, SyntheticTask):
         _sample_task(args, model, data, rng)
     else:
         _sample_text(args, model, data, rng)

@@ -1,4 +1,8 @@
-"""Autoregressive sampling from a GPT: greedy, temperature and top-k, with a KV cache.
+"""Autoregressive sampling from a token model: greedy, temperature and top-k, with a KV cache.
+
+Any model that continues token rows: the GPT (its KV cache, here), or a model with its own
+`decoder(batch_size, use_cache)` giving `next_logits(tokens)` (the encoder-decoders, see
+engine.models.encoder_decoder).
 
 The model and its KV cache stay on the model's device; tokens live on the host. Each step
 moves the newest tokens in and copies the newest logits (B, V) out, explicitly, and picks the
@@ -41,7 +45,8 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
     model.eval()
     try:
         with no_grad():
-            decoder = _Decoder(model, tokens.shape[0], use_cache)
+            decoder = (model.decoder(tokens.shape[0], use_cache) if hasattr(model, "decoder")
+                       else _Decoder(model, tokens.shape[0], use_cache))
             for _ in range(max_new_tokens):
                 logits = decoder.next_logits(tokens)  # (B, V)
                 chosen_logits.append(logits)

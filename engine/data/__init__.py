@@ -1,22 +1,34 @@
-"""Training data: seeded synthetic sequence tasks and character-level text; each dataset
+"""Training data: seeded synthetic sequence tasks, character-level text and glyph images
+(engine.data.images); each dataset
 describes itself (for checkpoints) and evaluates a model on itself. What a dataset provides
 is the contract written down in engine.models.registry."""
 
+from engine.data.images import GlyphImages, load_image, save_pgm
 from engine.data.tasks import END, TASKS, SyntheticTask
 from engine.data.text import CharDataset
 from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
 
-__all__ = ["END", "IGNORE_INDEX", "TASKS", "CharDataset", "DataError", "SyntheticTask", "Vocab",
-           "build_dataset", "dataset_from_description"]
+IMAGE_TASKS = ("glyphs",)
+
+__all__ = ["END", "IGNORE_INDEX", "IMAGE_TASKS", "TASKS", "CharDataset", "DataError",
+           "GlyphImages", "SyntheticTask", "Vocab", "build_dataset", "dataset_from_description",
+           "load_image", "save_pgm"]
 
 
 def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length):
     """The dataset a run asks for: character-level `text` (a file path) when given, cut in
     windows of `context_length` tokens, else the synthetic `task` with its `task_options`
-    (min_len, max_len, digits) and held-out set fixed by `seed`."""
+    (min_len, max_len, digits) and held-out set fixed by `seed`; "glyphs" is the image
+    set (task option image_size)."""
     if text is not None:
         return CharDataset(text, context_length)
+    if task in IMAGE_TASKS:
+        options = dict(task_options or {})
+        unknown = sorted(set(options) - {"image_size"})
+        if unknown:
+            raise DataError(f"task {task!r} takes no {', '.join(unknown)} option")
+        return GlyphImages(seed=seed, **options)
     return SyntheticTask(task, seed=seed, **(task_options or {}))
 
 
@@ -30,6 +42,8 @@ def dataset_from_description(desc, *, need_text=True):
     if kind == "task":
         return SyntheticTask(desc["name"], min_len=desc["min_len"], max_len=desc["max_len"],
                              digits=desc["digits"], seed=desc.get("seed", 0))
+    if kind == "images":
+        return GlyphImages(image_size=desc["image_size"], seed=desc.get("seed", 0))
     if kind == "text":
         if not need_text:
             return Vocab(desc["chars"])

@@ -72,6 +72,7 @@ class SyntheticTask:
         else:
             longest = 2 * max_len + 2
         self.seq_len = longest - 1
+        self.pad_id = PAD  # the padding token (encoder-decoders mask it out of the source)
         self._held_out = {}
 
     @property
@@ -215,7 +216,9 @@ def _exact_match_teacher_forced(model, task, inputs, batch_size):
             idx, targets = task.batch_of(inputs[start:start + batch_size])  # host (B, T)
             logits, _ = model(idx, targets)  # targets ask for logits at every position
             xp = ops.array_namespace(logits.data)  # the argmax runs on the model's device
-            pred = ops.to_host(xp.argmax(logits.data, axis=-1))  # (B, T), copied to the host
+            pred = ops.to_host(xp.argmax(logits.data, axis=-1))  # (B, T'), copied to the host
+            # An encoder-decoder returns its decoder's logits only: the last T' positions.
+            targets = targets[:, targets.shape[1] - pred.shape[1]:]
             ok = (pred == targets) | (targets == IGNORE_INDEX)
             correct += int(ok.all(axis=1).sum())
     return correct / len(inputs)

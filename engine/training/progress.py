@@ -1,6 +1,7 @@
 """Progress display of a training run: a rich progress bar and one line per evaluation."""
 
-_WORDED = {"step", "val_loss", "exact_match", "exact_match_n", "bigram_baseline"}  # said in words
+_WORDED = {"step", "val_loss", "exact_match", "exact_match_n", "bigram_baseline", "accuracy",
+           "accuracy_n", "linear_baseline"}  # said in words
 
 
 def describe_eval(result):
@@ -10,6 +11,11 @@ def describe_eval(result):
     if "exact_match" in result:
         text += (f"  exact match {100 * result['exact_match']:.1f}% "
                  f"({result['exact_match_n']} held out)")
+    if "accuracy" in result:
+        text += (f"  accuracy {100 * result['accuracy']:.1f}% "
+                 f"({result['accuracy_n']} held out)")
+    if "linear_baseline" in result:
+        text += f"  (linear classifier on pixels {100 * result['linear_baseline']:.1f}%)"
     if "bigram_baseline" in result:
         text += f"  (bigram baseline {result['bigram_baseline']:.4f})"
     for name, value in result.items():
@@ -42,7 +48,7 @@ class Reporter:
         self.console.print(_header(self.cfg, self.run))
         self.progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tok_s]} tok/s"),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tok_s]} " + getattr(self.run.data, "unit", "tok") + "/s"),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             console=self.console)
         self.progress.start()

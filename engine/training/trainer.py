@@ -64,7 +64,7 @@ def _learning_rate(cfg, step):
 
 
 def _train_step(run):
-    """One optimisation step on the batch of run.step; returns (loss, tokens in the batch)."""
+    """One optimisation step on the batch of run.step; returns (loss, targets in the batch)."""
     cfg, model, step = run.cfg, run.model, run.step
     inputs, targets = run.data.get_batch("train", cfg.batch_size, batch_rng(cfg.seed, step))
     lr = _learning_rate(cfg, step)
@@ -88,7 +88,7 @@ def _train_step(run):
         run.optimizer.step()
         run.step += 1
         run.metrics.train_step(step, loss_value, lr, norm)
-    return loss_value, inputs.size
+    return loss_value, targets.size  # tokens (images for an image task)
 
 
 def _loop(run, reporter):

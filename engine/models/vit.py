@@ -1,0 +1,192 @@
+"""A tiny Vision Transformer (Dosovitskiy et al. 2020, "An image is worth 16x16 words"):
+the image cut into patches, each patch a token (a linear projection of its pixels), a
+learned class token in front, learned positions, bidirectional pre-LN Transformer blocks,
+and a linear classifier on the class token's final state. Registered as "vit".
+
+What its attention learned: `attention_maps(images)` gives every layer's maps, the class
+token's attention over the patches in the last layer, and attention rollout (Abnar and
+Zuidema 2020): averaging heads, adding the residual path (0.5 A + 0.5 I, rows renormalised)
+and multiplying the layers' maps, the class token's row says how much each patch reached it
+through all layers.
+"""
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import ClassVar
+
+import numpy as np
+
+import engine.functional as F
+import ops
+from engine.autograd import is_tensor, make_tensor, no_grad
+from engine.models.registry import register_model
+from engine.nn import LayerNorm, Linear, TransformerBlock
+from engine.nn.module import Module, ModuleList, as_rng, device_array, new_parameter
+
+
+@dataclass
+class ViTConfig:
+    """ViT sizes; `tiny` (the default) and `small`. image_size, channels and num_classes
+    are fitted to the data by for_data."""
+
+    image_size: int = 16
+    patch_size: int = 4
+    channels: int = 1
+    num_classes: int = 10
+    n_embd: int = 64
+    n_head: int = 4
+    n_layer: int = 3
+    dropout: float = 0.0
+    bias: bool = True
+
+    SIZES: ClassVar[dict] = {"tiny": {}, "small": {"n_embd": 128, "n_layer": 6}}
+
+    def __post_init__(self):
+        for name in ("image_size", "patch_size", "channels", "num_classes", "n_embd",
+                     "n_head", "n_layer"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"ViTConfig: {name} must be a positive integer, got "
+                                 f"{getattr(self, name)!r}")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"ViTConfig: image_size {self.image_size} is not a multiple of "
+                             f"patch_size {self.patch_size}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+
+    @classmethod
+    def from_name(cls, name, **overrides):
+        if name not in cls.SIZES:
+            raise ValueError(f"unknown config {name!r} for vit; use 'tiny' or 'small'")
+        return cls(**{**cls.SIZES[name], **overrides})
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"ViTConfig.from_dict: unknown keys {unknown}")
+        return cls(**d)
+
+    @property
+    def num_patches(self):
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def context_length(self):
+        """Tokens the Transformer sees: the patches and the class token."""
+        return self.num_patches + 1
+
+    def for_data(self, data):
+        """A copy fitted to image data (image_size, channels, num_classes); a ValueError for
+        data without images."""
+        if not hasattr(data, "image_size"):
+            raise ValueError("the vit model needs an image task (--task glyphs)")
+        if data.image_size % self.patch_size:
+            raise ValueError(f"images of {data.image_size}x{data.image_size} do not split into "
+                             f"{self.patch_size}x{self.patch_size} patches")
+        return replace(self, image_size=int(data.image_size), channels=int(data.channels),
+                       num_classes=int(data.num_classes))
+
+
+class ViT(Module):
+    """forward(images (B, H, W) or (B, C, H, W), labels=None) -> (logits (B, classes), loss).
+
+    Parameters: patch_embed (C*P*P -> n_embd), cls_token (1, 1, n_embd), pos_embed
+    (num_patches + 1, n_embd), blocks.{i} (TransformerBlock, causal=False), ln_f, head
+    (n_embd -> num_classes). Patches are numbered row by row.
+    """
+
+    def __init__(self, config, *, rng=None, dtype=np.float32):
+        super().__init__()
+        self.config = c = config
+        rng = as_rng(rng)
+        kw = {"bias": c.bias, "dropout": c.dropout, "rng": rng, "std": 0.02,
+              "proj_std": 0.02 / math.sqrt(2 * c.n_layer), "dtype": dtype}
+        self.patch_embed = Linear(c.channels * c.patch_size ** 2, c.n_embd, rng=rng,
+                                  dtype=dtype)
+        self.cls_token = new_parameter(rng.normal(0.0, 0.02, (1, 1, c.n_embd)), dtype)
+        self.pos_embed = new_parameter(rng.normal(0.0, 0.02, (c.num_patches + 1, c.n_embd)),
+                                       dtype)
+        self.blocks = ModuleList([TransformerBlock(c.n_embd, c.n_head, causal=False, **kw)
+                                  for _ in range(c.n_layer)])
+        self.ln_f = LayerNorm(c.n_embd, bias=c.bias, dtype=dtype)
+        self.head = Linear(c.n_embd, c.num_classes, rng=rng, dtype=dtype)
+
+    def _images(self, images, device):
+        """Images as a Tensor (B, C, H, W) of the model's device and dtype; a Tensor given
+        stays in the graph (so gradients reach the pixels, for saliency)."""
+        c, name = self.config, type(self).__name__
+        x = images if is_tensor(images) else make_tensor(device_array(images, device))
+        xp, given = device.xp, tuple(x.shape)
+        if x.ndim == 3 and c.channels == 1:
+            x = x.reshape(x.shape[0], 1, x.shape[1], x.shape[2])
+        want = (c.channels, c.image_size, c.image_size)
+        if x.ndim != 4 or tuple(x.shape[1:]) != want:
+            raise ValueError(f"{name}: images must be (B, {c.image_size}, {c.image_size})"
+                             f"{' or (B, 1, H, W)' if c.channels == 1 else ''} with "
+                             f"(C, H, W) = {want}, got shape {given}")
+        if not (xp.isdtype(x.dtype, "real floating") or xp.isdtype(x.dtype, "integral")):
+            raise TypeError(f"{name}: images must be numbers, got {device.dtype_name(x.dtype)}")
+        dtype = self.cls_token.data.dtype
+        return x if x.dtype == dtype else F.cast(x, device.dtype_name(dtype))
+
+    def _tokens(self, images):
+        """Patch tokens plus the class token, with positions: (B, N + 1, n_embd)."""
+        c, device = self.config, self._device()
+        x = self._images(images, device)  # (B, C, H, W)
+        B, P, g = x.shape[0], c.patch_size, c.image_size // c.patch_size
+        x = x.reshape(B, c.channels, g, P, g, P).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, P, P)
+        x = self.patch_embed(x.reshape(B, g * g, c.channels * P * P))  # (B, N, n_embd)
+        xp = device.xp
+        zeros = make_tensor(xp.zeros((B, 1, c.n_embd), dtype=x.dtype,
+                                     device=device.array_device))
+        x = F.concat([self.cls_token + zeros, x], axis=1)  # (B, N + 1, n_embd)
+        return x + self.pos_embed
+
+    def forward(self, images, labels=None):
+        x = self._tokens(images)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.head(self.ln_f(x[:, 0]))  # (B, classes), from the class token
+        if labels is None:
+            return logits, None
+        device = self._device()
+        y = device_array(labels, device)
+        if y.shape != (logits.shape[0],):
+            raise ValueError(f"ViT: labels must be ({logits.shape[0]},), got {tuple(y.shape)}")
+        return logits, F.cross_entropy(logits, y)
+
+    def attention_maps(self, images):
+        """Host numpy arrays: "layer.{i}" (B, nh, N+1, N+1) (token 0 is the class token),
+        "cls" (B, N): the last layer's class-token attention over the patches, averaged over
+        heads, and "rollout" (B, N): attention rollout through all layers (module docstring).
+        """
+        maps = {}
+        with no_grad():
+            x = self._tokens(images)
+            for i, block in enumerate(self.blocks):
+                x, w = block(x, need_weights=True)
+                maps[f"layer.{i}"] = w.data
+        xp = ops.array_namespace(maps["layer.0"])
+        n = maps["layer.0"].shape[-1]
+        eye = xp.eye(n, dtype=maps["layer.0"].dtype, device=maps["layer.0"].device)
+        rollout = None
+        for i in range(len(self.blocks)):
+            a = 0.5 * xp.mean(maps[f"layer.{i}"], axis=1) + 0.5 * eye  # (B, n, n)
+            a = a / xp.sum(a, axis=-1, keepdims=True)
+            rollout = a if rollout is None else xp.matmul(a, rollout)
+        last = maps[f"layer.{len(self.blocks) - 1}"]
+        out = {name: np.array(ops.to_host(w)) for name, w in maps.items()}
+        out["cls"] = np.array(ops.to_host(xp.mean(last, axis=1)[:, 0, 1:]))  # (B, N)
+        out["rollout"] = np.array(ops.to_host(rollout[:, 0, 1:]))  # (B, N)
+        return out
+
+    def extra_repr(self):
+        c = self.config
+        return (f"image={c.image_size}, patch={c.patch_size}, classes={c.num_classes}, "
+                f"n_embd={c.n_embd}, n_head={c.n_head}, n_layer={c.n_layer}")
+
+
+register_model("vit", ViT, ViTConfig)
