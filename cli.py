@@ -78,8 +78,8 @@ def add_train_args(p):
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint in --out with its saved settings")
-    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="sequences per step (default 32)")
-    p.add_argument("--lr", type=_positive_float, metavar="LR", help="peak learning rate (default 3e-3)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N", help="examples per step (default: the model family's; 32 for gpt)")
+    p.add_argument("--lr", type=_positive_float, metavar="LR", help="peak learning rate (default: the model family's; 3e-3 for gpt)")
     p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
                    help="evaluate every N steps, 0 for only at the end (default 100)")
     p.add_argument("--eval-examples", type=_positive_int, metavar="N",

@@ -2,6 +2,8 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
+TRAIN_DEFAULTS = {"lr": 3e-3, "batch_size": 32}  # when neither the user nor the family says
+
 
 @dataclass
 class TrainConfig:
@@ -23,8 +25,8 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)  # config fields, e.g. n_layer
     task_options: dict = field(default_factory=dict)  # min_len, max_len, digits
     steps: int = 600
-    batch_size: int = 32
-    lr: float = 3e-3
+    batch_size: int | None = None  # examples per step; None: the family's (GPT 32)
+    lr: float | None = None  # peak learning rate; None: the family's (see __post_init__)
     min_lr: float | None = None  # end of the cosine decay; None: lr / 10
     warmup_steps: int = 50
     weight_decay: float = 0.1
@@ -39,6 +41,16 @@ class TrainConfig:
     resume: bool = False  # continue from the checkpoint in out_dir
     device: str = "cpu"  # where the model and its optimizer state live: cpu | cuda | ...
     seed: int = 0
+
+    def __post_init__(self):
+        # lr and batch_size left as None take the model family's recommended values (its
+        # config class's TRAIN_DEFAULTS), else these; fixed here, so saved runs record them.
+        unset = [name for name in TRAIN_DEFAULTS if getattr(self, name) is None]
+        if unset:
+            from engine.models import get_model
+            family = getattr(get_model(self.model).config, "TRAIN_DEFAULTS", {})
+            for name in unset:
+                setattr(self, name, family.get(name, TRAIN_DEFAULTS[name]))
 
     def to_dict(self):
         return {**asdict(self), "betas": list(self.betas)}

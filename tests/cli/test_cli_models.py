@@ -1,0 +1,66 @@
+"""The attention family from the command line: `attn train --model ...` and `attn sample` for
+the seq2seq models (with --attention) and the ViT (held-out images, an image file)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FAST = ["--steps", "2", "--eval-every", "0", "--eval-examples", "10", "--batch-size", "8"]
+
+
+def attn(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+
+
+def _one_line_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_seq2seq_train_resume_and_sample_with_attention(tmp_path):
+    out = str(tmp_path / "gru")
+    r = attn("train", "--model", "seq2seq-gru", *FAST, "--min-len", "3", "--max-len", "5",
+             "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "Seq2SeqGRU tiny" in r.stdout and "exact match" in r.stdout
+    r = attn("train", "--resume", "--out", out, "--steps", "3", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = attn("sample", "--ckpt", out, "--prompt", "123", "--attention")
+    assert r.returncode == 0, r.stderr
+    assert "123=" in r.stdout and "what each answer token attended to" in r.stdout
+    heat = r.stdout.split("attended to")[1].strip().splitlines()
+    assert heat[0].split() == ["_", "_", "1", "2", "3"]  # the input field labels the columns
+
+
+def test_vit_train_and_classify_held_out_and_a_file(tmp_path):
+    out = str(tmp_path / "vit")
+    r = attn("train", "--model", "vit", "--task", "glyphs", *FAST, "--out", out)
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert "ViT tiny" in text and "accuracy" in text and "linear classifier" in text
+    r = attn("sample", "--ckpt", out, "--num", "2", "--attention")
+    assert r.returncode == 0, r.stderr
+    assert "class token attention" in r.stdout
+    img = np.zeros((16, 16), np.float32)
+    img[4:12, 7:9] = 1.0
+    np.save(tmp_path / "bar.npy", img)
+    r = attn("sample", "--ckpt", out, "--image", str(tmp_path / "bar.npy"))
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "bad.pgm").write_bytes(b"P5\n4 4\n255\n" + bytes(16))
+    _one_line_error(attn("sample", "--ckpt", out, "--image", str(tmp_path / "bad.pgm")),
+                    "bad.pgm", "4x4", "16x16")
+
+
+def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
+    _one_line_error(attn("train", "--model", "vit", *FAST, "--out", str(tmp_path / "a")),
+                    "task 'reverse'", "image task")
+    _one_line_error(attn("train", "--model", "seq2seq-transformer", "--task", "glyphs", *FAST,
+                         "--out", str(tmp_path / "b")), "input and an answer")
