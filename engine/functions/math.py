@@ -57,7 +57,7 @@ class LeakyRelu(Function):
 
 
 def _erf(x):
-    """erf in standard array calls, to about 1e-15: its Taylor series for |x| < 2.5, the
+    """erf in standard array calls, to about 1e-14 relative: its Taylor series for |x| < 2.5, the
     continued fraction of erfc beyond (60 terms, evaluated from the tail)."""
     xp = ops.array_namespace(x)
     ax = xp.abs(x)
