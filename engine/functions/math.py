@@ -90,7 +90,7 @@ class Erf(Function):
 
 
 class Abs(Function):
-    name, formula = "abs", "d|a| = sign(a) da"
+    name, formula = "abs", "d(|a|) = sign(a) da"
 
     @staticmethod
     def forward(ctx, a):
