@@ -53,7 +53,7 @@ from engine.functions.compare import (  # noqa: F401
     less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, not_equal
 )
 from engine.functions.layout import (  # noqa: F401
-    broadcast_to, concatenate, expand, expand_dims, flatten, flip, gather, one_hot, pad, repeat,
+    broadcast_to, cat, concatenate, expand, expand_dims, flatten, flip, gather, one_hot, pad, repeat,
     roll, scatter_add, squeeze, stack, take_along_axis, tile, tril, triu, unsqueeze
 )
 from engine.functions.losses import (  # noqa: F401

@@ -215,6 +215,9 @@ def concatenate(tensors, axis=0):
     return Concat.apply(*tensors, axis=axis)
 
 
+cat = concatenate  # PyTorch's name
+
+
 def flip(a, axis=None):
     """a with the order of elements reversed along `axis` (all axes when None)."""
     return Flip.apply(a, axis=axis)

@@ -55,3 +55,4 @@ def test_pytorch_aliases_are_the_numpy_functions():
     np.testing.assert_array_equal(x.expand(4, 2, 3).numpy(), np.broadcast_to(x.numpy(),
                                                                              (4, 2, 3)))
     np.testing.assert_array_equal(F.concatenate([x, x]).numpy(), F.concat([x, x]).numpy())
+    np.testing.assert_array_equal(F.cat([x, x], 1).numpy(), F.concat([x, x], axis=1).numpy())
