@@ -53,8 +53,8 @@ from engine.functions.compare import (  # noqa: F401
     less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, not_equal
 )
 from engine.functions.layout import (  # noqa: F401
-    broadcast_to, cat, concatenate, expand, expand_dims, flatten, flip, gather, one_hot, pad, repeat,
-    roll, scatter_add, squeeze, stack, take_along_axis, tile, tril, triu, unsqueeze
+    broadcast_to, cat, concatenate, expand, expand_dims, flatten, flip, gather, one_hot, pad,
+    repeat, roll, scatter_add, squeeze, stack, take_along_axis, tile, tril, triu, unsqueeze
 )
 from engine.functions.losses import (  # noqa: F401
     IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
