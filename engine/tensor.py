@@ -83,9 +83,11 @@ def as_operands(op, inputs, floating=False):
     """
     if len(inputs) == 1 and type(inputs[0]) is Tensor:  # unary ops: nothing to reconcile
         x = inputs[0]
-        if not floating or x.data.dtype in _float_dtypes(ops.array_namespace(x.data)):
-            return inputs
+        if not floating or (type(x.data) is np.ndarray and x.data.dtype in _FLOATS):
+            return inputs  # the common case, checked first
         xp = ops.array_namespace(x.data)
+        if x.data.dtype in _float_dtypes(xp):
+            return inputs
         return (Tensor._make(xp.astype(x.data, xp.float32)),)
     tensors = [x for x in inputs if isinstance(x, Tensor)]
     device = _device_of_all(op, tensors)
