@@ -228,6 +228,12 @@ class Clip(Function):
         return ops.array_namespace(g).where(ctx.saved[0], g, 0.0)
 
 
+class FloatClip(Clip):
+    """clip with a float bound: integer a is promoted to float32 first (the promotion rule)."""
+
+    floating = True
+
+
 class PowTensor(Function):
     name, formula, floating = "pow", "d(a^b) = b a^(b-1) da + a^b log(a) db", True
 
@@ -357,7 +363,8 @@ def clip(a, a_min=None, a_max=None):
         raise ValueError("clip: give a_min, a_max or both")
     if a_min is not None and a_max is not None and a_min > a_max:
         raise ValueError(f"clip: a_min {a_min} is larger than a_max {a_max}")
-    return Clip.apply(a, lo=a_min, hi=a_max)
+    bounds_float = isinstance(a_min, float) or isinstance(a_max, float)
+    return (FloatClip if bounds_float else Clip).apply(a, lo=a_min, hi=a_max)
 
 
 def pow_tensor(a, b):

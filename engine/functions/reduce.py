@@ -16,6 +16,13 @@ def _kept_shape(shape, axis):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _counts(a):
+    """bool as int64 for the counting reductions (sum, prod, cumsum, argmax), as numpy: the
+    standard refuses bool there."""
+    xp = ops.array_namespace(a)
+    return xp.astype(a, xp.int64) if a.dtype == xp.bool else a
+
+
 def _spread(g, shape, axis):
     """The gradient of a reduction: g (reduced, with or without kept dims) broadcast back."""
     xp = ops.array_namespace(g)
@@ -30,7 +37,7 @@ class Sum(Function):
     def forward(ctx, a, axis=None, keepdims=False):
         xp = ops.array_namespace(a)
         ctx.shape, ctx.axis = a.shape, _axes(axis, a.shape, "sum")
-        return xp.asarray(xp.sum(a, axis=ctx.axis, keepdims=keepdims))
+        return xp.asarray(xp.sum(_counts(a), axis=ctx.axis, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
@@ -83,7 +90,8 @@ def _extreme(ctx, op, a, axis, keepdims):
     if any(a.shape[i] == 0 for i in axes) or (a.size == 0 and axis is None):
         raise ValueError(f"{op}: empty tensor of shape {a.shape} has no {op}imum")
     xp = ops.array_namespace(a)
-    y = getattr(xp, op)(a, axis=axes, keepdims=True)
+    y = getattr(xp, op)(_counts(a), axis=axes, keepdims=True)
+    y = y != 0 if a.dtype == xp.bool else y  # bool in, bool out (numpy)
     ctx.save_for_backward(a, y)
     ctx.axis = axes
     if keepdims:

@@ -9,7 +9,7 @@ import ops
 from engine.autograd import Function
 from engine.functions.args import axes_tuple, axis_index
 from engine.functions.elementwise import Sqrt
-from engine.functions.reduce import Min, _spread
+from engine.functions.reduce import Min, _counts, _spread
 from engine.functions.shape import Reshape
 
 
@@ -27,6 +27,7 @@ class ArgExtreme(Function):
             axis = axis_index(op, axis, a.shape)
         if a.size == 0 or (axis is not None and a.shape[axis] == 0):
             raise ValueError(f"{op}: empty tensor of shape {a.shape} has no {op[3:]}imum")
+        a = _counts(a)
         if axis is None and a.ndim != 1:  # over all elements, numpy's flat index
             y = getattr(xp, op)(xp.reshape(a, (-1,)))
             return xp.reshape(y, (1,) * a.ndim) if keepdims else y
@@ -85,7 +86,7 @@ class Prod(Function):
         axes = axes_tuple("prod", axis, a.shape)
         ctx.save_for_backward(a)
         ctx.axis = axes
-        return xp.asarray(xp.prod(a, axis=axes, keepdims=keepdims))
+        return xp.asarray(xp.prod(_counts(a), axis=axes, keepdims=keepdims))
 
     @staticmethod
     def backward(ctx, g):
@@ -111,7 +112,7 @@ class CumSum(Function):
     @staticmethod
     def forward(ctx, a, axis):
         ctx.axis = axis
-        return ops.array_namespace(a).cumulative_sum(a, axis=axis)
+        return ops.array_namespace(a).cumulative_sum(_counts(a), axis=axis)
 
     @staticmethod
     def backward(ctx, g):

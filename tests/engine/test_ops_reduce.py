@@ -96,3 +96,15 @@ def test_empty_min_and_argmax_are_errors():
         F.min(Tensor(np.zeros((2, 0))))
     with pytest.raises(ValueError, match=r"argmax: empty tensor of shape \(0,\)"):
         F.argmax(Tensor(np.zeros(0)))
+
+
+def test_reductions_of_bool_tensors_count_as_numpy_does(on):
+    b = np.array([[True, False, True], [False, False, True]])
+    t = on.const(b)
+    for name in ("sum", "prod", "max", "min"):
+        y = getattr(F, name)(t, axis=1)
+        expected = getattr(np, name)(b, axis=1)
+        assert y.numpy().dtype == expected.dtype
+        np.testing.assert_array_equal(y.numpy(), expected)
+    np.testing.assert_array_equal(F.cumsum(t, axis=1).numpy(), np.cumsum(b, axis=1))
+    np.testing.assert_array_equal(F.argmax(t, axis=0).numpy(), np.argmax(b, axis=0))

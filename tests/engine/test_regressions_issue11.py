@@ -69,6 +69,8 @@ def test_integer_ops_that_stay_integer(on):
               F.abs(x), F.maximum(x, 2), F.cumsum(x)):
         assert y.numpy().dtype == np.int64
     assert (x * 0.5).numpy().dtype == np.float32  # a float constant: float32, as before
+    assert F.clip(x, 0.5, 2).numpy().dtype == np.float32  # numpy would give float64
+    assert F.clip(x, 0, 2).numpy().dtype == np.int64
 
 
 def test_float64_stays_float64_and_the_mix_rule_holds(on):
