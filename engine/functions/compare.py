@@ -28,6 +28,9 @@ class Predicate(Function):
             broadcast_shape(op, *arrays)
         if op in _LOGICAL:  # numpy's logical_* take any dtype: nonzero is true
             arrays = [a if a.dtype == xp.bool else a != 0 for a in arrays]
+        elif len(arrays) == 2 and (arrays[0].dtype == xp.bool) != (arrays[1].dtype == xp.bool):
+            other = arrays[1].dtype if arrays[0].dtype == xp.bool else arrays[0].dtype
+            arrays = [xp.astype(a, other) for a in arrays]  # bool vs number: as numpy
         return getattr(xp, (_BINARY | _UNARY)[op])(*arrays)
 
 

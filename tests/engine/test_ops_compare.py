@@ -35,6 +35,9 @@ def test_comparisons_with_python_numbers_and_integer_tensors(on):
     np.testing.assert_array_equal((2 == x).numpy(), [False, True, False])
     np.testing.assert_array_equal((x <= 2).numpy(), [True, True, False])
     np.testing.assert_array_equal(F.gt(x, 1).numpy(), [False, True, True])
+    b = on.const(np.array([True, False]))
+    np.testing.assert_array_equal((b == 1).numpy(), [True, False])  # bool vs number: numpy's
+    np.testing.assert_array_equal((b < 0.5).numpy(), [False, True])
 
 
 @pytest.mark.parametrize("name", ["logical_and", "logical_or", "logical_xor"])
