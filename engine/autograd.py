@@ -91,6 +91,10 @@ class Function:
 
         name     : str, the op's name in the graph view
         formula  : str, its derivative in one line (shown by engine.graph)
+        floating : True when the result is a float function of its inputs (div, exp, mean,
+                   ...): integer inputs are promoted to float32 first (engine.tensor's rule)
+        differentiable : False for ops with no gradient (comparisons, argmax, floor):
+                   their results never require grad
         forward(ctx, *arrays, **params) -> array
         backward(ctx, grad) -> one gradient (array or None) per array input
 
@@ -102,6 +106,8 @@ class Function:
 
     name = "function"
     formula = ""
+    floating = False
+    differentiable = True
 
     @staticmethod
     def forward(ctx, *arrays, **params):
@@ -113,8 +119,8 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        tensors = _tensor["operands"](cls.name, inputs)
-        needs = tuple(t.requires_grad for t in tensors)
+        tensors = _tensor["operands"](cls.name, inputs, cls.floating)
+        needs = tuple(t.requires_grad and cls.differentiable for t in tensors)
         track = is_grad_enabled() and any(needs)
         ctx = Context(needs)
         data = cls.forward(ctx, *[t.data for t in tensors], **params)

@@ -14,12 +14,14 @@ import numpy as np
 
 import ops
 from engine.autograd import is_tensor, make_tensor
+from engine.functions.args import _any, _array_arg, _device, _int_array, axis_index
 from engine.functions.attention import Attention
 from engine.functions.elementwise import (
     Add,
     Cast,
     Div,
     Exp,
+    FloatPow,
     Gelu,
     Log,
     Mul,
@@ -35,7 +37,6 @@ from engine.functions.elementwise import (
 )
 from engine.functions.linalg import LinearOp, MatMul
 from engine.functions.nn import (
-    CrossEntropy,
     DropoutOp,
     EmbeddingOp,
     LayerNormOp,
@@ -45,7 +46,29 @@ from engine.functions.nn import (
 from engine.functions.reduce import Max, Mean, Sum
 from engine.functions.shape import Concat, GetItem, Permute, Reshape
 
-IGNORE_INDEX = -100  # cross_entropy leaves out rows whose target is this (as PyTorch)
+# isort: off
+# The ops beyond the core live beside their Functions; this module is their public face.
+from engine.functions.compare import (  # noqa: F401
+    all, any, eq, equal, ge, greater, greater_equal, gt, isfinite, isinf, isnan, le, less,
+    less_equal, logical_and, logical_not, logical_or, logical_xor, lt, ne, not_equal
+)
+from engine.functions.layout import (  # noqa: F401
+    broadcast_to, cat, concatenate, expand, expand_dims, flatten, flip, gather, one_hot, pad,
+    repeat, roll, scatter_add, squeeze, stack, take_along_axis, tile, tril, triu, unsqueeze
+)
+from engine.functions.losses import (  # noqa: F401
+    IGNORE_INDEX, binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+)
+from engine.functions.math import (  # noqa: F401
+    abs, ceil, clamp, clip, cos, erf, expm1, floor, floor_divide, gelu_exact, leaky_relu, log1p,
+    log2, maximum, minimum, mod, pow_tensor, remainder, round, rsqrt, sigmoid, sign, silu, sin,
+    softplus
+)
+from engine.functions.stats import (  # noqa: F401
+    argmax, argmin, cumsum, logsumexp, min, prod, std, var
+)
+# isort: on
+
 _generator = np.random.default_rng(0)
 
 
@@ -81,8 +104,14 @@ def neg(a):
 
 
 def pow(a, exponent):
+    """a ** exponent; a tensor exponent (or a Python number base) is differentiable too."""
+    if is_tensor(exponent) or not is_tensor(a):
+        return pow_tensor(a, exponent)
     if not isinstance(exponent, int | float):
-        raise TypeError(f"pow: the exponent must be a Python number, got {type(exponent).__name__}")
+        raise TypeError(f"pow: the exponent must be a number or a tensor, got "
+                        f"{type(exponent).__name__}")
+    if isinstance(exponent, float) or exponent < 0:  # a float result: the promotion rule
+        return FloatPow.apply(a, exponent=exponent)
     return Pow.apply(a, exponent=exponent)
 
 
@@ -116,13 +145,15 @@ def to_device(a, device):
     return ToDevice.apply(a, device=device)
 
 
-def gelu(a):
-    """GELU, tanh form: 0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3)))."""
+def gelu(a, approximate="tanh"):
+    """GELU. approximate="tanh" (the default here, GPT-2's form, one fused kernel):
+    0.5 a (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))); approximate="none": a * Phi(a) with erf
+    (PyTorch's default)."""
+    if approximate == "none":
+        return gelu_exact(a)
+    if approximate != "tanh":
+        raise ValueError(f"gelu: approximate must be 'tanh' or 'none', got {approximate!r}")
     return Gelu.apply(a)
-
-
-def sigmoid(a):
-    return 0.5 * (tanh(a * 0.5) + 1.0)
 
 
 # ---- reductions ----------------------------------------------------------------------------
@@ -156,24 +187,6 @@ def transpose(a, axis1=None, axis2=None):
     axes = list(range(a.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return permute(a, axes)
-
-
-def _device(*xs):
-    """The device of the first tensor among xs (CPU when there is none)."""
-    return next((ops.device_of(x.data) for x in xs if is_tensor(x)), ops.CPU)
-
-
-def _array_arg(op, x, device):
-    """A non-differentiable argument (a Tensor, array or list) as an array of `device`."""
-    x = x.data if is_tensor(x) else x
-    if isinstance(x, list | tuple | int | float | bool):
-        x = np.asarray(x)
-    owner = ops.device_of(x)
-    if owner is not device:
-        what = "a host array" if owner is ops.CPU else f"an array on device '{owner.name}'"
-        raise ops.DeviceError(f"{op}: {what} cannot be used with tensors on device "
-                              f"'{device.name}'; move it with Tensor(...).to('{device.name}')")
-    return x
 
 
 def _index_item(i, device):
@@ -245,39 +258,10 @@ def log_softmax(x, axis=-1):
 
 def _last_axis(fn, x, axis):
     """Kernels work on the last axis; other axes are moved there and back."""
-    axis = axis % x.ndim
+    axis = axis_index(fn.name, axis, x.shape)
     if axis == x.ndim - 1:
         return fn.apply(x)
     return transpose(fn.apply(transpose(x, axis, -1)), axis, -1)
-
-
-def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX):
-    """Mean negative log-likelihood of integer `targets` (N,) under `logits` (N, V), fused
-    with the log-softmax; rows whose target is `ignore_index` are left out of the mean."""
-    t = _int_array("cross_entropy", "targets", targets, _device(logits))
-    if logits.ndim != 2 or t.shape != logits.shape[:1]:
-        raise ValueError(f"cross_entropy: logits {logits.shape} must be (N, V) and targets "
-                         f"(N,), got targets {t.shape}")
-    bad = (t != ignore_index) & ((t < 0) | (t >= logits.shape[1]))
-    if _any(bad):
-        first = ops.to_host(t)[ops.to_host(bad)][0]
-        raise IndexError(f"cross_entropy: target {first} out of range for "
-                         f"{logits.shape[1]} classes (ignore_index is {ignore_index})")
-    return CrossEntropy.apply(logits, targets=t, ignore_index=ignore_index)
-
-
-def _int_array(op, what, x, device):
-    """Integer `x` as an int64 array of `device`; a TypeError names op and dtype otherwise."""
-    x = _array_arg(op, x, device)
-    xp = device.xp
-    if not xp.isdtype(x.dtype, "integral"):
-        raise TypeError(f"{op}: {what} must be integers, got {device.dtype_name(x.dtype)}")
-    return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
-
-
-def _any(mask):
-    """Whether any element of a boolean array is true (one scalar read on a device)."""
-    return mask.size > 0 and bool(ops.array_namespace(mask).any(mask))
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

@@ -10,6 +10,7 @@ import numpy as np
 import ops
 from engine import autograd
 from engine import functional as F
+from engine.tensor_methods import TensorMethods
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _HOST_TYPES = (np.ndarray, np.generic, list, tuple, int, float, bool)
@@ -69,16 +70,25 @@ def _constant(op, x, dtype, device):
     return xp.asarray(x, dtype=dtype, device=device.array_device)
 
 
-def as_operands(op, inputs):
+def as_operands(op, inputs, floating=False):
     """Turn an op's inputs into Tensors of one device under the dtype rule.
 
     Python scalars and numpy arrays (constants) take the dtype of the float Tensor operands;
     integer tensors meeting a float tensor are promoted to it; two float Tensors of different
     dtypes (float32 with float64) raise: no silent float64 creep into a float32 graph.
+    The promotion rule, in this one place: an op whose result is a float function (`floating`:
+    true division, exp, log, sqrt, mean, ...) on integer or bool inputs only computes in
+    float32, the default float (numpy would give float64).
     Tensors on different devices raise, and so does a numpy array meeting a device tensor.
     """
     if len(inputs) == 1 and type(inputs[0]) is Tensor:  # unary ops: nothing to reconcile
-        return inputs
+        x = inputs[0]
+        if not floating or (type(x.data) is np.ndarray and x.data.dtype in _FLOATS):
+            return inputs  # the common case, checked first
+        xp = ops.array_namespace(x.data)
+        if x.data.dtype in _float_dtypes(xp):
+            return inputs
+        return (Tensor._make(xp.astype(x.data, xp.float32)),)
     tensors = [x for x in inputs if isinstance(x, Tensor)]
     device = _device_of_all(op, tensors)
     xp = device.xp
@@ -95,6 +105,8 @@ def as_operands(op, inputs):
         dtype = next((h.data.dtype for h in host if h.data.dtype in _FLOATS), None)
         if dtype is not None and device is not ops.CPU:
             dtype = device.dtype(dtype.name)
+    if dtype is None and floating:
+        dtype = np.dtype(np.float32) if device is ops.CPU else xp.float32
     out = []
     for x in inputs:
         if isinstance(x, Tensor):
@@ -108,7 +120,7 @@ def as_operands(op, inputs):
     return tuple(out)
 
 
-class Tensor:
+class Tensor(TensorMethods):
     """An n-dimensional array with reverse-mode autodiff.
 
     Tensor(data, requires_grad=False, dtype=None, device=None): floats default to float32

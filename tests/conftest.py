@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import ops
-from engine import Tensor
+from engine import Tensor, gradcheck
 
 
 @pytest.fixture(params=["numpy", "numba"])
@@ -37,6 +37,16 @@ class Place:
     def host(array):
         return ops.to_host(array.data if isinstance(array, Tensor) else array)
 
+    def rand(self, rng, *shape, positive=False, away_from_zero=False):
+        """A float64 leaf of standard normals; optionally positive (>= 0.5), or at least 0.1
+        away from 0 (kinks stay far from the finite-difference step)."""
+        x = rng.standard_normal(shape)
+        if positive:
+            x = np.abs(x) + 0.5
+        elif away_from_zero:
+            x = np.sign(x) * (np.abs(x) + 0.1)
+        return self.leaf(x)
+
 
 @pytest.fixture(params=["numpy", "numba", "strict"])
 def on(request):
@@ -48,3 +58,16 @@ def on(request):
         return
     with ops.use_backend(request.param):
         yield Place("cpu")
+
+
+@pytest.fixture
+def check():
+    """gradcheck (float64 finite differences) that asserts every requiring input was checked."""
+
+    def run(fn, *inputs):
+        report = gradcheck(fn, *inputs)
+        assert len(report.checked) == sum(isinstance(t, Tensor) and t.requires_grad
+                                          for t in inputs)
+        assert all(e <= 1e-5 for e in report.max_abs_error), report
+        return report
+    return run

@@ -85,6 +85,7 @@ class Mul(Function):
 
 
 class Div(Function):
+    floating = True
     name, formula = "div", "d(a/b) = da/b - a db/b^2"
 
     @staticmethod
@@ -131,7 +132,14 @@ class Pow(Function):
         return g * p * a ** (p - 1)
 
 
+class FloatPow(Pow):
+    """a ** p with a float or negative p: integer a is promoted to float32 first."""
+
+    floating = True
+
+
 class Exp(Function):
+    floating = True
     name, formula = "exp", "d(exp a) = exp(a) da"
 
     @staticmethod
@@ -146,6 +154,7 @@ class Exp(Function):
 
 
 class Log(Function):
+    floating = True
     name, formula = "log", "d(log a) = da / a"
 
     @staticmethod
@@ -160,6 +169,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    floating = True
     name, formula = "sqrt", "d(sqrt a) = da / (2 sqrt a)"
 
     @staticmethod
@@ -175,6 +185,7 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    floating = True
     name, formula = "tanh", "d(tanh a) = (1 - tanh(a)^2) da"
 
     @staticmethod
@@ -255,6 +266,7 @@ class ToDevice(Function):
 
 
 class Gelu(Function):
+    floating = True
     name, formula = "gelu", "d(gelu a) = (Phi~(a) + a phi~(a)) da, tanh form"
 
     @staticmethod

@@ -1,6 +1,8 @@
 """Linear-algebra Functions: matmul (2-D and batched, broadcasting) and the affine map of a
 linear layer, both on the matmul kernels (nn, nt, tn forms)."""
 
+import math
+
 import ops
 from engine.autograd import Function
 from engine.functions.elementwise import broadcast_shapes, unbroadcast
@@ -22,13 +24,13 @@ def _matmul_shapes(a, b):
 
 def _batched(x, batch):
     """x broadcast to batch + its last two dims, flattened to 3-D (S, rows, cols)."""
-    xp = ops.array_namespace(x)
-    return xp.reshape(xp.broadcast_to(x, batch + x.shape[-2:]), (-1,) + x.shape[-2:])
+    xp = ops.array_namespace(x)  # sizes spelled out: -1 is ambiguous when a size is 0
+    return xp.reshape(xp.broadcast_to(x, batch + x.shape[-2:]), (math.prod(batch),) + x.shape[-2:])
 
 
 def _rows(x, cols):
-    """x as a 2-D array of `cols` columns (N, cols)."""
-    return ops.array_namespace(x).reshape(x, (-1, cols))
+    """x as a 2-D array of `cols` columns (N, cols); N spelled out (-1 fails for size 0)."""
+    return ops.array_namespace(x).reshape(x, (math.prod(x.shape[:-1]), cols))
 
 
 class MatMul(Function):
@@ -60,7 +62,7 @@ class MatMul(Function):
                 a2 = _rows(xp.broadcast_to(a, g.shape[:-1] + a.shape[-1:]), a.shape[-1])
                 db = ops.kernel_for("matmul_tn", g)(a2, g2)
             return da, db
-        g3 = xp.reshape(g, (-1,) + g.shape[-2:])  # (S, M, N)
+        g3 = xp.reshape(g, (math.prod(ctx.batch),) + g.shape[-2:])  # (S, M, N)
         if ctx.needs_input_grad[0]:
             da = ops.kernel_for("matmul_nt", g)(g3, _batched(b, ctx.batch))
             da = unbroadcast(xp.reshape(da, ctx.batch + da.shape[-2:]), a.shape)

@@ -6,6 +6,7 @@ from engine.autograd import Function
 
 
 class Softmax(Function):
+    floating = True
     name, formula = "softmax", "d(softmax) = y * (dy - sum(dy * y))"
 
     @staticmethod
@@ -20,6 +21,7 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    floating = True
     name, formula = "log_softmax", "d(log_softmax) = dy - exp(y) * sum(dy)"
 
     @staticmethod
@@ -51,6 +53,7 @@ class CrossEntropy(Function):
 
 
 class LayerNormOp(Function):
+    floating = True
     name, formula = "layer_norm", "d(LN) = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat))"
 
     @staticmethod
