@@ -82,7 +82,7 @@ class Seq2SeqGRU(EncoderDecoder, Module):
     def decode(self, memory, dec, cache=None, alignments=None):
         """Logits (B, T, V) for decoder tokens dec (B, T), teacher-forced from s_0, or
         continuing from cache["s"] (updated). Appends each step's weights to `alignments`."""
-        B, T = dec.shape
+        T = dec.shape[1]
         emb = self.tgt_embed(dec)  # (B, T, E)
         s = memory["s0"] if cache is None else cache["s"]
         features = []
@@ -91,12 +91,12 @@ class Seq2SeqGRU(EncoderDecoder, Module):
             ctx, w = self.attention(s, memory["states"], key_padding_mask=memory["pad"],
                                     projected_keys=memory["keys"])  # (B, 2H), (B, S)
             s = self.decoder_cell(F.concat([e, ctx], axis=-1), s)  # (B, H)
-            features.append(F.concat([s, ctx, e], axis=-1).reshape(B, 1, -1))
+            features.append(F.concat([s, ctx, e], axis=-1))  # (B, H + 2H + E)
             if alignments is not None:
                 alignments.append(w)
         if cache is not None:
             cache["s"] = s
-        return self.out(F.concat(features, axis=1))  # (B, T, V)
+        return self.out(F.stack(features, axis=1))  # (B, T, V)
 
     def attention_maps(self, idx):
         """{"alignment": (B, T, S)}: decoder step t's additive-attention weights over the
@@ -106,8 +106,7 @@ class Seq2SeqGRU(EncoderDecoder, Module):
         steps = []
         with no_grad():
             self.decode(self.encode(src), dec, alignments=steps)
-            B, S = steps[0].shape
-            alignment = F.concat([w.reshape(B, 1, S) for w in steps], axis=1)  # (B, T, S)
+            alignment = F.stack(steps, axis=1)  # (B, T, S)
         return {"alignment": np.array(alignment.numpy())}  # a copy on the host
 
     def extra_repr(self):

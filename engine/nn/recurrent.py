@@ -108,11 +108,11 @@ class GRU(Module):
             states = [None] * T
             for t in (range(T) if d == 0 else reversed(range(T))):
                 h = _gru_update(gi[:, t], h, cell.weight_hh, cell.bias_hh)  # (B, H)
-                states[t] = h.reshape(B, 1, H)
-            outputs.append(F.concat(states, axis=1))  # (B, T, H)
-            finals.append(h.reshape(1, B, H))
+                states[t] = h
+            outputs.append(F.stack(states, axis=1))  # (B, T, H)
+            finals.append(h)
         output = outputs[0] if D == 1 else F.concat(outputs, axis=2)  # (B, T, D*H)
-        return output, (finals[0] if D == 1 else F.concat(finals, axis=0))  # (D, B, H)
+        return output, F.stack(finals, axis=0)  # (D, B, H)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}, bidirectional={self.bidirectional}"
