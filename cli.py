@@ -73,7 +73,7 @@ def add_train_args(p):
     p.add_argument("--device", metavar="NAME",
                    help="where to train: cpu, cuda, ... (default cpu; with --resume the "
                         "checkpoint's)")
-    p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default 600)")
+    p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default: the model family's; 600 for gpt)")
     p.add_argument("--seed", type=int, metavar="N", help="seed of init, batches and dropout (default 0)")
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
     p.add_argument("--resume", action="store_true",

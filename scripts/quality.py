@@ -5,9 +5,15 @@ Targets (the tiny config unless stated):
   add      3-digit addition:     >= 95% exact match on 1,000 held-out problems (greedy)
   text     character model:      validation loss clearly below (<= 0.85x) the add-one
            smoothed bigram baseline on the same 90/10 split
+The attention family (engine.models), each on the data the project generates:
+  gru      seq2seq-gru on reverse:          >= 99% exact match on 1,000 held out (greedy)
+  s2s      seq2seq-transformer on reverse:  >= 99% exact match on 1,000 held out (greedy)
+  vit      ViT on glyphs:                   >= 85% accuracy on 1,000 held-out images, and at
+           least 25 points above a ridge classifier on the pixels
 The text is generated deterministically from a small grammar unless --text FILE is given.
 
-    python scripts/quality.py                 # all three targets (about 6 minutes)
+    python scripts/quality.py                 # the GPT's three targets (about 6 minutes)
+    python scripts/quality.py --only gru --only s2s --only vit
     python scripts/quality.py --only add --steps-add 4000
 
 Measured on the shared 2-core machine (seed 0, wall time includes Numba start-up):
@@ -28,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine.training import TrainConfig, train  # (after the path set-up)
 
-DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000}  # 600 = TrainConfig default
+DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000,  # 600 = TrainConfig default
+                 "gru": 600, "s2s": 600, "vit": 1000}
+FAMILY = {"gru": "seq2seq-gru", "s2s": "seq2seq-transformer"}
 TEXT_RATIO = 0.85  # "clearly below the bigram baseline": at most this fraction of it
 
 _SUBJECTS = ["the old sailor", "a small dog", "my sister", "the baker", "every child",
@@ -61,13 +69,13 @@ def _run(name, cfg, progress):
     return history["final"], time.perf_counter() - t0
 
 
-def check_task(task, steps, seed, progress, **options):
-    cfg = TrainConfig(task=task, steps=steps, seed=seed, task_options=options,
+def check_task(task, steps, seed, progress, model="gpt", name=None, **options):
+    cfg = TrainConfig(task=task, model=model, steps=steps, seed=seed, task_options=options,
                       final_eval_examples=1000)
     final, wall = _run(task, cfg, progress)
     target = 0.99 if task == "reverse" else 0.95
     acc = final["exact_match"]
-    return {"target": task, "steps": steps, "wall_s": wall,
+    return {"target": name or task, "steps": steps, "wall_s": wall,
             "result": f"exact match {100 * acc:.1f}% on 1000 held-out (need "
                       f">= {100 * target:.0f}%)", "ok": acc >= target}
 
@@ -81,6 +89,17 @@ def check_text(path, steps, seed, progress):
                       f"need <= {TEXT_RATIO})", "ok": loss <= TEXT_RATIO * base}
 
 
+def check_vit(steps, seed, progress):
+    cfg = TrainConfig(model="vit", task="glyphs", steps=steps, seed=seed,
+                      final_eval_examples=1000)
+    final, wall = _run("vit", cfg, progress)
+    acc, base = final["accuracy"], final["linear_baseline"]
+    return {"target": "vit", "steps": steps, "wall_s": wall,
+            "result": f"accuracy {100 * acc:.1f}% on 1000 held-out images vs a linear "
+                      f"classifier's {100 * base:.1f}% (need >= 85% and +25 points)",
+            "ok": acc >= 0.85 and acc >= base + 0.25}
+
+
 def _print_summary(rows, flush=False):
     print("\nquality targets" if len(rows) > 1 else "")
     for r in rows:
@@ -91,7 +110,7 @@ def _print_summary(rows, flush=False):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=("reverse", "add", "text"), action="append")
+    p.add_argument("--only", choices=tuple(DEFAULT_STEPS), action="append")
     for name, steps in DEFAULT_STEPS.items():
         p.add_argument(f"--steps-{name}", type=int, default=steps)
     p.add_argument("--text", metavar="FILE", help="UTF-8 text (default: generated grammar)")
@@ -105,6 +124,11 @@ def main(argv=None):
             rows.append(check_task("reverse", args.steps_reverse, args.seed, progress))
         elif name == "add":
             rows.append(check_task("add", args.steps_add, args.seed, progress, digits=3))
+        elif name in FAMILY:
+            rows.append(check_task("reverse", getattr(args, f"steps_{name}"), args.seed,
+                                   progress, model=FAMILY[name], name=name))
+        elif name == "vit":
+            rows.append(check_vit(args.steps_vit, args.seed, progress))
         else:
             rows.append(_with_text(args, progress))
         _print_summary(rows[-1:], flush=True)

@@ -10,8 +10,8 @@ Config class (a dataclass):
   config.to_dict(), Config.from_dict(d)  a JSON round trip (checkpoints store the dict)
   config.context_length                 the longest sequence the model takes; a dataset with
                                         no length of its own (text) cuts windows this long
-  Config.TRAIN_DEFAULTS (optional)      {"lr": ..., "batch_size": ...}: what TrainConfig
-                                        uses when the user gives none (else 3e-3 and 32)
+  Config.TRAIN_DEFAULTS (optional)      {"steps", "lr", "batch_size"}: what TrainConfig
+                                        uses when the user gives none (else 600, 3e-3, 32)
   config.for_data(data) -> config        a copy fitted to the dataset: it reads the dataset's
                                         size attributes (token data: vocab_size, seq_len),
                                         grows what must grow (GPT: vocab_size) and raises

@@ -2,7 +2,7 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
-TRAIN_DEFAULTS = {"lr": 3e-3, "batch_size": 32}  # when neither the user nor the family says
+TRAIN_DEFAULTS = {"steps": 600, "lr": 3e-3, "batch_size": 32}  # when neither the user nor the family says
 
 
 @dataclass
@@ -24,7 +24,7 @@ class TrainConfig:
     config: str = "tiny"  # the family's config name: tiny | small
     model_overrides: dict = field(default_factory=dict)  # config fields, e.g. n_layer
     task_options: dict = field(default_factory=dict)  # min_len, max_len, digits
-    steps: int = 600
+    steps: int | None = None  # the run's length; None: the family's (GPT 600)
     batch_size: int | None = None  # examples per step; None: the family's (GPT 32)
     lr: float | None = None  # peak learning rate; None: the family's (see __post_init__)
     min_lr: float | None = None  # end of the cosine decay; None: lr / 10
@@ -43,7 +43,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        # lr and batch_size left as None take the model family's recommended values (its
+        # steps, lr and batch_size left as None take the model family's recommended values (its
         # config class's TRAIN_DEFAULTS), else these; fixed here, so saved runs record them.
         unset = [name for name in TRAIN_DEFAULTS if getattr(self, name) is None]
         if unset:
