@@ -3,8 +3,8 @@
 Ten classes of line drawings (ring, square, triangle, plus, cross, diamond, equals, L, T,
 chevron), each rendered anti-aliased on a small grey canvas (16x16 by default) with a random
 scale, rotation, position, stroke width, contrast and pixel noise. Shifts and scales make
-the classes hard for a linear classifier on the raw pixels (its accuracy is reported beside
-the model's), while an attention model over patches learns them in a minute.
+the classes hard for a linear classifier on the raw pixels (logistic regression; its
+accuracy is reported beside the model's), while an attention model over patches learns them in a minute.
 
 Training images are drawn fresh from the batch's rng (an endless stream). The held-out
 split is a fixed set drawn from the dataset's seed by a separate generator; `get_batch("val")`
@@ -132,7 +132,7 @@ class GlyphImages:
 
     def evaluate(self, model, *, final=False, examples=200):
         """{"accuracy", "accuracy_n"} of `model` on the first `examples` held-out images, and
-        at the end "linear_baseline": a ridge classifier on the pixels, on the same images."""
+        at the end "linear_baseline": logistic regression on the pixels, on the same images."""
         images, labels = self.held_out(min(examples, len(self._val[1])))
         out = {"accuracy": float(np.mean(classify(model, images) == labels)),
                "accuracy_n": len(labels)}
@@ -140,17 +140,33 @@ class GlyphImages:
             out["linear_baseline"] = float(np.mean(self.linear_baseline(images) == labels))
         return out
 
-    def linear_baseline(self, images, train_images=8000):
-        """Predictions of a ridge-regression classifier on raw pixels (one-hot targets),
-        fitted once on `train_images` training images drawn from the seed."""
+    def linear_baseline(self, images, train_images=4000, iterations=200):
+        """Predictions of multinomial logistic regression on the raw pixels (and a bias),
+        fitted once on `train_images` training images drawn from the seed: full-batch
+        gradient descent with Nesterov momentum and a small L2 penalty (about a second)."""
         if self._baseline is None:
             x, y = self._draw(np.random.default_rng([self.seed, 11]), train_images)
-            x = np.concatenate([x.reshape(len(x), -1), np.ones((len(x), 1), np.float32)], 1)
-            a = x.T.astype(np.float64) @ x + 1.0 * np.eye(x.shape[1])
-            self._baseline = np.linalg.solve(a, x.T @ np.eye(self.num_classes)[y])
-        x = images.reshape(len(images), -1)
-        x = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1)
-        return np.argmax(x @ self._baseline, axis=1)
+            x = _with_bias(x)
+            xt = np.ascontiguousarray(x.T)
+            onehot = np.eye(self.num_classes, dtype=np.float32)[y]
+            w = np.zeros((x.shape[1], self.num_classes), np.float32)
+            velocity = np.zeros_like(w)
+            for _ in range(iterations):
+                ahead = w + 0.9 * velocity
+                z = x @ ahead
+                p = np.exp(z - z.max(1, keepdims=True))
+                p /= p.sum(1, keepdims=True)
+                grad = xt @ (p - onehot) / len(x) + 1e-4 * ahead
+                velocity = 0.9 * velocity - 0.5 * grad
+                w = w + velocity
+            self._baseline = w
+        return np.argmax(_with_bias(images) @ self._baseline, axis=1)
+
+
+def _with_bias(images):
+    """Images (n, H, W) as float32 rows of pixels with a trailing 1: (n, H*W + 1)."""
+    x = np.asarray(images, np.float32).reshape(len(images), -1)
+    return np.concatenate([x, np.ones((len(x), 1), np.float32)], axis=1)
 
 
 def classify(model, images, batch_size=500):

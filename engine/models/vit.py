@@ -24,6 +24,32 @@ from engine.nn import LayerNorm, Linear, TransformerBlock
 from engine.nn.module import Module, ModuleList, as_rng, device_array, new_parameter
 
 
+def patchify(images, patch):
+    """Tensor images (B, C, H, W) -> patches (B, N, C*P*P), N = (H/P)(W/P), patches row by
+    row, each flattened channel-first then row by row (differentiable: reshapes)."""
+    B, C, H, W = images.shape
+    if H % patch or W % patch:
+        raise ValueError(f"patchify: a {H}x{W} image does not split into {patch}x{patch} "
+                         f"patches")
+    gh, gw = H // patch, W // patch
+    x = images.reshape(B, C, gh, patch, gw, patch).permute(0, 2, 4, 1, 3, 5)  # (B,gh,gw,C,P,P)
+    return x.reshape(B, gh * gw, C * patch * patch)
+
+
+def unpatchify(patches, channels, height, width):
+    """The inverse of patchify: patches (B, N, C*P*P) -> images (B, C, H, W). Use it to lay
+    per-patch values (attention, saliency) back over the image."""
+    B, N, D = patches.shape
+    patch = math.isqrt(D // channels) if channels else 0
+    gh, gw = (height // patch, width // patch) if patch else (0, 0)
+    if channels * patch * patch != D or gh * gw != N or gh * patch != height or \
+            gw * patch != width:
+        raise ValueError(f"unpatchify: patches {tuple(patches.shape)} do not tile a "
+                         f"{channels}x{height}x{width} image")
+    x = patches.reshape(B, gh, gw, channels, patch, patch).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(B, channels, height, width)
+
+
 @dataclass
 class ViTConfig:
     """ViT sizes; `tiny` (the default) and `small`. image_size, channels and num_classes
@@ -139,11 +165,8 @@ class ViT(Module):
     def _tokens(self, images):
         """Patch tokens plus the class token, with positions: (B, N + 1, n_embd)."""
         c, device = self.config, self._device()
-        x = self._images(images, device)  # (B, C, H, W)
-        B, P, g = x.shape[0], c.patch_size, c.image_size // c.patch_size
-        x = x.reshape(B, c.channels, g, P, g, P).permute(0, 2, 4, 1, 3, 5)  # (B, g, g, C, P, P)
-        x = self.patch_embed(x.reshape(B, g * g, c.channels * P * P))  # (B, N, n_embd)
-        xp = device.xp
+        x = self.patch_embed(patchify(self._images(images, device), c.patch_size))
+        B, xp = x.shape[0], device.xp  # x: (B, N, n_embd)
         zeros = make_tensor(xp.zeros((B, 1, c.n_embd), dtype=x.dtype,
                                      device=device.array_device))
         x = F.concat([self.cls_token + zeros, x], axis=1)  # (B, N + 1, n_embd)

@@ -64,3 +64,14 @@ def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
                     "task 'reverse'", "image task")
     _one_line_error(attn("train", "--model", "seq2seq-transformer", "--task", "glyphs", *FAST,
                          "--out", str(tmp_path / "b")), "input and an answer")
+
+
+def test_bad_prompts_and_other_families_are_one_line(tmp_path):
+    out = str(tmp_path / "s2s")
+    r = attn("train", "--model", "seq2seq-transformer", *FAST, "--min-len", "2", "--max-len",
+             "4", "--out", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    _one_line_error(attn("sample", "--ckpt", out, "--prompt", "12a"), "12a", "digits")
+    _one_line_error(attn("train", "--resume", "--model", "vit", "--out", out),
+                    "seq2seq-transformer", "vit")
+    _one_line_error(attn("sample", "--ckpt", out, "--image", "x.npy"), "--image needs an image")

@@ -155,6 +155,20 @@ def test_vit_patches_are_the_image_blocks_row_by_row(rng):
     np.testing.assert_allclose(tokens[:, 0], np.broadcast_to(cls + pos[0], (2, 8)), rtol=1e-12)
 
 
+def test_patchify_unpatchify_round_trip(rng):
+    from engine.models.vit import patchify, unpatchify
+    img = Tensor(rng.random((2, 3, 8, 12)), requires_grad=True)
+    p = patchify(img, 4)
+    assert p.shape == (2, 6, 48)
+    np.testing.assert_array_equal(p.numpy()[1, 4].reshape(3, 4, 4), img.numpy()[1, :, 4:8, 4:8])
+    np.testing.assert_array_equal(unpatchify(p, 3, 8, 12).numpy(), img.numpy())
+    gradcheck(lambda x: unpatchify(patchify(x, 4) * 2.0, 3, 8, 12), img)
+    with pytest.raises(ValueError, match="does not split into 5x5 patches"):
+        patchify(img, 5)
+    with pytest.raises(ValueError, match="do not tile a 3x8x8 image"):
+        unpatchify(p, 3, 8, 8)
+
+
 def test_vit_attention_maps_and_rollout_against_numpy(rng):
     model = _vit(np.float64)
     img = rng.random((3, 8, 8))
@@ -227,3 +241,16 @@ def test_cross_entropy_reads_the_class_token_only(rng):
         other[0, r, c] += 1.0
         assert not np.allclose(model(other)[0].numpy(), base)
     assert F is not None
+
+
+@pytest.mark.parametrize("kind", ["gru", "transformer"])
+def test_an_encoder_decoder_training_step_lowers_the_loss(kind):
+    from engine import optim
+    model = _seq2seq(kind)
+    opt = optim.AdamW(model.parameters(), lr=1e-2)
+    idx, targets = _batch(8)
+    before = model(idx, targets)[1]
+    before.backward()
+    opt.step()
+    after = model(idx, targets)[1].item()
+    assert after < before.item() - 0.01, (before.item(), after)

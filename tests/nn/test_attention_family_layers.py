@@ -195,3 +195,20 @@ def test_decoder_block_is_causal_and_reads_the_memory(rng):
     y4, (self_w, cross_w) = block(Tensor(x), kv, need_weights=True)
     assert self_w.shape == (1, 2, 4, 4) and cross_w.shape == (1, 2, 4, 3)
     np.testing.assert_allclose(y4.numpy(), y, rtol=1e-12)
+
+
+def test_padded_memory_positions_get_no_gradient(rng, backend):
+    ca = nn.CrossAttention(4, 2, rng=0).double()
+    x = Tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    mem = Tensor(rng.standard_normal((2, 5, 4)), requires_grad=True)
+    pad = np.zeros((2, 5), bool)
+    pad[0, :2] = True
+    pad[1, 4] = True
+    (ca(x, mem, key_padding_mask=pad) ** 2).sum().backward()
+    g = mem.grad
+    assert np.all(g[pad] == 0.0) and np.all(np.abs(g[~pad]).sum(-1) > 0)
+    att = nn.AdditiveAttention(3, 4, 5, rng=0).double()
+    keys = Tensor(rng.standard_normal((2, 5, 4)), requires_grad=True)
+    ctx, _ = att(Tensor(rng.standard_normal((2, 3))), keys, key_padding_mask=pad)
+    (ctx ** 2).sum().backward()
+    assert np.all(keys.grad[pad] == 0.0) and np.all(np.abs(keys.grad[~pad]).sum(-1) > 0)
