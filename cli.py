@@ -30,7 +30,13 @@ def _positive_int(text):
 
 
 def _non_negative_int(text):
-    return 0 if text.strip() == "0" else _positive_int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _positive_float(text):
@@ -74,10 +80,13 @@ def add_train_args(p):
                    help="where to train: cpu, cuda, ... (default cpu; with --resume the "
                         "checkpoint's)")
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default 600)")
-    p.add_argument("--seed", type=int, metavar="N", help="seed of init, batches and dropout (default 0)")
+    p.add_argument("--seed", type=_non_negative_int, metavar="N",
+                   help="seed of init, batches and dropout (default 0)")
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in --out with its saved settings")
+                   help="continue from the checkpoint in --out with its saved settings; of "
+                        "those only --steps, --batch-size, --lr, --eval-every, "
+                        "--eval-examples, --ckpt-every and --device may change")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="sequences per step (default 32)")
     p.add_argument("--lr", type=_positive_float, metavar="LR", help="peak learning rate (default 3e-3)")
     p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
@@ -122,6 +131,7 @@ def _default_out(args):
 def train_config_from_args(args):
     """The TrainConfig a `train` command line asks for (saved settings + flags on --resume)."""
     from engine.training import TrainConfig, checkpoint
+    from engine.training.run import resume_config
     out = args.out or _default_out(args)
     given = _given_train_settings(args)
     if not args.resume:
@@ -129,8 +139,7 @@ def train_config_from_args(args):
             raise CliError(f"'{out}' already holds a checkpoint: pass --resume to continue "
                            f"it, or choose another --out")
         return TrainConfig(**given, out_dir=out)
-    saved = checkpoint.load(out).config["train"]
-    return TrainConfig.from_dict({**saved, **given, "resume": True, "out_dir": out})
+    return resume_config(out, given)
 
 
 def run_train(args):
@@ -158,7 +167,8 @@ def add_sample_args(p):
                    help="tokens to generate (default: the answer length, or 200 for text)")
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     p.add_argument("--num", type=_positive_int, metavar="N", help="samples (default 5 problems / 1 text)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
+                   help="sampling seed (default 0)")
 
 
 def _sampling(args, is_task):
@@ -217,9 +227,11 @@ def run_sample(args):
 
     from engine.data import SyntheticTask
     from engine.training import load_model
+    from engine.training.validate import check_examples_memory
     model, data = load_model(args.ckpt)
     rng = np.random.default_rng(args.seed)
     if isinstance(data, SyntheticTask):
+        check_examples_memory("--num", args.num or 5, data)
         _sample_task(args, model, data, rng)
     else:
         _sample_text(args, model, data, rng)
@@ -288,13 +300,16 @@ def main(argv=None):
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
     from engine.data import DataError
-    from engine.training import NonFiniteLossError
+    from engine.training import ConfigError, NonFiniteLossError
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
         return args.run(args)
-    except (CliError, DataError, CheckpointError, DeviceError) as e:
+    except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
         return _fail(args.command, e, 2)
+    except MemoryError as e:  # past the estimates made before allocating
+        return _fail(args.command, f"out of memory ({e or 'allocation failed'}); ask for a "
+                     f"smaller size", 2)
     except NonFiniteLossError as e:
         return _fail(args.command, e, 1)
     except KeyboardInterrupt:

@@ -84,8 +84,8 @@ def _train_step(run):
         where = locate_non_finite(model, run.optimizer, inputs, targets)
         raise NonFiniteLossError(f"training stopped at step {step}: the {what} is {value}; "
                                  f"{where}")
-    with critical_section():  # Ctrl-C waits for the update and the step count to agree
-        run.optimizer.step()
+    with critical_section(), np.errstate(over="ignore", invalid="ignore"):
+        run.optimizer.step()  # Ctrl-C waits for it; an overflow is caught at the next step
         run.step += 1
         run.metrics.train_step(step, loss_value, lr, norm)
     return loss_value, inputs.size
