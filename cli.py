@@ -82,7 +82,9 @@ def add_train_args(p):
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default 600)")
     p.add_argument("--seed", type=_non_negative_int, metavar="N",
                    help="seed of init, batches and dropout (default 0)")
-    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
+    p.add_argument("--out", metavar="DIR",
+                   help="checkpoint directory (default: a fresh runs/<task>, runs/<task>-2, "
+                        "...; with --resume the newest of them)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint in --out with its saved settings; of "
                         "those only --steps, --batch-size, --lr, --eval-every, "
@@ -129,22 +131,32 @@ def _default_out(args):
 
 
 def train_config_from_args(args):
-    """The TrainConfig a `train` command line asks for (saved settings + flags on --resume)."""
-    from engine.training import TrainConfig, checkpoint
+    """The TrainConfig a `train` command line asks for (saved settings + flags on --resume).
+
+    Without --out a new run gets a fresh directory (runs/reverse, then runs/reverse-2, ...)
+    and --resume continues the newest; an explicit --out holding a checkpoint needs --resume.
+    """
+    from engine.training import TrainConfig, rundir
     from engine.training.run import resume_config
-    out = args.out or _default_out(args)
     given = _given_train_settings(args)
+    out = args.out
     if not args.resume:
-        if os.path.exists(os.path.join(out, checkpoint.CONFIG_FILE)):
+        if out is None:
+            out = rundir.fresh(_default_out(args))
+        elif rundir.holds_checkpoint(out):
             raise CliError(f"'{out}' already holds a checkpoint: pass --resume to continue "
                            f"it, or choose another --out")
         return TrainConfig(**given, out_dir=out)
+    if out is None:
+        out = rundir.newest(_default_out(args)) or _default_out(args)
     return resume_config(out, given)
 
 
 def run_train(args):
     from engine.training import train
     cfg = train_config_from_args(args)
+    if args.out is None:  # say where this run goes, first
+        print(f"run directory: {cfg.out_dir}", flush=True)
     history = train(cfg, progress=not args.quiet)
     final = history["final"] or {}
     if not args.quiet:
@@ -155,8 +167,11 @@ def run_train(args):
 # ---- attn sample -----------------------------------------------------------------------------
 
 def add_sample_args(p):
-    p.add_argument("--ckpt", metavar="DIR", default=os.path.join("runs", "reverse"),
-                   help="checkpoint directory (default runs/reverse)")
+    p.add_argument("--ckpt", metavar="DIR",
+                   help="checkpoint directory (default: the newest run of --task)")
+    p.add_argument("--task", default="reverse", metavar="NAME",
+                   help="without --ckpt, sample the newest run under runs/ of this task (or "
+                        "text file name) (default reverse)")
     p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
                    "123+456 (default: held-out problems, or a newline for text)")
     p.add_argument("--temperature", type=_non_negative_float, metavar="T",
@@ -222,13 +237,25 @@ def _sample_text(args, model, vocab, rng):
         console.print(Text(prompt, style="bold") + Text(vocab.decode(out[0, idx.shape[1]:])))
 
 
+def _sample_checkpoint(args):
+    """--ckpt, or the newest run of --task under runs/ (engine.training.rundir.newest)."""
+    from engine.training import rundir
+    if args.ckpt is not None:
+        return args.ckpt
+    newest = rundir.newest(os.path.join("runs", args.task))
+    if newest is None:
+        raise CliError(f"no checkpoint of {args.task!r} under runs/: train one with "
+                       f"`attn train`, or pass --ckpt")
+    return newest
+
+
 def run_sample(args):
     import numpy as np
 
     from engine.data import SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
-    model, data = load_model(args.ckpt)
+    model, data = load_model(_sample_checkpoint(args))
     rng = np.random.default_rng(args.seed)
     if isinstance(data, SyntheticTask):
         check_examples_memory("--num", args.num or 5, data)

@@ -17,10 +17,13 @@ Format 1 (written before model families existed) is still read: it names no fami
 a "gpt") and keeps the whole per-step history in train_state["history"].
 """
 
+import fcntl
 import json
 import math
 import os
+import re
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -29,6 +32,9 @@ import numpy as np
 import ops
 
 MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
+LOCK_FILE = ".lock"  # held (flock) by the one run writing the directory: engine.training.rundir
+_TEMP = re.compile(r"\.(model\.npz|optim\.npz|config\.json)\..+\.tmp$")  # see _write_temp
+SETTLE_SECONDS = 10.0  # how long `load` waits for a save in progress to complete
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
 LEGACY_FAMILY = "gpt"  # the only model a format-1 checkpoint can hold
@@ -37,6 +43,38 @@ _ID_KEY, _OUTLINE_KEY = "__save_id__", "__outline__"
 
 class CheckpointError(Exception):
     """A checkpoint is missing, truncated, corrupted or does not fit the model."""
+
+
+class _MixedSave(CheckpointError):
+    """Files of two saves: a save in progress (wait) or one that died halfway (report)."""
+
+
+def writer_active(path_dir):
+    """Whether a training run holds the lock of `path_dir` (so a save may be in progress)."""
+    try:
+        fd = os.open(os.path.join(path_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the shared lock if it was granted
+    return False
+
+
+def remove_stale_temps(path_dir):
+    """Delete temporary files a crashed save left in `path_dir` (the directory has one
+    writer, the run holding its lock, so no other save can be using them)."""
+    for name in os.listdir(path_dir):
+        if _TEMP.match(name):
+            try:
+                os.unlink(os.path.join(path_dir, name))
+            except FileNotFoundError:
+                pass
 
 
 @dataclass
@@ -135,6 +173,7 @@ def save(path_dir, model, optimizer, config, train_state):
     dicts; optimizer may be None.
     """
     os.makedirs(path_dir, exist_ok=True)
+    remove_stale_temps(path_dir)
     save_id = uuid.uuid4().hex
     model_arrays = {name: ops.to_host(a) for name, a in model.state_dict().items()}
     model_arrays[_ID_KEY] = np.array(save_id)
@@ -198,14 +237,30 @@ def _read_npz(path, save_id):
                               f"({type(e).__name__}: {e})") from None
     found = arrays.pop(_ID_KEY, None)
     if found is None or str(found) != save_id:
-        raise CheckpointError(f"checkpoint file '{path}' is not from the same save as "
-                              f"config.json (an interrupted or mixed save)")
+        raise _MixedSave(f"checkpoint file '{path}' is not from the same save as "
+                         f"config.json (an interrupted or mixed save)")
     return arrays
 
 
 def load(path_dir):
-    """Read the checkpoint in directory `path_dir`; raises CheckpointError naming the file."""
+    """Read the checkpoint in directory `path_dir`; raises CheckpointError naming the file.
+
+    Readers are never blocked by a run writing the directory: files of two saves, seen
+    while that run holds the directory's lock, are a save in progress, and the read is
+    retried (up to SETTLE_SECONDS) until config.json and the arrays agree.
+    """
     path_dir = str(path_dir)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            return _load_once(path_dir)
+        except _MixedSave as e:
+            if time.monotonic() > deadline or not writer_active(path_dir):
+                raise CheckpointError(str(e)) from None
+            time.sleep(0.02)
+
+
+def _load_once(path_dir):
     if os.path.isfile(path_dir):
         raise CheckpointError(f"'{path_dir}' is a file; a checkpoint is the directory that "
                               f"holds {CONFIG_FILE}, {MODEL_FILE} and {OPTIM_FILE}")

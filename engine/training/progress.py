@@ -1,5 +1,7 @@
 """Progress display of a training run: a rich progress bar and one line per evaluation."""
 
+import sys
+
 _WORDED = {"step", "val_loss", "exact_match", "exact_match_n", "bigram_baseline"}  # said in words
 
 
@@ -61,6 +63,13 @@ class Reporter:
         if self.enabled:
             prefix = "[bold green]final[/] " if final else "      "
             self.console.print(prefix + describe_eval(result))
+
+    def warning(self, message):
+        """One line on stderr, shown even without a progress bar."""
+        if self.enabled:
+            self.progress.console.file.flush()
+        sys.stderr.write(f"warning: {message}\n")
+        sys.stderr.flush()
 
     def interrupted(self, step):
         if not self.enabled:
