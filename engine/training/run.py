@@ -91,6 +91,11 @@ def resume_run(cfg):
     model.to(cfg.device)
     optimizer = _optimizer(cfg, model)
     checkpoint.restore_optimizer(ckpt, optimizer)
+    saved_rng, own_rng = sorted(ckpt.train_state["rng"]), sorted(get_rng_states(model))
+    if saved_rng != own_rng:
+        raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' is not "
+                                         f"usable: train_state.rng holds generators "
+                                         f"{saved_rng}, the model has {own_rng}")
     set_rng_states(model, ckpt.train_state["rng"])
     metrics = Metrics.resume(ckpt.path, ckpt.train_state)
     return Run(cfg, data, model, optimizer, step, metrics)
@@ -148,6 +153,8 @@ def _restore_model(ckpt, *, need_text):
         family = get_model(ckpt.family)
         config = family.config.from_dict(ckpt.config["model"])
         data = dataset_from_description(ckpt.config["data"], need_text=need_text)
+        if hasattr(data, "seq_len"):
+            config.for_data(data)  # ValueError when the data does not fit the model
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError) and need_text:
             raise  # the text file is gone or changed: say so, not "unusable checkpoint"

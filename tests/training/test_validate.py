@@ -117,3 +117,16 @@ def test_config_sizes_name_the_key():
     assert GPTConfig.small().num_parameters() == 826_112
     with pytest.raises(ConfigError, match="seed must be an integer >= 0, got -1"):
         TrainConfig(seed=-1)
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("seed", -1, "seed must be an integer >= 0, got -1"),
+    ("min_len", "3", "min_len must be an integer >= 0, got '3'"),
+    ("max_len", 10**12, "the model's block_size is 64"),
+])
+def test_a_data_description_that_cannot_be_the_models_is_refused(ckpt_copy, key, value, words):
+    _edit(ckpt_copy, _set("data", key, value))
+    with pytest.raises(CheckpointError, match="config.json' describes no usable model or data"
+                       ) as err:
+        load_model(ckpt_copy)
+    assert words in str(err.value)
