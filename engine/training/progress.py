@@ -75,7 +75,8 @@ class Reporter:
         if not self.enabled:
             return
         self.progress.stop()  # the bar first, then the message under it
-        where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume"
+        where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume --out "
+                 f"{self.cfg.out_dir}"
                  if self.cfg.out_dir else "no checkpoint directory, nothing saved")
         self.console.print(f"[yellow]interrupted at step {step}:[/] {where}")
 

@@ -2,6 +2,8 @@
 saved back. The one path from a config to model, data and optimizer; the model comes from
 the registry (engine.models), so nothing here knows a model family."""
 
+import dataclasses
+
 import numpy as np
 
 import ops
@@ -10,7 +12,7 @@ from engine.models import get_model
 from engine.optim import AdamW, weight_decay_groups
 from engine.training import checkpoint
 from engine.training.config import TrainConfig
-from engine.training.metrics import Metrics
+from engine.training.metrics import Metrics, rows_from_history
 from engine.training.support import get_rng_states, set_rng_states
 from engine.training.validate import (
     ConfigError,
@@ -180,9 +182,16 @@ def load_model(ckpt_dir):
     return _restore_model(checkpoint.load(ckpt_dir), need_text=False)
 
 
-def save(run):
+def save(run, out_dir=None):
     """Append the run's new metrics rows to metrics.jsonl, then save the checkpoint that
-    covers them (format 2: the model family named, no per-step history in config.json)."""
+    covers them (format 2: the model family named, no per-step history in config.json).
+
+    out_dir: another directory (e.g. after a SaveError): the run moves there, and its
+    metrics.jsonl is written anew from the history in memory.
+    """
+    if out_dir is not None and out_dir != run.cfg.out_dir:
+        run.cfg = dataclasses.replace(run.cfg, out_dir=str(out_dir))
+        run.metrics = Metrics(run.history, pending=rows_from_history(run.history))
     cfg = run.cfg
     covered = run.metrics.flush(cfg.out_dir)
     config = {"model_family": cfg.model, "model": run.model.config.to_dict(),

@@ -40,7 +40,8 @@ class NonFiniteLossError(FloatingPointError):
 
 class SaveError(CheckpointError):
     """The last checkpoint of a run could not be written. `run` keeps the whole training
-    state in memory: `engine.training.run.save(err.run)` retries once the cause is fixed."""
+    state in memory: `engine.training.run.save(err.run)` retries once the cause is fixed,
+    `save(err.run, other_dir)` saves it elsewhere."""
 
     def __init__(self, message, run):
         super().__init__(message)

@@ -4,11 +4,13 @@ was; two real runs into one directory, a reader during saves, and SIGTERM."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 import cli
@@ -46,12 +48,24 @@ def test_bad_settings_are_one_line_before_any_work(tmp_path):
     assert "RuntimeWarning" not in r.stderr and "training stopped at step 1" in r.stderr
 
 
-def test_absurd_config_json_is_one_line(ckpt_copy):
+def test_absurd_config_json_or_nan_weights_are_one_line(ckpt_copy, tmp_path):
+    nan = shutil.copytree(ckpt_copy, tmp_path / "nan")
     path = ckpt_copy / "config.json"
     doc = json.loads(path.read_text())
     doc["config"]["model"]["n_embd"] = 10**9
     path.write_text(json.dumps(doc))
     _one_line_error(attn("sample", "--ckpt", str(ckpt_copy)), "needs about", "of memory")
+    with np.load(nan / "model.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["lm_head.weight"][0, 0] = np.nan
+    np.savez(nan / "model.npz", **arrays)
+    _one_line_error(attn("sample", "--ckpt", str(nan)), "tensor lm_head.weight holds NaN")
+
+
+def test_help_lists_what_may_change_on_resume():
+    text = " ".join(attn("train", "--help").stdout.split())
+    assert ("only --steps, --batch-size, --lr, --eval-every, --eval-examples, --ckpt-every "
+            "and --device may change") in text
 
 
 def test_without_out_each_run_is_fresh_and_sample_takes_the_newest(tmp_path, monkeypatch,
@@ -67,8 +81,6 @@ def test_without_out_each_run_is_fresh_and_sample_takes_the_newest(tmp_path, mon
     assert checkpoint.load(tmp_path / "runs" / "reverse").train_state["step"] == 3
     assert cli.main(["sample", "--task", "sort"]) == 2
     assert "no checkpoint of 'sort' under runs/" in capsys.readouterr().err
-    assert "--resume" in cli.build_parser()._subparsers._group_actions[0].choices[
-        "train"].format_help()
 
 
 def _wait_for(condition, seconds=120):

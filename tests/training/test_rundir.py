@@ -78,6 +78,12 @@ def test_a_failed_last_save_keeps_the_run_for_a_retry(tmp_path, monkeypatch):
     monkeypatch.undo()
     train_mod.runs.save(err.value.run)  # the cause fixed, the same run saves
     assert checkpoint.load(tmp_path).train_state["step"] == 2
+    elsewhere = tmp_path / "elsewhere"
+    train_mod.runs.save(err.value.run, elsewhere)  # or saves in another directory
+    resumed = train(TrainConfig(out_dir=str(elsewhere), resume=True, **{**TINY_RUN,
+                                                                        "steps": 3}),
+                    progress=False)
+    assert resumed["train"]["step"] == [0, 1, 2]
 
 
 def test_a_failed_save_on_ctrl_c_is_a_save_error(tmp_path, monkeypatch):
