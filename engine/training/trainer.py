@@ -7,9 +7,9 @@ from `data.evaluate`), checkpoints every `ckpt_every` steps and at the end with 
 log beside them, and exact resume: the batch of step s is drawn from an rng seeded with
 (seed, s), and the model's dropout generators are saved and restored, so 10 steps + resume +
 10 steps gives bit-for-bit the weights of 20 uninterrupted steps. Ctrl-C (or SIGTERM) saves
-a checkpoint (at a step boundary) before re-raising KeyboardInterrupt. A non-finite loss or gradient
-stops training with NonFiniteLossError naming the step and, found by rerunning the step
-under `engine.detect_anomaly()`, the first op that produced it.
+a checkpoint (at a step boundary) before re-raising KeyboardInterrupt. A non-finite loss or
+gradient stops training with NonFiniteLossError naming the step and, found by rerunning the
+step under `engine.detect_anomaly()`, the first op that produced it.
 """
 
 import math
@@ -124,7 +124,8 @@ def _save(run, reporter, *, last, why=""):
     """Save a checkpoint. A failed periodic save is one warning line and training goes on
     (the next save tries again); a failed last save is a SaveError holding the run."""
     try:
-        runs.save(run)
+        with critical_section():  # Ctrl-C or SIGTERM waits until all files are in place
+            runs.save(run)
     except OSError as e:
         message = (f"{why}could not save the checkpoint of step {run.step} in "
                    f"'{run.cfg.out_dir}': {e.strerror or e}")

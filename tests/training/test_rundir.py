@@ -11,7 +11,7 @@ import pytest
 from engine.training import SaveError, TrainConfig, checkpoint, rundir, train
 from engine.training import trainer as train_mod
 from engine.training.rundir import RunDirError
-from tests.conftest import TINY_RUN
+from tests.training.conftest import TINY_RUN
 
 
 def test_an_unusable_directory_is_refused_before_any_work(tmp_path):
