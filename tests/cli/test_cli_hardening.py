@@ -101,6 +101,11 @@ def test_two_runs_one_directory_a_reader_during_saves_and_sigterm(tmp_path):
         assert writer.poll() is None, writer.communicate()
         second = attn("train", "--out", str(out), "--resume", "--steps", "200000")
         _one_line_error(second, "is in use by another training run", f"(process {writer.pid})")
+        # a new run is refused too: by the lock, or by the checkpoint already saved
+        second = attn("train", *FAST, "--out", str(out))
+        assert second.returncode == 2 and len(second.stderr.strip().splitlines()) == 1
+        assert ("in use by another training run" in second.stderr
+                or "already holds a checkpoint" in second.stderr), second.stderr
         steps = set()
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:  # every read is whole, though saves go on
