@@ -152,12 +152,31 @@ def train_config_from_args(args):
     return resume_config(out, given)
 
 
+def _rescue(error):
+    """After a SaveError, save the run (kept in memory) in a fresh temporary directory
+    instead; raise one CliError saying where, or that this failed too."""
+    import tempfile
+
+    from engine.training import run as runs
+    try:
+        where = tempfile.mkdtemp(prefix="attn-rescue-")
+        runs.save(error.run, where)
+    except OSError as e:
+        raise CliError(f"{error}; saving it in a temporary directory failed too "
+                       f"({e.strerror or e}): the run is lost") from None
+    raise CliError(f"{error}; saved it instead in '{where}' (continue with --resume --out "
+                   f"{where})") from None
+
+
 def run_train(args):
-    from engine.training import train
+    from engine.training import SaveError, train
     cfg = train_config_from_args(args)
     if args.out is None:  # say where this run goes, first
         print(f"run directory: {cfg.out_dir}", flush=True)
-    history = train(cfg, progress=not args.quiet)
+    try:
+        history = train(cfg, progress=not args.quiet)
+    except SaveError as e:
+        _rescue(e)
     final = history["final"] or {}
     if not args.quiet:
         print(f"sample from it: attn sample --ckpt {cfg.out_dir}")

@@ -134,3 +134,26 @@ def test_a_read_during_a_save_waits_for_it(tmp_path, ckpt_copy, monkeypatch):
     shutil.copy(other / "model.npz", ckpt_copy / "model.npz")
     with rundir.locked(ckpt_copy), pytest.raises(checkpoint.CheckpointError, match="mixed"):
         checkpoint.load(ckpt_copy)  # and gives up after SETTLE_SECONDS
+
+
+def test_the_cli_rescues_a_run_whose_last_save_fails(tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    import cli
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real = checkpoint.save
+
+    def save(path_dir, *rest):
+        if "attn-rescue-" not in os.path.basename(path_dir):
+            raise OSError(28, "No space left on device")
+        return real(path_dir, *rest)
+    monkeypatch.setattr(checkpoint, "save", save)
+    argv = ["train", "--steps", "2", "--eval-every", "0", "--eval-examples", "10",
+            "--min-len", "3", "--max-len", "5", "--batch-size", "8", "--quiet"]
+    assert cli.main([*argv, "--out", str(tmp_path / "full")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not save the checkpoint of step 2" in err[0]
+    assert "No space left on device; saved it instead in" in err[0]
+    rescue = err[0].split("saved it instead in '")[1].split("'")[0]
+    assert rescue.startswith(str(tmp_path / "attn-rescue-"))
+    assert checkpoint.load(rescue).train_state["step"] == 2
