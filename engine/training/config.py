@@ -2,6 +2,8 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
+from engine.training.validate import check_train_config
+
 
 @dataclass
 class TrainConfig:
@@ -40,15 +42,19 @@ class TrainConfig:
     device: str = "cpu"  # where the model and its optimizer state live: cpu | cuda | ...
     seed: int = 0
 
+    def __post_init__(self):
+        check_train_config(self)  # ConfigError naming the first bad field
+
     def to_dict(self):
         return {**asdict(self), "betas": list(self.betas)}
 
     @classmethod
     def from_dict(cls, d):
         """The config of a saved dict; keys this version does not know are ignored, and
-        fields a format-1 checkpoint lacks (model, device) take their defaults."""
+        fields a format-1 checkpoint lacks (model, device) take their defaults; a field of
+        the wrong type or range is a ConfigError naming it."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
-        if "betas" in kwargs:
+        if isinstance(kwargs.get("betas"), list):
             kwargs["betas"] = tuple(kwargs["betas"])
         return cls(**kwargs)
