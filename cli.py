@@ -30,7 +30,13 @@ def _positive_int(text):
 
 
 def _non_negative_int(text):
-    return 0 if text.strip() == "0" else _positive_int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
 
 
 def _positive_float(text):
@@ -74,10 +80,15 @@ def add_train_args(p):
                    help="where to train: cpu, cuda, ... (default cpu; with --resume the "
                         "checkpoint's)")
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default: the model family's; 600 for gpt)")
-    p.add_argument("--seed", type=int, metavar="N", help="seed of init, batches and dropout (default 0)")
-    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default runs/<task>)")
+    p.add_argument("--seed", type=_non_negative_int, metavar="N",
+                   help="seed of init, batches and dropout (default 0)")
+    p.add_argument("--out", metavar="DIR",
+                   help="checkpoint directory (default: a fresh runs/<task>, runs/<task>-2, "
+                        "...; with --resume the newest of them)")
     p.add_argument("--resume", action="store_true",
-                   help="continue from the checkpoint in --out with its saved settings")
+                   help="continue from the checkpoint in --out with its saved settings; of "
+                        "those only --steps, --batch-size, --lr, --eval-every, "
+                        "--eval-examples, --ckpt-every and --device may change")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="examples per step (default: the model family's; 32 for gpt)")
     p.add_argument("--lr", type=_positive_float, metavar="LR", help="peak learning rate (default: the model family's; 3e-3 for gpt)")
     p.add_argument("--eval-every", type=_non_negative_int, metavar="N",
@@ -113,32 +124,67 @@ def _given_train_settings(args):
     return given
 
 
+def _run_base(name, model):
+    """runs/<task or text name>, with -<model> when the model is not the task's usual one
+    (the GPT for sequences, the ViT for images): runs/reverse, runs/reverse-seq2seq-gru,
+    runs/glyphs."""
+    usual = "vit" if name == "glyphs" else "gpt"
+    return os.path.join("runs", name + ("" if model in (None, usual) else f"-{model}"))
+
+
 def _default_out(args):
-    suffix = "" if args.model in (None, "gpt") else f"-{args.model}"
     if args.text:
-        name = os.path.splitext(os.path.basename(args.text))[0] or "text"
-        return os.path.join("runs", name + suffix)
-    return os.path.join("runs", (args.task or "reverse") + suffix)
+        return _run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
+    return _run_base(args.task or "reverse", args.model)
 
 
 def train_config_from_args(args):
-    """The TrainConfig a `train` command line asks for (saved settings + flags on --resume)."""
-    from engine.training import TrainConfig, checkpoint
-    out = args.out or _default_out(args)
+    """The TrainConfig a `train` command line asks for (saved settings + flags on --resume).
+
+    Without --out a new run gets a fresh directory (runs/reverse, then runs/reverse-2, ...)
+    and --resume continues the newest; an explicit --out holding a checkpoint needs --resume.
+    """
+    from engine.training import TrainConfig, rundir
+    from engine.training.run import resume_config
     given = _given_train_settings(args)
+    out = args.out
     if not args.resume:
-        if os.path.exists(os.path.join(out, checkpoint.CONFIG_FILE)):
+        if out is None:
+            out = rundir.fresh(_default_out(args))
+        elif rundir.holds_checkpoint(out):
             raise CliError(f"'{out}' already holds a checkpoint: pass --resume to continue "
                            f"it, or choose another --out")
         return TrainConfig(**given, out_dir=out)
-    saved = checkpoint.load(out).config["train"]
-    return TrainConfig.from_dict({**saved, **given, "resume": True, "out_dir": out})
+    if out is None:
+        out = rundir.newest(_default_out(args)) or _default_out(args)
+    return resume_config(out, given)
+
+
+def _rescue(error):
+    """After a SaveError, save the run (kept in memory) in a fresh temporary directory
+    instead; raise one CliError saying where, or that this failed too."""
+    import tempfile
+
+    from engine.training import run as runs
+    try:
+        where = tempfile.mkdtemp(prefix="attn-rescue-")
+        runs.save(error.run, where)
+    except OSError as e:
+        raise CliError(f"{error}; saving it in a temporary directory failed too "
+                       f"({e.strerror or e}): the run is lost") from None
+    raise CliError(f"{error}; saved it instead in '{where}' (continue with --resume --out "
+                   f"{where})") from None
 
 
 def run_train(args):
-    from engine.training import train
+    from engine.training import SaveError, train
     cfg = train_config_from_args(args)
-    history = train(cfg, progress=not args.quiet)
+    if args.out is None:  # say where this run goes, first
+        print(f"run directory: {cfg.out_dir}", flush=True)
+    try:
+        history = train(cfg, progress=not args.quiet)
+    except SaveError as e:
+        _rescue(e)
     final = history["final"] or {}
     if not args.quiet:
         print(f"sample from it: attn sample --ckpt {cfg.out_dir}")
@@ -148,8 +194,14 @@ def run_train(args):
 # ---- attn sample -----------------------------------------------------------------------------
 
 def add_sample_args(p):
-    p.add_argument("--ckpt", metavar="DIR", default=os.path.join("runs", "reverse"),
-                   help="checkpoint directory (default runs/reverse)")
+    p.add_argument("--ckpt", metavar="DIR",
+                   help="checkpoint directory (default: the newest run of --task)")
+    p.add_argument("--task", default="reverse", metavar="NAME",
+                   help="without --ckpt, sample the newest run under runs/ of this task (or "
+                        "text file name) (default reverse)")
+    p.add_argument("--model", choices=_ModelFamilies(),
+                   help="without --ckpt, the newest run of this model family on --task "
+                        "(default: the task's usual one, gpt; vit for glyphs)")
     p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
                    "123+456 (default: held-out problems, or a newline for text)")
     p.add_argument("--temperature", type=_non_negative_float, metavar="T",
@@ -160,7 +212,8 @@ def add_sample_args(p):
                    help="tokens to generate (default: the answer length, or 200 for text)")
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
     p.add_argument("--num", type=_positive_int, metavar="N", help="samples (default 5 problems / 1 text)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="sampling seed (default 0)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
+                   help="sampling seed (default 0)")
     p.add_argument("--attention", action="store_true",
                    help="also draw what each answer token attended to in the input (tasks), or "
                         "the class token's attention over the patches (images)")
@@ -265,19 +318,35 @@ def _sample_images(args, model, data):
     console.print(table)
 
 
+def _sample_checkpoint(args):
+    """--ckpt, or the newest run of --task under runs/ (engine.training.rundir.newest)."""
+    from engine.training import rundir
+    if args.ckpt is not None:
+        return args.ckpt
+    base = _run_base(args.task, args.model)
+    newest = rundir.newest(base)
+    if newest is None:
+        raise CliError(f"no checkpoint under '{base}': train one with `attn train`"
+                       f"{'' if args.model is None else ' --model ' + args.model}, or pass "
+                       f"--ckpt")
+    return newest
+
+
 def run_sample(args):
     import numpy as np
 
     from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
-    model, data = load_model(args.ckpt)
+    from engine.training.validate import check_examples_memory
+    model, data = load_model(_sample_checkpoint(args))
     rng = np.random.default_rng(args.seed)
     if args.image is not None and not isinstance(data, GlyphImages):
-        raise CliError(f"--image needs an image model; '{args.ckpt}' holds a "
+        raise CliError(f"--image needs an image model; the checkpoint holds a "
                        f"{type(model).__name__} trained on {data.describe().get('kind')} data")
     if isinstance(data, GlyphImages):
         _sample_images(args, model, data)
     elif isinstance(data, SyntheticTask):
+        check_examples_memory("--num", args.num or 5, data)
         _sample_task(args, model, data, rng)
     else:
         _sample_text(args, model, data, rng)
@@ -346,13 +415,16 @@ def main(argv=None):
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
     from engine.data import DataError
-    from engine.training import NonFiniteLossError
+    from engine.training import ConfigError, NonFiniteLossError
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
         return args.run(args)
-    except (CliError, DataError, CheckpointError, DeviceError) as e:
+    except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
         return _fail(args.command, e, 2)
+    except MemoryError as e:  # past the estimates made before allocating
+        return _fail(args.command, f"out of memory ({e or 'allocation failed'}); ask for a "
+                     f"smaller size", 2)
     except NonFiniteLossError as e:
         return _fail(args.command, e, 1)
     except KeyboardInterrupt:

@@ -235,7 +235,17 @@ def where(cond, a, b):
 
 def masked_fill(a, mask, value):
     """a with `value` wherever the boolean `mask` is true."""
-    return where(mask, value, a)
+    device = _device(a)
+    m = _array_arg("masked_fill", mask, device)
+    if m.dtype != device.xp.bool:
+        raise TypeError(f"masked_fill: mask must be boolean, got {m.dtype}; pass a bool mask "
+                        f"(e.g. mask == 1)")
+    try:
+        broadcast_shapes(m.shape, a.shape)
+    except ValueError:
+        raise ValueError(f"masked_fill: mask {m.shape} does not broadcast to a "
+                         f"{a.shape}") from None
+    return where(m, value, a)
 
 
 # ---- layers --------------------------------------------------------------------------------
@@ -307,6 +317,10 @@ def _attention_args(q, k, v, mask, scale):
         m, xp = _array_arg("scaled_dot_product_attention", mask, device), device.xp
         if m.dtype == xp.bool:  # True = may attend: 0, else -inf
             m = xp.where(m, xp.zeros(m.shape, dtype=q.dtype, device=m.device), -math.inf)
+        elif m.dtype not in (xp.float32, xp.float64):  # a 0/1 int mask would be added
+            raise TypeError(f"scaled_dot_product_attention: mask of dtype {m.dtype} is "
+                            f"neither boolean nor float; pass a bool mask (True = may "
+                            f"attend), e.g. mask == 1")
         elif m.dtype != q.dtype:
             m = xp.astype(m, q.dtype)
         try:
@@ -321,8 +335,9 @@ def _attention_args(q, k, v, mask, scale):
 def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
     """softmax(q k^T * scale + mask) v, fused (flash-style on the numba backend).
 
-    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv). `mask`: boolean
-    (True = may attend, as in PyTorch) or additive float, broadcastable to (B, H, Tq, Tk).
+    q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv) -> (B, H, Tq, Dv). `mask`,
+    broadcastable to (B, H, Tq, Tk): bool masks (True = may attend, as in PyTorch); float
+    masks are added to the scores (0 or -inf, not 1 or 0); integer masks are a TypeError.
     `causal`: query i sees key j iff j <= i + Tk - Tq. scale defaults to 1/sqrt(D).
     A query that sees no key at all gets a zero output.
     """

@@ -11,17 +11,27 @@ from ops.registry import register
 _CHUNKS = 64  # row ranges of the backward's dweight/dbias partial sums (at most)
 
 
+# _STATS: the mean and variance of a row are accumulated in float64 on every backend, then
+# rounded to x's dtype. In float32 a row holding 1e20 squares to 1e40, past float32's 3.4e38:
+# the variance became inf (all-zero output) or inf - inf (all-NaN). In float64 the squares of
+# any float32 row stay finite, so y is right for every finite float32 input whose deviations
+# from the row mean fit in float32. The float64 passes read float32 data and cost no more
+# time in the Numba block (a rough A/B in issue 13); the reference pays one float64 copy.
+
 def layer_norm_reference(x, weight, bias, eps):
     """(y, mean, rstd): y = (x - mean) * rstd * weight + bias, rstd = 1/sqrt(var + eps).
 
     x (..., C); the variance is the biased one; mean and rstd have shape x.shape[:-1].
+    Statistics are accumulated in float64 (_STATS).
     """
     xp = array_namespace(x)
-    mean = xp.mean(x, axis=-1)
-    centred = x - mean[..., None]
+    wide = xp.astype(x, xp.float64) if x.dtype == xp.float32 else x  # see _STATS below
+    mean = xp.mean(wide, axis=-1)
+    centred = wide - mean[..., None]
     var = xp.mean(centred * centred, axis=-1)
+    mean = xp.astype(mean, x.dtype, copy=False)
     rstd = xp.astype(1 / xp.sqrt(var + eps), x.dtype, copy=False)
-    y = centred * rstd[..., None] * weight + bias
+    y = (x - mean[..., None]) * rstd[..., None] * weight + bias
     return y, mean, rstd
 
 
@@ -47,15 +57,16 @@ def _layer_norm_block(x, weight, bias, eps, y, mean, rstd, lo, hi):
     n = x.shape[1]
     for i in range(lo, hi):
         row, out = x[i], y[i]
-        total = typed(0.0, eps)
+        total = np.float64(0.0)  # statistics in float64 (_STATS)
         for j in range(n):
             total += row[j]
-        mu = total / typed(n, eps)  # a plain `/ n` (int64) would promote to float64
-        sq = typed(0.0, eps)
+        mu64 = total / n
+        sq = np.float64(0.0)
         for j in range(n):  # second pass over the cached row: no E[x^2] - mu^2 cancellation
-            d = row[j] - mu
+            d = row[j] - mu64
             sq += d * d
-        r = typed(1.0, eps) / np.sqrt(sq / typed(n, eps) + eps)
+        mu = typed(mu64, eps)
+        r = typed(1.0 / np.sqrt(sq / n + eps), eps)
         for j in range(n):
             out[j] = (row[j] - mu) * r * weight[j] + bias[j]
         mean[i] = mu

@@ -28,6 +28,7 @@ teacher forcing for periodic evaluations and by greedy decoding for the final on
 """
 
 import hashlib
+import numbers
 
 import numpy as np
 
@@ -59,6 +60,10 @@ class SyntheticTask:
     def __init__(self, name="reverse", *, min_len=8, max_len=16, digits=3, seed=0):
         if name not in TASKS:
             raise DataError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+        for key, value in (("min_len", min_len), ("max_len", max_len), ("digits", digits),
+                           ("seed", seed)):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise DataError(f"{key} must be an integer >= 0, got {value!r}")
         if not 1 <= min_len <= max_len:
             raise DataError(f"need 1 <= min_len <= max_len, got {min_len}..{max_len}")
         if digits < 1:

@@ -1,6 +1,7 @@
 """The GPT model family (nanoGPT layout): its config and the model, registered as "gpt"."""
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -26,6 +27,18 @@ class GPTConfig:
     tie_weights: bool = False
 
     def __post_init__(self):
+        for key in ("vocab_size", "block_size", "n_embd", "n_head", "n_layer"):
+            v = getattr(self, key)
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"GPTConfig: {key} must be a positive integer, got {v!r}")
+        if (not isinstance(self.dropout, numbers.Real) or isinstance(self.dropout, bool)
+                or not 0 <= self.dropout < 1):
+            raise ValueError(f"GPTConfig: dropout must be a number in [0, 1), got "
+                             f"{self.dropout!r}")
+        for key in ("bias", "tie_weights"):
+            if not isinstance(getattr(self, key), bool):
+                raise TypeError(f"GPTConfig: {key} must be true or false, got "
+                                 f"{getattr(self, key)!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
 
@@ -57,6 +70,20 @@ class GPTConfig:
         if unknown:
             raise ValueError(f"GPTConfig.from_dict: unknown keys {unknown}")
         return cls(**d)
+
+    def num_parameters(self):
+        """The parameter count of GPT(self), computed without building it (tiny: 112,384)."""
+        c, v = self.n_embd, self.vocab_size
+        per_layer = 12 * c * c + (13 * c if self.bias else 2 * c)  # 2 LayerNorms, attn, MLP
+        head = 0 if self.tie_weights else v * c
+        return v * c + self.block_size * c + self.n_layer * per_layer + c * (
+            1 + self.bias) + head
+
+    def step_bytes(self, batch_size, seq_len):
+        """A rough lower bound of a training step's float32 activations (bytes): about 20
+        values of width C per token and layer, and the logits with their gradients."""
+        c = self.n_embd
+        return 4 * batch_size * seq_len * (self.n_layer * 20 * c + 3 * self.vocab_size + 4 * c)
 
     @property
     def context_length(self):

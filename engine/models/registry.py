@@ -8,6 +8,10 @@ contract below, so a new family or a new dataset needs no change to the training
 Config class (a dataclass):
   Config.from_name(name, **overrides)   the named size ("tiny", "small") with field overrides
   config.to_dict(), Config.from_dict(d)  a JSON round trip (checkpoints store the dict)
+  config.num_parameters(), config.step_bytes(batch_size, seq_len)   (optional)
+                                        the parameter count and a training step's activation
+                                        bytes, computed without building anything: the
+                                        trainer refuses sizes that would not fit in memory
   config.context_length                 the longest sequence the model takes; a dataset with
                                         no length of its own (text) cuts windows this long
   Config.TRAIN_DEFAULTS (optional)      {"steps", "lr", "batch_size"}: what TrainConfig

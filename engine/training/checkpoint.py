@@ -17,9 +17,13 @@ Format 1 (written before model families existed) is still read: it names no fami
 a "gpt") and keeps the whole per-step history in train_state["history"].
 """
 
+import fcntl
 import json
+import math
 import os
+import re
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -28,6 +32,9 @@ import numpy as np
 import ops
 
 MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
+LOCK_FILE = ".lock"  # held (flock) by the one run writing the directory: engine.training.rundir
+_TEMP = re.compile(r"\.(model\.npz|optim\.npz|config\.json)\..+\.tmp$")  # see _write_temp
+SETTLE_SECONDS = 10.0  # how long `load` waits for a save in progress to complete
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
 LEGACY_FAMILY = "gpt"  # the only model a format-1 checkpoint can hold
@@ -36,6 +43,38 @@ _ID_KEY, _OUTLINE_KEY = "__save_id__", "__outline__"
 
 class CheckpointError(Exception):
     """A checkpoint is missing, truncated, corrupted or does not fit the model."""
+
+
+class _MixedSave(CheckpointError):
+    """Files of two saves: a save in progress (wait) or one that died halfway (report)."""
+
+
+def writer_active(path_dir):
+    """Whether a training run holds the lock of `path_dir` (so a save may be in progress)."""
+    try:
+        fd = os.open(os.path.join(path_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the shared lock if it was granted
+    return False
+
+
+def remove_stale_temps(path_dir):
+    """Delete temporary files a crashed save left in `path_dir` (the directory has one
+    writer, the run holding its lock, so no other save can be using them)."""
+    for name in os.listdir(path_dir):
+        if _TEMP.match(name):
+            try:
+                os.unlink(os.path.join(path_dir, name))
+            except FileNotFoundError:
+                pass
 
 
 @dataclass
@@ -134,6 +173,7 @@ def save(path_dir, model, optimizer, config, train_state):
     dicts; optimizer may be None.
     """
     os.makedirs(path_dir, exist_ok=True)
+    remove_stale_temps(path_dir)
     save_id = uuid.uuid4().hex
     model_arrays = {name: ops.to_host(a) for name, a in model.state_dict().items()}
     model_arrays[_ID_KEY] = np.array(save_id)
@@ -197,14 +237,33 @@ def _read_npz(path, save_id):
                               f"({type(e).__name__}: {e})") from None
     found = arrays.pop(_ID_KEY, None)
     if found is None or str(found) != save_id:
-        raise CheckpointError(f"checkpoint file '{path}' is not from the same save as "
-                              f"config.json (an interrupted or mixed save)")
+        raise _MixedSave(f"checkpoint file '{path}' is not from the same save as "
+                         f"config.json (an interrupted or mixed save)")
     return arrays
 
 
 def load(path_dir):
-    """Read the checkpoint in directory `path_dir`; raises CheckpointError naming the file."""
+    """Read the checkpoint in directory `path_dir`; raises CheckpointError naming the file.
+
+    Readers are never blocked by a run writing the directory: files of two saves, seen
+    while that run holds the directory's lock, are a save in progress, and the read is
+    retried (up to SETTLE_SECONDS) until config.json and the arrays agree.
+    """
     path_dir = str(path_dir)
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            return _load_once(path_dir)
+        except _MixedSave as e:
+            if time.monotonic() > deadline or not writer_active(path_dir):
+                raise CheckpointError(str(e)) from None
+            time.sleep(0.02)
+
+
+def _load_once(path_dir):
+    if os.path.isfile(path_dir):
+        raise CheckpointError(f"'{path_dir}' is a file; a checkpoint is the directory that "
+                              f"holds {CONFIG_FILE}, {MODEL_FILE} and {OPTIM_FILE}")
     if not os.path.isdir(path_dir):
         raise CheckpointError(f"checkpoint directory '{path_dir}' does not exist")
     doc = _read_json(os.path.join(path_dir, CONFIG_FILE))
@@ -221,8 +280,34 @@ def load(path_dir):
                       doc["format"])
 
 
+def _check_finite(path, arrays):
+    """CheckpointError naming the first array of `arrays` ({name: array}) that is not all
+    finite, or not numbers at all (a NaN weight samples garbage without a word)."""
+    for name, a in arrays.items():
+        if a.dtype.kind not in "fiub":
+            raise CheckpointError(f"checkpoint file '{path}': tensor {name} holds "
+                                  f"{a.dtype} values, not numbers")
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise CheckpointError(f"checkpoint file '{path}': tensor {name} holds NaN or inf "
+                                  f"values")
+
+
+def _optim_arrays(state, prefix="optimizer"):
+    """{name: array} of every array in a nested optimizer state (names like state.0.m)."""
+    if isinstance(state, np.ndarray | np.generic):
+        return {prefix: np.asarray(state)}
+    items = (state.items() if isinstance(state, dict) else
+             enumerate(state) if isinstance(state, list | tuple) else ())
+    found = {}
+    for key, value in items:
+        found.update(_optim_arrays(value, f"{prefix}.{key}"))
+    return found
+
+
 def restore(ckpt, model, optimizer=None):
-    """Copy a loaded checkpoint's arrays into `model` (and `optimizer`), checking they fit."""
+    """Copy a loaded checkpoint's arrays into `model` (and `optimizer`), checking they fit
+    and are finite."""
+    _check_finite(os.path.join(ckpt.path, MODEL_FILE), ckpt.model_state)
     try:
         model.load_state_dict(ckpt.model_state)
     except (KeyError, ValueError) as e:
@@ -235,9 +320,51 @@ def restore(ckpt, model, optimizer=None):
 def restore_optimizer(ckpt, optimizer):
     """Copy a loaded checkpoint's optimizer state into `optimizer`, checking it fits."""
     if ckpt.optim_state is not None:
+        path = os.path.join(ckpt.path, OPTIM_FILE)
+        _check_finite(path, _optim_arrays(ckpt.optim_state))
         try:
+            _check_like(ckpt.optim_state, optimizer.state_dict(), "optimizer")
             optimizer.load_state_dict(ckpt.optim_state)
-        except (KeyError, ValueError, IndexError, TypeError) as e:
-            path = os.path.join(ckpt.path, OPTIM_FILE)
+        except (KeyError, ValueError, IndexError, TypeError, AttributeError) as e:
             raise CheckpointError(f"checkpoint file '{path}' does not fit the optimizer: "
                                   f"{e}") from None
+
+
+def _check_like(saved, own, where):
+    """ValueError unless the saved optimizer state has the layout of `own` (a fresh one):
+    the same hyper-parameter names holding numbers, each state entry an int count or an
+    array of the parameter's dtype."""
+    if not isinstance(saved, dict) or set(saved) != {"param_groups", "state"}:
+        raise ValueError(f"{where} state must hold param_groups and state")
+    groups, state = saved["param_groups"], saved["state"]
+    if not isinstance(groups, list) or len(groups) != len(own["param_groups"]):
+        raise ValueError(f"{where} has {len(own['param_groups'])} parameter groups")
+    for i, (g, mine) in enumerate(zip(groups, own["param_groups"])):
+        if not isinstance(g, dict) or set(g) != set(mine):
+            raise ValueError(f"{where} group {i} must hold {sorted(mine)}")
+        for key, value in g.items():
+            want = mine[key]
+            if key != "params" and not _same_kind(value, want):
+                raise ValueError(f"{where} group {i} {key} is {value!r}")
+    if not isinstance(state, dict):
+        raise TypeError(f"{where} state must be a dict")
+    dtypes = {}
+    for i, s in state.items():
+        if not isinstance(s, dict) or not all(isinstance(v, int | np.ndarray) for v in
+                                              s.values()):
+            raise ValueError(f"{where} state {i} must hold counts and arrays")
+        dtypes.update({f"{k}": v.dtype for k, v in s.items() if isinstance(v, np.ndarray)})
+    if len(set(dtypes.values())) > 1:
+        raise ValueError(f"{where} state mixes dtypes {sorted(map(str, dtypes.values()))}")
+
+
+def _same_kind(value, want):
+    """Both numbers (not bools), both sequences of numbers of one length, or equal."""
+    def number(v):
+        return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if number(want):
+        return number(value)
+    if isinstance(want, list | tuple):
+        return (isinstance(value, list | tuple) and len(value) == len(want)
+                and all(number(v) for v in value))
+    return value == want

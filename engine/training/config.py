@@ -2,7 +2,10 @@
 
 from dataclasses import asdict, dataclass, field, fields
 
-TRAIN_DEFAULTS = {"steps": 600, "lr": 3e-3, "batch_size": 32}  # when neither the user nor the family says
+from engine.training.validate import check_train_config
+
+# What steps, lr and batch_size are when neither the user nor the model family says.
+TRAIN_DEFAULTS = {"steps": 600, "lr": 3e-3, "batch_size": 32}
 
 
 @dataclass
@@ -47,10 +50,14 @@ class TrainConfig:
         # config class's TRAIN_DEFAULTS), else these; fixed here, so saved runs record them.
         unset = [name for name in TRAIN_DEFAULTS if getattr(self, name) is None]
         if unset:
-            from engine.models import get_model
-            family = getattr(get_model(self.model).config, "TRAIN_DEFAULTS", {})
+            family = {}
+            if isinstance(self.model, str):  # else check_train_config names the bad value
+                from engine.models import get_model, model_names
+                if self.model in model_names():
+                    family = getattr(get_model(self.model).config, "TRAIN_DEFAULTS", {})
             for name in unset:
                 setattr(self, name, family.get(name, TRAIN_DEFAULTS[name]))
+        check_train_config(self)  # ConfigError naming the first bad field
 
     def to_dict(self):
         return {**asdict(self), "betas": list(self.betas)}
@@ -58,9 +65,10 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d):
         """The config of a saved dict; keys this version does not know are ignored, and
-        fields a format-1 checkpoint lacks (model, device) take their defaults."""
+        fields a format-1 checkpoint lacks (model, device) take their defaults; a field of
+        the wrong type or range is a ConfigError naming it."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in known}
-        if "betas" in kwargs:
+        if isinstance(kwargs.get("betas"), list):
             kwargs["betas"] = tuple(kwargs["betas"])
         return cls(**kwargs)

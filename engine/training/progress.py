@@ -1,5 +1,7 @@
 """Progress display of a training run: a rich progress bar and one line per evaluation."""
 
+import sys
+
 _WORDED = {"step", "val_loss", "exact_match", "exact_match_n", "bigram_baseline", "accuracy",
            "accuracy_n", "linear_baseline"}  # said in words
 
@@ -68,11 +70,19 @@ class Reporter:
             prefix = "[bold green]final[/] " if final else "      "
             self.console.print(prefix + describe_eval(result))
 
+    def warning(self, message):
+        """One line on stderr, shown even without a progress bar."""
+        if self.enabled:
+            self.progress.console.file.flush()
+        sys.stderr.write(f"warning: {message}\n")
+        sys.stderr.flush()
+
     def interrupted(self, step):
         if not self.enabled:
             return
         self.progress.stop()  # the bar first, then the message under it
-        where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume"
+        where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume --out "
+                 f"{self.cfg.out_dir}"
                  if self.cfg.out_dir else "no checkpoint directory, nothing saved")
         self.console.print(f"[yellow]interrupted at step {step}:[/] {where}")
 

@@ -2,6 +2,8 @@
 saved back. The one path from a config to model, data and optimizer; the model comes from
 the registry (engine.models), so nothing here knows a model family."""
 
+import dataclasses
+
 import numpy as np
 
 import ops
@@ -9,8 +11,21 @@ from engine.data import DataError, build_dataset, dataset_from_description
 from engine.models import get_model
 from engine.optim import AdamW, weight_decay_groups
 from engine.training import checkpoint
-from engine.training.metrics import Metrics
+from engine.training.config import TrainConfig
+from engine.training.metrics import Metrics, rows_from_history
 from engine.training.support import get_rng_states, set_rng_states
+from engine.training.validate import (
+    ConfigError,
+    check_memory,
+    check_run_memory,
+    check_train_state,
+    model_bytes,
+)
+
+# Settings of a run that may change on --resume; the rest describe the model and its data.
+RESUMABLE = ("steps", "batch_size", "lr", "eval_every", "eval_examples", "final_eval_examples",
+             "ckpt_every", "device")
+_MODEL_SETTINGS = ("model", "config", "model_overrides", "seed")
 
 
 class Run:
@@ -43,8 +58,12 @@ def new_run(cfg):
     """A fresh run: data, a model initialised from cfg.seed on cfg.device, its optimizer."""
     ops.get_device(cfg.device)  # an unknown or missing device fails before any work
     family = get_model(cfg.model)
-    data, model_config = _dataset(cfg, family.config.from_name(cfg.config,
-                                                               **cfg.model_overrides))
+    try:
+        model_config = family.config.from_name(cfg.config, **cfg.model_overrides)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model settings: {e}") from None
+    data, model_config = _dataset(cfg, model_config)
+    check_run_memory(cfg, model_config, data)
     model = family.model(model_config, rng=np.random.default_rng([cfg.seed, 1]))
     model.to(cfg.device)
     return Run(cfg, data, model, _optimizer(cfg, model), 0, Metrics())
@@ -56,34 +75,99 @@ def resume_run(cfg):
         raise ValueError("resume needs out_dir, the checkpoint directory to continue from")
     ops.get_device(cfg.device)
     ckpt = checkpoint.load(cfg.out_dir)
+    _check_schema(ckpt)
     if ckpt.family != cfg.model:
         raise checkpoint.CheckpointError(f"checkpoint '{ckpt.path}' holds a {ckpt.family!r} "
                                          f"model, not {cfg.model!r}")
+    _check_same_model_settings(ckpt, cfg)
+    step = ckpt.train_state["step"]
+    if cfg.steps < step:
+        raise ConfigError(f"checkpoint '{ckpt.path}' is already at step {step}: steps "
+                          f"{cfg.steps} would train nothing; pass more steps to continue it")
     model, data = _restore_model(ckpt, need_text=True)
     saved, wanted = ckpt.config["data"], _dataset(cfg, model.config)[0].describe()
     if wanted != saved:
         raise checkpoint.CheckpointError(f"checkpoint '{ckpt.path}' was trained on {saved}, "
                                          f"not on {wanted}")
+    check_run_memory(cfg, model.config, data)
     model.to(cfg.device)
     optimizer = _optimizer(cfg, model)
     checkpoint.restore_optimizer(ckpt, optimizer)
+    saved_rng, own_rng = sorted(ckpt.train_state["rng"]), sorted(get_rng_states(model))
+    if saved_rng != own_rng:
+        raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' is not "
+                                         f"usable: train_state.rng holds generators "
+                                         f"{saved_rng}, the model has {own_rng}")
     set_rng_states(model, ckpt.train_state["rng"])
     metrics = Metrics.resume(ckpt.path, ckpt.train_state)
-    return Run(cfg, data, model, optimizer, int(ckpt.train_state["step"]), metrics)
+    return Run(cfg, data, model, optimizer, step, metrics)
+
+
+def _config_path(ckpt):
+    return f"{ckpt.path}/{checkpoint.CONFIG_FILE}"
+
+
+def _check_schema(ckpt):
+    """The whole of config.json against its schema: the train section as a TrainConfig and
+    train_state (step, rng states, metrics or history); CheckpointError naming the field."""
+    saved = ckpt.config.get("train")
+    if not isinstance(saved, dict):
+        raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' has no "
+                                         f"train section")
+    try:
+        try:
+            TrainConfig.from_dict(saved)
+        except ConfigError as e:
+            raise ConfigError(f"train.{e}") from None
+        check_train_state(ckpt.train_state, ckpt.format)
+    except ConfigError as e:
+        raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' is not "
+                                         f"usable: {e}") from None
+
+
+def _check_same_model_settings(ckpt, cfg):
+    """A setting that describes the model may not change on resume (it would be recorded in
+    config.json while the model stays the saved one); the error names both values."""
+    saved = ckpt.config.get("train")
+    saved = saved if isinstance(saved, dict) else {}
+    defaults = TrainConfig()
+    for key in _MODEL_SETTINGS:
+        was = saved.get(key, getattr(defaults, key))
+        if getattr(cfg, key) != was:
+            raise ConfigError(f"{key} {getattr(cfg, key)!r} differs from the checkpoint's "
+                              f"{was!r}: model settings cannot change on resume (these can: "
+                              f"{', '.join(RESUMABLE)})")
+
+
+def resume_config(out_dir, given):
+    """The TrainConfig of resuming the checkpoint in `out_dir` with settings `given` (the
+    saved train section, overridden by `given`); a bad saved field names the file."""
+    ckpt = checkpoint.load(out_dir)
+    _check_schema(ckpt)
+    return TrainConfig.from_dict({**ckpt.config["train"], **given, "resume": True,
+                                  "out_dir": out_dir})
 
 
 def _restore_model(ckpt, *, need_text):
     """(model with the checkpoint's weights, on the CPU; its dataset) from a loaded checkpoint."""
+    _check_schema(ckpt)
     try:
         family = get_model(ckpt.family)
-        model = family.model(family.config.from_dict(ckpt.config["model"]), rng=0)
+        config = family.config.from_dict(ckpt.config["model"])
         data = dataset_from_description(ckpt.config["data"], need_text=need_text)
-    except (KeyError, TypeError, ValueError) as e:
+        if hasattr(data, "seq_len"):
+            config.for_data(data)  # ValueError when the data does not fit the model
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         if isinstance(e, DataError) and need_text:
             raise  # the text file is gone or changed: say so, not "unusable checkpoint"
-        path = f"{ckpt.path}/{checkpoint.CONFIG_FILE}"
-        raise checkpoint.CheckpointError(f"checkpoint file '{path}' describes no usable "
-                                         f"model or data ({type(e).__name__}: {e})") from None
+        raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' describes no "
+                                         f"usable model or data ({type(e).__name__}: {e})"
+                                         ) from None
+    try:
+        check_memory(f"the model of checkpoint '{ckpt.path}'", model_bytes(config))
+    except ConfigError as e:
+        raise checkpoint.CheckpointError(str(e)) from None
+    model = family.model(config, rng=0)
     checkpoint.restore(ckpt, model)
     return model, data
 
@@ -98,9 +182,16 @@ def load_model(ckpt_dir):
     return _restore_model(checkpoint.load(ckpt_dir), need_text=False)
 
 
-def save(run):
+def save(run, out_dir=None):
     """Append the run's new metrics rows to metrics.jsonl, then save the checkpoint that
-    covers them (format 2: the model family named, no per-step history in config.json)."""
+    covers them (format 2: the model family named, no per-step history in config.json).
+
+    out_dir: another directory (e.g. after a SaveError): the run moves there, and its
+    metrics.jsonl is written anew from the history in memory.
+    """
+    if out_dir is not None and out_dir != run.cfg.out_dir:
+        run.cfg = dataclasses.replace(run.cfg, out_dir=str(out_dir))
+        run.metrics = Metrics(run.history, pending=rows_from_history(run.history))
     cfg = run.cfg
     covered = run.metrics.flush(cfg.out_dir)
     config = {"model_family": cfg.model, "model": run.model.config.to_dict(),

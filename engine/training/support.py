@@ -1,4 +1,5 @@
-"""Helpers of the training loop: RNG state capture, Ctrl-C deferral, locating non-finite values."""
+"""Helpers of the training loop: RNG state capture, Ctrl-C and SIGTERM handling, locating
+non-finite values."""
 
 import contextlib
 import signal
@@ -36,25 +37,52 @@ def set_rng_states(model, states):
             rng.bit_generator.state = states[name]
 
 
+_STOP = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what schedulers and `timeout` send
+
+
+def _ours():
+    """The stop signals whose handler raises KeyboardInterrupt here (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    return [s for s in _STOP if signal.getsignal(s) is signal.default_int_handler]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """For the block, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so a run stopped by
+    a job scheduler, `timeout` or `docker stop` saves its checkpoint like an interrupted one.
+    Left alone when SIGTERM already has a handler of its own, or off the main thread."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def critical_section():
-    """Defer Ctrl-C (SIGINT) until the block is done, then raise KeyboardInterrupt.
+    """Defer Ctrl-C (SIGINT) and SIGTERM until the block is done, then raise
+    KeyboardInterrupt.
 
     The optimizer update and the step counter change together inside it, so a checkpoint
     saved on Ctrl-C always holds the weights of a whole number of steps.
     """
     caught = []
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.getsignal(signal.SIGINT)
-    if previous is not signal.default_int_handler:
+    signals = _ours()
+    if not signals:
         yield  # not ours to manage (other thread, ignored, or a custom handler)
         return
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    for s in signals:
+        signal.signal(s, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s in signals:
+            signal.signal(s, signal.default_int_handler)
     if caught:
         raise KeyboardInterrupt
 

@@ -6,10 +6,10 @@ rate, gradient clipping, periodic evaluation (validation loss here, the task's o
 from `data.evaluate`), checkpoints every `ckpt_every` steps and at the end with the metrics
 log beside them, and exact resume: the batch of step s is drawn from an rng seeded with
 (seed, s), and the model's dropout generators are saved and restored, so 10 steps + resume +
-10 steps gives bit-for-bit the weights of 20 uninterrupted steps. Ctrl-C saves a checkpoint
-(at a step boundary) before re-raising KeyboardInterrupt. A non-finite loss or gradient
-stops training with NonFiniteLossError naming the step and, found by rerunning the step
-under `engine.detect_anomaly()`, the first op that produced it.
+10 steps gives bit-for-bit the weights of 20 uninterrupted steps. Ctrl-C (or SIGTERM) saves
+a checkpoint (at a step boundary) before re-raising KeyboardInterrupt. A non-finite loss or
+gradient stops training with NonFiniteLossError naming the step and, found by rerunning the
+step under `engine.detect_anomaly()`, the first op that produced it.
 """
 
 import math
@@ -17,20 +17,35 @@ import time
 
 import numpy as np
 
+import ops
+from engine.models import get_model
 from engine.nn import eval_mode
 from engine.optim import clip_grad_norm, cosine_lr, set_lr
 from engine.training import run as runs
+from engine.training import rundir
+from engine.training.checkpoint import CheckpointError
 from engine.training.progress import Reporter
 from engine.training.support import (
     critical_section,
     get_rng_states,
     locate_non_finite,
     set_rng_states,
+    sigterm_as_interrupt,
 )
 
 
 class NonFiniteLossError(FloatingPointError):
     """Training produced a NaN or inf loss (or gradient); the message names step and op."""
+
+
+class SaveError(CheckpointError):
+    """The last checkpoint of a run could not be written. `run` keeps the whole training
+    state in memory: `engine.training.run.save(err.run)` retries once the cause is fixed,
+    `save(err.run, other_dir)` saves it elsewhere."""
+
+    def __init__(self, message, run):
+        super().__init__(message)
+        self.run = run
 
 
 def evaluate(run, *, final):
@@ -84,8 +99,8 @@ def _train_step(run):
         where = locate_non_finite(model, run.optimizer, inputs, targets)
         raise NonFiniteLossError(f"training stopped at step {step}: the {what} is {value}; "
                                  f"{where}")
-    with critical_section():  # Ctrl-C waits for the update and the step count to agree
-        run.optimizer.step()
+    with critical_section(), np.errstate(over="ignore", invalid="ignore"):
+        run.optimizer.step()  # Ctrl-C waits for it; an overflow is caught at the next step
         run.step += 1
         run.metrics.train_step(step, loss_value, lr, norm)
     return loss_value, targets.size  # tokens (images for an image task)
@@ -102,7 +117,21 @@ def _loop(run, reporter):
             run.metrics.evaluation(result)
             reporter.evaluation(result)
         if cfg.out_dir and cfg.ckpt_every and run.step % cfg.ckpt_every == 0:
+            _save(run, reporter, last=False)
+
+
+def _save(run, reporter, *, last, why=""):
+    """Save a checkpoint. A failed periodic save is one warning line and training goes on
+    (the next save tries again); a failed last save is a SaveError holding the run."""
+    try:
+        with critical_section():  # Ctrl-C or SIGTERM waits until all files are in place
             runs.save(run)
+    except OSError as e:
+        message = (f"{why}could not save the checkpoint of step {run.step} in "
+                   f"'{run.cfg.out_dir}': {e.strerror or e}")
+        if last:
+            raise SaveError(message, run) from None
+        reporter.warning(f"{message}; training goes on and the next save tries again")
 
 
 def train(cfg, *, progress=True):
@@ -114,7 +143,26 @@ def train(cfg, *, progress=True):
     greedy decoding on cfg.final_eval_examples held-out problems; text: the bigram
     baseline too). With cfg.out_dir the same rows go to metrics.jsonl beside the checkpoint;
     on resume the history is read back from it. progress=False prints nothing.
+
+    With cfg.out_dir the directory is proved writable and locked (engine.training.rundir)
+    before anything else, and held until the end; a new run refuses a directory that
+    already holds a checkpoint. SIGTERM stops a run as Ctrl-C does (a checkpoint is saved,
+    then KeyboardInterrupt is raised). A checkpoint that cannot be written is a warning
+    while training goes on, and a SaveError (holding the run) at the end.
     """
+    ops.get_device(cfg.device)  # an unknown family or device is refused before the
+    get_model(cfg.model)  # directory is created
+    with sigterm_as_interrupt():
+        if not cfg.out_dir:
+            return _train(cfg, progress)
+        with rundir.locked(cfg.out_dir):
+            if not cfg.resume and rundir.holds_checkpoint(cfg.out_dir):
+                raise rundir.RunDirError(f"'{cfg.out_dir}' already holds a checkpoint: "
+                                         f"resume it, or choose another directory")
+            return _train(cfg, progress)
+
+
+def _train(cfg, progress):
     run = runs.resume_run(cfg) if cfg.resume else runs.new_run(cfg)
     started = run.step
     with Reporter(cfg, run, progress) as reporter:
@@ -125,12 +173,12 @@ def train(cfg, *, progress=True):
                 run.metrics.evaluation(evaluate(run, final=True), final=True)
                 reporter.evaluation(run.history["final"], final=True)
                 if cfg.out_dir:
-                    runs.save(run)
+                    _save(run, reporter, last=True)
         except KeyboardInterrupt:
             run.history["interrupted"] = True
             run.history["final"] = None
             if cfg.out_dir:
-                runs.save(run)
+                _save(run, reporter, last=True, why=f"interrupted at step {run.step}, and ")
             reporter.interrupted(run.step)
             raise
     return run.history

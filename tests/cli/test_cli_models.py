@@ -75,3 +75,15 @@ def test_bad_prompts_and_other_families_are_one_line(tmp_path):
     _one_line_error(attn("train", "--resume", "--model", "vit", "--out", out),
                     "seq2seq-transformer", "vit")
     _one_line_error(attn("sample", "--ckpt", out, "--image", "x.npy"), "--image needs an image")
+
+
+def test_default_run_directories_name_the_family(tmp_path, monkeypatch, capsys):
+    import cli
+    monkeypatch.chdir(tmp_path)  # in process: runs/ lands in tmp_path
+    args = ["--model", "seq2seq-gru", *FAST, "--min-len", "2", "--max-len", "3", "--quiet"]
+    assert cli.main(["train", *args]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "run directory: runs/reverse-seq2seq-gru"
+    assert cli.main(["sample", "--model", "seq2seq-gru", "--num", "1"]) == 0
+    assert "task reverse" in capsys.readouterr().out
+    assert cli.main(["sample", "--num", "1"]) == 2  # no GPT run of reverse yet
+    assert "no checkpoint under 'runs/reverse'" in capsys.readouterr().err

@@ -150,3 +150,24 @@ def test_one_dimensional_input(rng, threads):
     _assert_close(out, layer_norm_reference(x, weight, bias, EPS), np.float64)
     _assert_close(layer_norm_backward_cpu(dy, x, weight, out[1], out[2]),
                   layer_norm_backward_reference(dy, x, weight, out[1], out[2]), np.float64)
+
+
+@pytest.mark.parametrize("big", [1e20, -3e37, 1e-30])
+def test_huge_finite_float32_values_give_the_right_finite_result(rng, threads, big):
+    """Issue 13: a float32 row holding 1e20 was all-NaN on numba and all-zero on numpy (the
+    variance overflowed float32); statistics in float64 give the right answer on both."""
+    x, _, weight, bias = _problem(rng, (6, 64), np.float32)
+    x[0, 5] = big  # one huge value among ordinary ones
+    x[1] = big * np.linspace(-1, 1, 64)  # a whole row of huge values
+    x[2] = big  # a constant huge row: normalises to the bias
+    wide = x.astype(np.float64)
+    mean = wide.mean(-1, keepdims=True)
+    want = (wide - mean) / np.sqrt(((wide - mean) ** 2).mean(-1, keepdims=True) + EPS)
+    want = want * weight + bias
+    got_cpu = layer_norm_cpu(x, weight, bias, EPS)
+    got_ref = layer_norm_reference(x, weight, bias, EPS)
+    for got in (got_cpu, got_ref):
+        assert all(np.isfinite(a).all() for a in got)
+        np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(got_cpu, got_ref):  # the two backends agree to rounding
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
