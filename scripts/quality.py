@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from engine.training import TrainConfig, load_model, train  # (after the path set-up)
 
 DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000,  # 600 = TrainConfig default
-                 "gru": 600, "s2s": 600, "s2s-add": 3000, "vit": 1000}
+                 "gru": 600, "s2s": 600, "s2s-add": 3000, "vit": 2000}
 FAMILY = {"gru": "seq2seq-gru", "s2s": "seq2seq-transformer"}
 TARGETS = {("gpt", "reverse"): 0.99, ("gpt", "add"): 0.95, ("seq2seq-gru", "reverse"): 0.98,
            ("seq2seq-transformer", "reverse"): 0.99, ("seq2seq-transformer", "add"): 0.99}
@@ -91,17 +91,19 @@ def check_task(task, steps, seed, progress, model="gpt", name=None, **options):
         row["result"] += (f"; attention on the aligned source position{'s' if task == 'add' else ''}: "
                           + ", ".join(f"{k} {100 * v:.0f}%" for k, v in mass.items()))
         if model == "seq2seq-gru" and task == "reverse":
-            row["result"] += " (need >= 90%)"
+            near = alignment_mass(trained, data, window=1)[best]
+            row["result"] += f" (need >= 90%), {100 * near:.1f}% within one position of it"
             row["ok"] = row["ok"] and mass[best] >= 0.90
     return row
 
 
-def alignment_mass(model, task, n=200):
+def alignment_mass(model, task, n=200, window=0):
     """How much attention each answer step puts on the source positions it must read,
     averaged over n held-out problems (teacher-forced): for reverse, answer token j reads the
     mirrored position (input field width - 1 - j); for add, answer digit k (least
     significant first) reads digit k of both addends. seq2seq-gru: its one alignment;
     seq2seq-transformer: every decoder block's cross-attention head ("L1H2": block 1, head 2).
+    window > 0 counts the positions that many places either side too.
     """
     from engine.models import attention_maps
     inputs = task.held_out(n)
@@ -118,6 +120,8 @@ def alignment_mass(model, task, n=200):
                 steps = range(len(inp)) if task.name == "reverse" else range(d)
                 for j in steps:
                     cols = [W - 1 - j] if task.name == "reverse" else [d - 1 - j, 2 * d - j]
+                    cols = sorted({c + k for c in cols for k in range(-window, window + 1)
+                                   if 0 <= c + k < W})
                     total += m[b, h, j, cols].sum()
                     count += 1
             key = name if name == "alignment" else f"{name}H{h}"
