@@ -1,0 +1,432 @@
+"""The "cuda" device's array namespace: the subset of the Python array API standard (2024.12)
+the engine uses (ops/README.md, "The array namespace a device provides") and the standard's
+common elementwise functions, over CudaArray views of Numba device buffers.
+
+Elementwise functions come from the tables in ops/cuda/elementwise.py and reductions from
+ops/cuda/reduce.py: a new standard function is one line there (and, for an unusual dtype
+rule, one line in _UNARY_KEEP / _UNARY_FLOAT below). Dtype promotion is numpy 2's (Python
+scalars are weak: `float32_array * 2.0` stays float32). Nothing here copies between host and
+device except `asarray` of host data, which goes through ops.to_device and is counted.
+"""
+
+import builtins
+import math
+import sys
+
+import numpy as np
+from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
+
+from ops.cuda import elementwise as ew
+from ops.cuda import reduce as rd
+from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
+from ops.cuda.indexing import getitem, setitem, take, take_along_axis  # noqa: F401
+from ops.cuda.matmul import matmul_batched
+
+__array_api_version__ = "2024.12"
+Device = CudaDevice
+bool = np.dtype("bool")  # the standard's name (shadows the builtin here)
+int8, int16, int32, int64 = (np.dtype(n) for n in ("int8", "int16", "int32", "int64"))
+uint8 = np.dtype("uint8")
+float32, float64 = np.dtype("float32"), np.dtype("float64")
+inf, nan, pi, e = math.inf, math.nan, math.pi, math.e
+finfo, iinfo = np.finfo, np.iinfo
+newaxis = None
+
+_KINDS = {"bool": "b", "signed integer": "i", "unsigned integer": "u", "integral": "iu",
+          "real floating": "f", "numeric": "iuf"}
+
+
+def isdtype(dtype, kind):
+    if isinstance(kind, tuple):
+        return builtins.any(isdtype(dtype, k) for k in kind)
+    if not isinstance(kind, str):
+        return np.dtype(dtype) == np.dtype(kind)
+    return np.dtype(dtype).kind in _KINDS[kind]
+
+
+def result_type(*args):
+    return np.result_type(*[a.dtype if isinstance(a, CudaArray) else a for a in args])
+
+
+def _dtype(dtype, default):
+    return np.dtype(default if dtype is None else dtype)
+
+
+# ---- creation ----------------------------------------------------------------------------
+
+def full(shape, fill_value, *, dtype=None, device=None):
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    if dtype is None:
+        dtype = np.result_type(type(fill_value)) if not isinstance(fill_value, float) \
+            else float64
+    out = empty(shape, dtype)
+    n = out.size
+    if n:
+        value = np.dtype(dtype).type(fill_value)
+        ew.fill_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, value, n)
+    return out
+
+
+def zeros(shape, *, dtype=None, device=None):
+    return full(shape, 0, dtype=_dtype(dtype, float64))
+
+
+def ones(shape, *, dtype=None, device=None):
+    return full(shape, 1, dtype=_dtype(dtype, float64))
+
+
+def empty_like(x, *, dtype=None, device=None):
+    return empty(x.shape, _dtype(dtype, x.dtype))
+
+
+def zeros_like(x, *, dtype=None, device=None):
+    return full(x.shape, 0, dtype=_dtype(dtype, x.dtype))
+
+
+def ones_like(x, *, dtype=None, device=None):
+    return full(x.shape, 1, dtype=_dtype(dtype, x.dtype))
+
+
+def full_like(x, fill_value, *, dtype=None, device=None):
+    return full(x.shape, fill_value, dtype=_dtype(dtype, x.dtype))
+
+
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
+    if stop is None:
+        start, stop = 0, start
+    n = builtins.max(0, math.ceil((stop - start) / step))
+    ints = builtins.all(isinstance(v, int) for v in (start, stop, step))
+    out = empty((n,), _dtype(dtype, int64 if ints else float64))
+    if n:
+        t = out.dtype.type if out.dtype.kind in "iu" else np.float64
+        ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, t(start), t(step), n)
+    return out
+
+
+def asarray(obj, /, *, dtype=None, device=None, copy=None):
+    """A cuda array from a cuda array (no copy unless asked or the dtype changes), a Python
+    scalar (made on the device: no transfer) or host data (one counted copy)."""
+    if isinstance(obj, CudaArray):
+        if dtype is not None and np.dtype(dtype) != obj.dtype:
+            return astype(obj, dtype)
+        return _copy(obj, obj.dtype) if copy else obj
+    if isinstance(obj, int | float | np.generic) and not isinstance(obj, np.ndarray):
+        if isinstance(obj, np.generic):
+            dtype = obj.dtype if dtype is None else dtype
+            obj = obj.item()
+        default = bool if isinstance(obj, builtins.bool) else int64 if isinstance(obj, int) \
+            else float64
+        return full((), obj, dtype=_dtype(dtype, default))
+    from ops.devices import to_device  # the cuda device is registered before any call
+    return to_device(np.asarray(obj, dtype=dtype), "cuda")
+
+
+def astype(x, dtype, /, *, copy=True, device=None):
+    dtype = np.dtype(dtype)
+    if dtype == x.dtype and not copy:
+        return x
+    return _copy(x, dtype)
+
+
+def _copy(x, dtype):
+    out = empty(x.shape, dtype)
+    _assign(out, x)
+    return out
+
+
+def _assign(dst, src):
+    """dst view[...] = src view (broadcast), cast to dst's dtype."""
+    n = dst.size
+    if n:
+        shape, nd, [(db, do, dst_), (sb, so, sst)] = ew.plan(dst.shape, [dst, src])
+        ew.copy_kernel(dst.dtype.name)[ew.launch_grid(n)](db, do, dst_, sb, so, sst,
+                                                          shape, nd, n)
+
+
+def contiguous(x):
+    """x itself when C-contiguous, else a C-contiguous copy."""
+    return x if x.is_contiguous() else _copy(x, x.dtype)
+
+
+# ---- elementwise ------------------------------------------------------------------------
+_UNARY_KEEP = {"negative", "positive", "abs", "square", "sign", "floor", "ceil", "trunc",
+               "round", "bitwise_invert", "copy"}  # the result keeps the input's dtype
+
+
+def _unary(op):
+    def fn(x, /):
+        if op in ew.PREDICATES:
+            compute, out_dtype = x.dtype, bool
+        elif op in _UNARY_KEEP or x.dtype.kind == "f":
+            compute = out_dtype = x.dtype
+        else:  # exp of an integer array: float64, as numpy
+            compute = out_dtype = float64
+        if op in ("floor", "ceil", "trunc", "round") and x.dtype.kind in "iub":
+            return _copy(x, x.dtype)
+        out = empty(x.shape, out_dtype)
+        n = out.size
+        if n:
+            shape, nd, [(b, o, st)] = ew.plan(x.shape, [x])
+            ew.unary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, b, o, st, shape,
+                                                                 nd, n)
+        return out
+    fn.__name__ = op
+    return fn
+
+
+def _binary(op):
+    def fn(x1, x2, /):
+        if not isinstance(x1, CudaArray) and not isinstance(x2, CudaArray):
+            raise TypeError(f"{op}: needs at least one cuda array, got {type(x1).__name__} "
+                            f"and {type(x2).__name__}")
+        compute = result_type(x1, x2)
+        if op == "divide" and compute.kind in "iub":
+            compute = float64
+        out_dtype = bool if op in ew.COMPARISONS else compute
+        a, b = _operand(x1, compute), _operand(x2, compute)
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        out = empty(shape, out_dtype)
+        n = out.size
+        if n:
+            shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [a, b])
+            ew.binary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, ab, ao, ast, bb, bo,
+                                                                  bst, shape, nd, n)
+        return out
+    fn.__name__ = op
+    return fn
+
+
+def _operand(x, dtype):
+    if isinstance(x, CudaArray):
+        return x
+    if isinstance(x, np.ndarray):
+        raise TypeError("a host ndarray cannot be mixed with cuda arrays; move it first "
+                        "(ops.to_device)")
+    return full((), x, dtype=dtype)
+
+
+# Every entry of the tables becomes a namespace function here (grep the tables for the list).
+for _op in ew.UNARY:
+    globals()[_op] = _unary(_op)
+for _op in ew.BINARY:
+    globals()[_op] = _binary(_op)
+bitwise_not = globals()["bitwise_invert"]
+
+
+def where(condition, x1, x2, /):
+    dtype = result_type(x1, x2)
+    c, a, b = condition, _operand(x1, dtype), _operand(x2, dtype)
+    shape = np.broadcast_shapes(c.shape, a.shape, b.shape)
+    out = empty(shape, dtype)
+    n = out.size
+    if n:
+        shape, nd, [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [c, a, b])
+        ew.where_kernel(dtype.name)[ew.launch_grid(n)](out.base, cb, co, cst, ab, ao, ast,
+                                                       bb, bo, bst, shape, nd, n)
+    return out
+
+
+def clip(x, /, min=None, max=None):
+    if min is not None:
+        x = globals()["maximum"](x, min)
+    if max is not None:
+        x = globals()["minimum"](x, max)
+    return x
+
+
+# ---- reductions ------------------------------------------------------------------------------
+
+def _axes(x, axis):
+    if axis is None:
+        return tuple(range(x.ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    for a in axes:
+        if not -x.ndim <= a < builtins.max(x.ndim, 1):
+            raise ValueError(f"axis {a} is out of range for an array of shape {x.shape}")
+    return tuple(sorted(a % builtins.max(x.ndim, 1) for a in axes))
+
+
+def _reduce(op, x, axis, keepdims, dtype):
+    axes = _axes(x, axis)
+    kept = [d for d in range(x.ndim) if d not in axes]
+    v = permute_dims(x, tuple(kept + list(axes)))
+    O = math.prod(x.shape[d] for d in kept)
+    R = math.prod(x.shape[d] for d in axes)
+    if R == 0 and op in ("max", "min"):
+        raise ValueError(f"{op}: zero-size reduction over axes {axes} of shape {x.shape}")
+    out = empty((O,), dtype)
+    if O:
+        shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
+        rd.launch_reduce(op, dtype, out.base, (b, o, st, shape, nd), R, O)
+    final = tuple(1 if d in axes else n for d, n in enumerate(x.shape)) if keepdims \
+        else tuple(x.shape[d] for d in kept)
+    return reshape(out, final)
+
+
+def _sum_dtype(x, dtype):
+    if dtype is not None:
+        return np.dtype(dtype)
+    return x.dtype if x.dtype.kind == "f" else int64 if x.dtype.kind in "ib" else np.dtype(
+        "uint64")
+
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+    dtype = _sum_dtype(x, dtype)
+    return _reduce("sum", astype(x, dtype, copy=False), axis, keepdims, dtype)
+
+
+def prod(x, /, *, axis=None, dtype=None, keepdims=False):
+    dtype = _sum_dtype(x, dtype)
+    return _reduce("prod", astype(x, dtype, copy=False), axis, keepdims, dtype)
+
+
+def mean(x, /, *, axis=None, keepdims=False):
+    dtype = x.dtype if x.dtype.kind == "f" else float64
+    total = sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+    count = math.prod(x.shape[d] for d in _axes(x, axis))
+    return globals()["divide"](total, float(count) if count else math.nan)
+
+
+def max(x, /, *, axis=None, keepdims=False):
+    return _reduce("max", x, axis, keepdims, x.dtype)
+
+
+def min(x, /, *, axis=None, keepdims=False):
+    return _reduce("min", x, axis, keepdims, x.dtype)
+
+
+def any(x, /, *, axis=None, keepdims=False):
+    flags = astype(globals()["not_equal"](x, 0) if x.dtype != bool else x, uint8)
+    return astype(_reduce("any", flags, axis, keepdims, uint8), bool)
+
+
+def all(x, /, *, axis=None, keepdims=False):
+    flags = astype(globals()["not_equal"](x, 0) if x.dtype != bool else x, uint8)
+    return astype(_reduce("all", flags, axis, keepdims, uint8), bool)
+
+
+def count_nonzero(x, /, *, axis=None, keepdims=False):
+    return sum(astype(globals()["not_equal"](x, 0), int64), axis=axis, keepdims=keepdims)
+
+
+def _arg(x, axis, keepdims, largest):
+    if axis is None:
+        x, axis = reshape(x, (-1,)), 0
+    axis %= x.ndim
+    kept = [d for d in range(x.ndim) if d != axis]
+    v = permute_dims(x, tuple(kept + [axis]))
+    O, R = math.prod(x.shape[d] for d in kept), x.shape[axis]
+    if R == 0:
+        raise ValueError(f"argmax/argmin: empty axis {axis} of shape {x.shape}")
+    out = empty((O,), int64)
+    if O:
+        shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
+        rd.argmax_kernel(x.dtype.name, largest)[ew.launch_grid(O)](out.base, b, o, st, shape,
+                                                                  nd, R, O)
+    shape = list(v.shape[:-1])
+    if keepdims:
+        shape.insert(axis, 1)
+    return reshape(out, tuple(shape))
+
+
+def argmax(x, /, *, axis=None, keepdims=False):
+    return _arg(x, axis, keepdims, True)
+
+
+def argmin(x, /, *, axis=None, keepdims=False):
+    return _arg(x, axis, keepdims, False)
+
+
+# ---- shape --------------------------------------------------------------------------------
+
+def reshape(x, /, shape, *, copy=None):
+    shape = (shape,) if isinstance(shape, int) else tuple(int(n) for n in shape)
+    if shape.count(-1) == 1:
+        known = math.prod(n for n in shape if n != -1)
+        shape = tuple(x.size // known if n == -1 and known else n for n in shape)
+    if math.prod(shape) != x.size:
+        raise ValueError(f"cannot reshape array of size {x.size} into shape {shape}")
+    x = contiguous(x) if not copy else _copy(x, x.dtype)
+    return x.view(shape, c_strides(shape))
+
+
+def permute_dims(x, /, axes):
+    axes = tuple(a % builtins.max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute_dims: axes {axes} do not fit shape {x.shape}")
+    return x.view(tuple(x.shape[a] for a in axes), tuple(x.strides[a] for a in axes))
+
+
+def matrix_transpose(x, /):
+    return permute_dims(x, tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2))
+
+
+def moveaxis(x, source, destination, /):
+    order = [d for d in range(x.ndim) if d != source % x.ndim]
+    order.insert(destination % x.ndim, source % x.ndim)
+    return permute_dims(x, tuple(order))
+
+
+def broadcast_to(x, /, shape):
+    shape = tuple(shape)
+    return x.view(shape, tuple(ew.broadcast_strides(x, shape)))
+
+
+def broadcast_arrays(*arrays):
+    shape = np.broadcast_shapes(*[a.shape for a in arrays])
+    return [broadcast_to(a, shape) for a in arrays]
+
+
+def expand_dims(x, /, *, axis=0):
+    axis = axis % (x.ndim + 1)
+    return x.view(x.shape[:axis] + (1,) + x.shape[axis:], x.strides[:axis] + (0,)
+                  + x.strides[axis:])
+
+
+def squeeze(x, /, axis):
+    axes = _axes(x, axis)
+    if builtins.any(x.shape[a] != 1 for a in axes):
+        raise ValueError(f"squeeze: axes {axes} of shape {x.shape} are not all 1")
+    keep = [d for d in range(x.ndim) if d not in axes]
+    return x.view(tuple(x.shape[d] for d in keep), tuple(x.strides[d] for d in keep))
+
+
+def concat(arrays, /, *, axis=0):
+    arrays = list(arrays)
+    if axis is None:
+        arrays, axis = [reshape(a, (-1,)) for a in arrays], 0
+    axis %= arrays[0].ndim
+    dtype = result_type(*arrays)
+    shape = list(arrays[0].shape)
+    shape[axis] = builtins.sum(a.shape[axis] for a in arrays)
+    out = empty(tuple(shape), dtype)
+    start = 0
+    for a in arrays:
+        key = (slice(None),) * axis + (slice(start, start + a.shape[axis]), Ellipsis)
+        setitem(out, key, a)
+        start += a.shape[axis]
+    return out
+
+
+def stack(arrays, /, *, axis=0):
+    return concat([expand_dims(a, axis=axis) for a in arrays], axis=axis)
+
+
+def matmul(x1, x2, /):
+    """x1 @ x2 with the standard's broadcasting; 1-D operands promoted as numpy does."""
+    a = expand_dims(x1, axis=0) if x1.ndim == 1 else x1
+    b = expand_dims(x2, axis=-1) if x2.ndim == 1 else x2
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: shapes {x1.shape} and {x2.shape} do not align")
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = reshape(broadcast_to(a, batch + a.shape[-2:]), (-1,) + a.shape[-2:])
+    b3 = reshape(broadcast_to(b, batch + b.shape[-2:]), (-1,) + b.shape[-2:])
+    y = reshape(matmul_batched(a3, b3, False, False), batch + (a.shape[-2], b.shape[-1]))
+    if x2.ndim == 1:
+        y = squeeze(y, -1)
+    if x1.ndim == 1:
+        y = squeeze(y, -2 if x2.ndim != 1 else -1)
+    return y
+
+
+bind_namespace(sys.modules[__name__])  # CudaArray's operators, indexing and matmul call it
