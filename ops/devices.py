@@ -78,7 +78,7 @@ CPU = Device("cpu", np, _is_numpy, lambda a: np.asarray(a), lambda a: np.asarray
 
 _DEVICES: dict[str, Device] = {"cpu": CPU}
 # Devices whose module registers them when first asked for: name -> module.
-_LAZY = {"strict": "ops.strict", "cuda": "ops.cuda"}
+_LAZY = {"strict": "ops.strict", "cuda": "ops.cuda.device"}
 _MISSING: dict[str, str] = {}  # devices named but not built: name -> the one-line error
 _load_lock = threading.Lock()
 # [calls, bytes]; scalar_reads: float(a) / int(a) / bool(a) of a device array (a sync each)

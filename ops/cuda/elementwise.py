@@ -58,7 +58,18 @@ def _min(T):
 
 def _device(make, T):
     """The device function `make(T)` builds (for helpers used inside other table entries)."""
-    return cuda.jit(device=True)(make(T))
+    return cuda.jit(device=True, inline=True)(make(T))
+
+
+def _round(T):
+    """Half to even, as numpy (Python's round() would convert through an integer)."""
+    def f(x):
+        r = math.floor(x)
+        d = x - r
+        if d > T(0.5) or (d == T(0.5) and math.fmod(r, T(2)) != T(0)):
+            r += T(1)
+        return r
+    return f
 
 
 def _sigmoid(T):
@@ -99,7 +110,7 @@ UNARY = {
     "floor": lambda T: lambda x: math.floor(x),
     "ceil": lambda T: lambda x: math.ceil(x),
     "trunc": lambda T: lambda x: math.trunc(x),
-    "round": lambda T: lambda x: T(round(x)),
+    "round": _round,
     "sign": lambda T: lambda x: T(1) if x > T(0) else (T(-1) if x < T(0) else x),
     "sigmoid": _sigmoid,
     "isfinite": lambda T: lambda x: not (math.isnan(x) or math.isinf(x)),
@@ -158,7 +169,7 @@ def _at(i, offset, shape, strides, nd):
 @factory
 def unary_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
-    f = cuda.jit(device=True)(UNARY[op](T))
+    f = cuda.jit(device=True, inline=True)(UNARY[op](T))
 
     @cuda.jit
     def kernel(out, a, ao, ast, shape, nd, n):
@@ -170,7 +181,7 @@ def unary_kernel(op, dtype):
 @factory
 def binary_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
-    f = cuda.jit(device=True)(BINARY[op](T))
+    f = cuda.jit(device=True, inline=True)(BINARY[op](T))
 
     @cuda.jit
     def kernel(out, a, ao, ast, b, bo, bst, shape, nd, n):
@@ -221,7 +232,7 @@ def arange_kernel(dtype):
     @cuda.jit
     def kernel(out, start, step, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            out[i] = T(start + i * step)
+            out[i] = start + T(i) * step
     return kernel
 
 

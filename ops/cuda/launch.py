@@ -27,7 +27,7 @@ MAXDIM = 8
 
 NUMBA_TYPES = {"float32": numba.float32, "float64": numba.float64, "int64": numba.int64,
                "int32": numba.int32, "int16": numba.int16, "int8": numba.int8,
-               "uint8": numba.uint8, "bool": numba.boolean}
+               "uint8": numba.uint8, "uint64": numba.uint64, "bool": numba.boolean}
 
 
 def blocks(n, threads=None):

@@ -98,7 +98,7 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
     ints = builtins.all(isinstance(v, int) for v in (start, stop, step))
     out = empty((n,), _dtype(dtype, int64 if ints else float64))
     if n:
-        t = out.dtype.type if out.dtype.kind in "iu" else np.float64
+        t = out.dtype.type  # start and step in the output dtype (no float64 in float32)
         ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, t(start), t(step), n)
     return out
 

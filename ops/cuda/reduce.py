@@ -41,7 +41,7 @@ REDUCTIONS = {
 def reduce_kernel(op, dtype):
     """Reduction `op` accumulating in `dtype`; THREADS threads per block (a power of two)."""
     T = NUMBA_TYPES[dtype]
-    f = cuda.jit(device=True)(REDUCTIONS[op][0](T))
+    f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
     nt = launch.THREADS
 
     @cuda.jit
@@ -71,7 +71,7 @@ def thread_reduce_kernel(op, dtype):
     """Reduction `op` with one thread per output (grid-stride over outputs), looping over its
     R elements: for many short rows (no shared memory, no synchronisation)."""
     T = NUMBA_TYPES[dtype]
-    f = cuda.jit(device=True)(REDUCTIONS[op][0](T))
+    f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
 
     @cuda.jit
     def kernel(out, a, ao, ast, shape, nd, R, O, identity):

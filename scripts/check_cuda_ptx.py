@@ -1,0 +1,152 @@
+"""Compile every cuda kernel to PTX with the real CUDA compiler (numba-cuda's NVVM; no GPU
+needed) and check what the simulator cannot see:
+
+- a float32 kernel must contain no float64 instruction or register (`.f64`): a float64
+  constant or promotion in float32 code (a GPU runs float64 at 1/2 to 1/64 of the speed);
+- the hot kernels (matmul, softmax, attention) must not spill to local memory
+  (`ld.local` / `st.local`).
+
+    python scripts/check_cuda_ptx.py              # cc 7.5 and 9.0, float32 and float64
+    python scripts/check_cuda_ptx.py --cc 9.0 --only matmul
+
+Run without NUMBA_ENABLE_CUDASIM (the simulator has no compiler). Needs numba-cuda with its
+CUDA wheels: pip install -e ".[cuda]". Exit status 1 when any check fails.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from numba import cuda, types  # (after the path set-up)  # noqa: E402
+
+from ops.cuda import attention, elementwise, indexing, matmul, reduce, rows  # noqa: E402
+from ops.cuda import arrays as plumbing  # noqa: E402
+from ops.cuda import kernels as contract  # noqa: E402
+from ops.cuda.launch import MAXDIM, NUMBA_TYPES  # noqa: E402
+
+I, B, U = types.int64, types.boolean, types.uint64
+TUP, TUP4 = types.UniTuple(types.int64, MAXDIM), types.UniTuple(types.int64, 4)
+HOT = ("matmul", "softmax", "log_softmax", "attention")
+# float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
+# (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
+F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan"}
+
+
+def a(dtype, ndim=1):
+    """A C-contiguous array type (what CudaArray.dev() and buffers give the kernels)."""
+    return types.Array(NUMBA_TYPES[dtype], ndim, "C")
+
+
+def cases(dt):
+    """(name, kernel, signature) for every kernel at float dtype dt."""
+    T = NUMBA_TYPES[dt]
+    out = []
+    for op in elementwise.UNARY:
+        if op in ("bitwise_invert", "logical_not"):
+            continue  # integer / bool only
+        res = "bool" if op in elementwise.PREDICATES else dt
+        out.append((f"unary.{op}", elementwise.unary_kernel(op, dt),
+                    (a(res), a(dt), I, TUP, TUP, I, I)))
+    for op in elementwise.BINARY:
+        if op.startswith(("bitwise", "logical")):
+            continue
+        res = "bool" if op in elementwise.COMPARISONS else dt
+        out.append((f"binary.{op}", elementwise.binary_kernel(op, dt),
+                    (a(res), a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)))
+    out += [
+        ("where", elementwise.where_kernel(dt),
+         (a(dt), a("bool"), I, TUP, a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
+        ("copy", elementwise.copy_kernel(dt), (a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
+        ("fill", elementwise.fill_kernel(dt), (a(dt), T, I)),
+        ("arange", elementwise.arange_kernel(dt), (a(dt), T, T, I)),
+        ("argmax", reduce.argmax_kernel(dt, True), (a("int64"), a(dt), I, TUP, TUP, I, I, I)),
+        ("take", indexing.take_kernel(dt), (a(dt), a(dt), I, a("int64"), I, I, I, I)),
+        ("take_along_axis", indexing.along_kernel(dt),
+         (a(dt), a(dt), I, a("int64"), I, I, I, I)),
+        ("gather", indexing.gather_kernel(dt), (a(dt), a(dt), a("int64"), I)),
+    ]
+    for op in reduce.REDUCTIONS:
+        if op in ("any", "all"):
+            continue  # uint8 only
+        sig = (a(dt), a(dt), I, TUP, TUP, I, I, I, T)
+        out += [(f"reduce.{op}", reduce.reduce_kernel(op, dt), sig),
+                (f"reduce_thread.{op}", reduce.thread_reduce_kernel(op, dt), sig)]
+    for ta, tb, name in ((False, False, "matmul"), (False, True, "matmul_nt"),
+                         (True, False, "matmul_tn")):
+        out.append((name, matmul.matmul_kernel(dt, ta, tb), (a(dt, 3),) * 3 + (I, I, I)))
+    for log, name in ((False, "softmax"), (True, "log_softmax")):
+        out += [(name, rows.softmax_kernel(dt, log), (a(dt, 2), a(dt, 2))),
+                (name + "_backward", rows.softmax_backward_kernel(dt, log), (a(dt, 2),) * 3)]
+    out += [
+        ("layer_norm", rows.layer_norm_kernel(dt),
+         (a(dt, 2), a(dt), a(dt), a(dt, 2), a(dt), a(dt), T)),
+        ("layer_norm_backward.dx", rows.layer_norm_dx_kernel(dt),
+         (a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt), a(dt))),
+        ("layer_norm_backward.dwdb", rows.layer_norm_dwdb_kernel(dt, rows.ROWS_PER_BLOCK),
+         (a(dt, 2), a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt))),
+        ("cross_entropy", contract._ce_forward_kernel(dt),
+         (a(dt), a(dt), a(dt, 2), a("int64"), I)),
+        ("cross_entropy_backward", contract._ce_backward_kernel(dt),
+         (a(dt, 2), a(dt, 2), a("int64"), a(dt), a(dt), I)),
+        ("attention", attention.forward_kernel(dt),
+         (a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), B, T, I, a(dt), I, TUP4, B)),
+        ("attention_backward.dq", attention.dq_kernel(dt),
+         (a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 2), B, T,
+          I, a(dt), I, TUP4, B)),
+        ("attention_backward.dkv", attention.dkv_kernel(dt),
+         (a(dt, 3), a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 2), B, T,
+          I, a(dt), I, TUP4, B)),
+        ("scatter_add", plumbing._scatter_kernel(dt), (a(dt), a("int64"), a(dt), I)),
+        ("embedding_backward", plumbing._embedding_backward_kernel(dt),
+         (a(dt), a("int64"), a(dt), I, I)),
+        ("dropout_mask", plumbing._dropout_kernel(dt), (a(dt), U, T, T, I)),
+        ("adamw_update", plumbing._adamw_kernel(dt), (a(dt),) * 4 + (T,) * 8),
+    ]
+    return out
+
+
+def check(name, dt, ptx):
+    problems = []
+    if dt == "float32" and ".f64" in ptx and name not in F64_ALLOWED:
+        lines = [ln.strip() for ln in ptx.splitlines() if ".f64" in ln]
+        problems.append(f"float64 in a float32 kernel ({len(lines)} lines, e.g. {lines[0]})")
+    if name.split(".")[0] in HOT and ("ld.local" in ptx or "st.local" in ptx):
+        problems.append("spills to local memory (ld.local/st.local)")
+    return problems
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cc", nargs="*", default=["7.5", "9.0"])
+    parser.add_argument("--dtype", nargs="*", default=["float32", "float64"])
+    parser.add_argument("--only", default="", help="kernels whose name contains this")
+    args = parser.parse_args(argv)
+    if cuda.simulator_enabled if hasattr(cuda, "simulator_enabled") else False:
+        sys.exit("check_cuda_ptx: unset NUMBA_ENABLE_CUDASIM (the simulator has no compiler)")
+    failed, count, start = [], 0, time.perf_counter()
+    for cc in args.cc:
+        cap = tuple(int(p) for p in cc.split("."))
+        for dt in args.dtype:
+            for name, kernel, sig in cases(dt):
+                if args.only not in name:
+                    continue
+                try:
+                    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=cap)
+                except Exception as err:  # noqa: BLE001  (report every kernel, then fail)
+                    failed.append(f"cc {cc} {dt} {name}: does not compile: "
+                                  f"{str(err).splitlines()[0][:200]}")
+                    continue
+                count += 1
+                failed += [f"cc {cc} {dt} {name}: {p}" for p in check(name, dt, ptx)]
+    print(f"check_cuda_ptx: {count} kernels compiled in {time.perf_counter() - start:.0f} s "
+          f"(cc {', '.join(args.cc)}; {', '.join(args.dtype)}); {len(failed)} problems")
+    for line in failed:
+        print("  " + line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
