@@ -81,8 +81,9 @@ _DEVICES: dict[str, Device] = {"cpu": CPU}
 _LAZY = {"strict": "ops.strict", "cuda": "ops.cuda.device"}
 _MISSING: dict[str, str] = {}  # devices named but not built: name -> the one-line error
 _load_lock = threading.Lock()
-# [calls, bytes]; scalar_reads: float(a) / int(a) / bool(a) of a device array (a sync each)
-_stats = {"to_device": [0, 0], "to_host": [0, 0], "scalar_reads": [0, 0]}
+# [calls, bytes] each way; _scalar_reads: float(a) / int(a) / bool(a) of device arrays
+_stats = {"to_device": [0, 0], "to_host": [0, 0]}
+_scalar_reads = [0, 0]
 
 
 def register_device(device):
@@ -196,17 +197,23 @@ def _count(direction, nbytes):
 def count_scalar_read(nbytes):
     """Called by a device's `float(a)` / `int(a)` / `bool(a)`: a read that is not an array copy
     but still a device -> host sync."""
-    _count("scalar_reads", nbytes)
+    _scalar_reads[0] += 1
+    _scalar_reads[1] += int(nbytes)
+
+
+def scalar_reads():
+    """Scalar reads of device arrays so far (devices that count them: "cuda"), as
+    {"calls", "bytes"}; reset with the transfers by reset_transfer_stats."""
+    return {"calls": _scalar_reads[0], "bytes": _scalar_reads[1]}
 
 
 def transfer_stats():
-    """Host<->device copies so far: {"to_device": {"calls", "bytes"}, "to_host": {...},
-    "scalar_reads": {...}} (scalar reads: devices that count them, "cuda")."""
+    """Host<->device copies so far: {"to_device": {"calls", "bytes"}, "to_host": {...}}."""
     return {k: {"calls": v[0], "bytes": v[1]} for k, v in _stats.items()}
 
 
 def reset_transfer_stats():
-    for v in _stats.values():
+    for v in (*_stats.values(), _scalar_reads):
         v[0] = v[1] = 0
 
 

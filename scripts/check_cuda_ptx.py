@@ -20,12 +20,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from numba import cuda, types  # (after the path set-up)  # noqa: E402
+from numba import cuda, types  # (after the path set-up)
 
-from ops.cuda import attention, elementwise, indexing, matmul, reduce, rows  # noqa: E402
-from ops.cuda import arrays as plumbing  # noqa: E402
-from ops.cuda import kernels as contract  # noqa: E402
-from ops.cuda.launch import MAXDIM, NUMBA_TYPES  # noqa: E402
+from ops.cuda import arrays as plumbing
+from ops.cuda import attention, elementwise, indexing, matmul, reduce, rows
+from ops.cuda import kernels as contract
+from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
 TUP, TUP4 = types.UniTuple(types.int64, MAXDIM), types.UniTuple(types.int64, 4)

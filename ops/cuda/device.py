@@ -30,8 +30,9 @@ from ops.cuda.array import CudaArray, c_strides
 
 
 def _from_host(a):
-    a = np.ascontiguousarray(a)
-    base = cuda.to_device(a.reshape(-1)) if a.size else cuda.device_array(1, a.dtype)
+    a = np.asarray(a)
+    flat = np.ascontiguousarray(a.reshape(-1))  # (ascontiguousarray makes 0-d arrays 1-d)
+    base = cuda.to_device(flat) if a.size else cuda.device_array(1, a.dtype)
     return CudaArray(base, 0, a.shape, c_strides(a.shape))
 
 

@@ -163,37 +163,56 @@ def getitem(x, key):
     arrays = [i for i, it in enumerate(items) if isinstance(it, CudaArray)]
     if not arrays:
         return _basic(x, items)
-    if None in items:
+    if any(it is None for it in items):
         raise TypeError("cuda indexing: None beside index arrays is not supported")
     if len(arrays) == 1 and all(isinstance(it, slice) and it == slice(None)
                                 for i, it in enumerate(items) if i != arrays[0]):
-        axis, idx = arrays[0], items[arrays[0]]
+        axis, idx = arrays[0], items[arrays[0]]  # the common case: a take
         y = take(x, namespace().reshape(idx, (-1,)), axis=axis)
         return namespace().reshape(y, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
-    if any(isinstance(it, slice) for it in items):
-        raise TypeError("cuda indexing: integer arrays mixed with slices are supported only "
-                        "as one array among full slices (a take)")
-    return _gather(x, items)
+    return _advanced(x, items)
 
 
-def _gather(x, items):
-    """x[i0, i1, ...] with an integer or integer array on every axis (broadcast together)."""
-    offsets = x.offset
-    for d, it in enumerate(items):
-        n = x.shape[d]
+def _advanced(x, items):
+    """numpy's advanced indexing: the integer and integer-array items (broadcast together)
+    pick along their axes, the slices along theirs; the broadcast axes come first, or where
+    the first indexed axis was when the indexed axes are adjacent. One gather from computed
+    element offsets."""
+    ns = namespace()
+    adv = [d for d, it in enumerate(items) if not isinstance(it, slice)]
+    view = _basic(x, [it if isinstance(it, slice) else slice(None) for it in items])
+    sliced = [d for d in range(x.ndim) if d not in adv]
+    idx = []
+    for d in adv:
+        it, n = items[d], x.shape[d]
         if isinstance(it, CudaArray):
-            it = namespace().where(namespace().less(it, 0), namespace().add(it, n), it)
+            idx.append(ns.where(ns.less(it, 0), ns.add(it, n), it))
         elif not -n <= it < n:
             raise IndexError(f"index {it} is out of bounds for axis {d} with size {n}")
         else:
-            it %= n
-        offsets = namespace().add(namespace().multiply(it, x.strides[d]), offsets)
-    offsets = namespace().contiguous(namespace().astype(offsets, namespace().int64, copy=False))
+            idx.append(it % n)
+    bshape = np.broadcast_shapes(*[i.shape for i in idx if isinstance(i, CudaArray)])
+    nb, nsl = len(bshape), len(sliced)
+    offsets = ns.full(bshape + (1,) * nsl, view.offset, dtype=ns.int64)
+    for d, i in zip(adv, idx):
+        step = ns.multiply(i, view.strides[d])
+        offsets = ns.add(offsets, ns.reshape(step, step.shape + (1,) * nsl)
+                         if isinstance(step, CudaArray) else step)
+    for t, d in enumerate(sliced):
+        n = view.shape[d]
+        grid = ns.multiply(ns.arange(n, dtype=ns.int64), view.strides[d])
+        offsets = ns.add(offsets, ns.reshape(grid, (1,) * (nb + t) + (n,) + (1,) * (nsl - t - 1)))
+    offsets = ns.contiguous(ns.broadcast_to(offsets, bshape + tuple(view.shape[d]
+                                                                    for d in sliced)))
     out = empty(offsets.shape, x.dtype)
     if out.size:
-        gather_kernel(x.dtype.name)[ew.launch_grid(out.size)](out.base, x.base,
-                                                              namespace().reshape(offsets, (-1,)).dev(),
-                                                              out.size)
+        gather_kernel(x.dtype.name)[ew.launch_grid(out.size)](
+            out.base, x.base, ns.reshape(offsets, (-1,)).dev(), out.size)
+    before = sum(1 for d in sliced if d < adv[0])
+    if before and adv == list(range(adv[0], adv[-1] + 1)):  # adjacent: numpy keeps them there
+        order = (list(range(nb, nb + before)) + list(range(nb))
+                 + list(range(nb + before, nb + nsl)))
+        out = ns.permute_dims(out, tuple(order))
     return out
 
 
