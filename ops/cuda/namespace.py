@@ -196,13 +196,22 @@ def _binary(op):
     return fn
 
 
+_CONSTANTS = {}  # (dtype, value) -> 0-d array: scalar operands, made once (never returned)
+
+
 def _operand(x, dtype):
     if isinstance(x, CudaArray):
         return x
     if isinstance(x, np.ndarray):
         raise TypeError("a host ndarray cannot be mixed with cuda arrays; move it first "
                         "(ops.to_device)")
-    return full((), x, dtype=dtype)
+    key = (dtype.name, type(x).__name__, x)
+    found = _CONSTANTS.get(key)
+    if found is None:
+        if len(_CONSTANTS) > 1024:
+            _CONSTANTS.clear()
+        found = _CONSTANTS[key] = full((), x, dtype=dtype)
+    return found
 
 
 # Every entry of the tables becomes a namespace function here (grep the tables for the list).
