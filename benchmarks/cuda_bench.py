@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ops  # noqa: E402  (after the path set-up)
+import ops  # (after the path set-up)
 
 # FP32 lanes per SM by compute capability major version (minor 6/9 of 8.x: 128)
 _FP32_PER_SM = {7: 64, 8: 64, 9: 128, 10: 128, 12: 128}
@@ -81,7 +81,7 @@ def kernel_rows(quick=False, only=None):
                      f"{2 * x.nbytes / s / 1e9 / bandwidth:.0%} of bandwidth"))
     for B, H, T, D in ((16, 4, 128, 32), (8, 8, 512, 64)):
         q, k, v = (_on((B, H, T, D), rng) for _ in range(3))
-        s = _median_s(lambda q=q, k=k, v=v: ops.kernel("attention", "cuda")(
+        s = _median_s(lambda q=q, k=k, v=v, D=D: ops.kernel("attention", "cuda")(
             q, k, v, True, D ** -0.5, None), repeats)
         moved = 4 * q.nbytes
         rows.append((f"attention causal B{B} H{H} T{T} D{D}", s, f"{moved / s / 1e9:,.0f} GB/s",
