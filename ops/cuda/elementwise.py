@@ -61,15 +61,22 @@ def _device(make, T):
     return cuda.jit(device=True, inline=True)(make(T))
 
 
+def _integral(T, fn):
+    """x -> T(fn(x)) for an integer-valued fn (math.floor gives an int64): nan, inf and
+    values of 2**52 or more (integers already) are returned as they are."""
+    g = cuda.jit(device=True, inline=True)(fn)
+    return lambda x: T(g(x)) if abs(x) < T(4503599627370496.0) else x
+
+
 def _round(T):
-    """Half to even, as numpy (Python's round() would convert through an integer)."""
+    """Half to even, as numpy."""
     def f(x):
-        r = math.floor(x)
+        r = T(math.floor(x))
         d = x - r
         if d > T(0.5) or (d == T(0.5) and math.fmod(r, T(2)) != T(0)):
             r += T(1)
         return r
-    return f
+    return _integral(T, f)
 
 
 def _sigmoid(T):
@@ -107,9 +114,9 @@ UNARY = {
     "asin": lambda T: lambda x: math.asin(x),
     "acos": lambda T: lambda x: math.acos(x),
     "atan": lambda T: lambda x: math.atan(x),
-    "floor": lambda T: lambda x: math.floor(x),
-    "ceil": lambda T: lambda x: math.ceil(x),
-    "trunc": lambda T: lambda x: math.trunc(x),
+    "floor": lambda T: _integral(T, lambda x: math.floor(x)),
+    "ceil": lambda T: _integral(T, lambda x: math.ceil(x)),
+    "trunc": lambda T: _integral(T, lambda x: math.floor(x) if x >= T(0) else math.ceil(x)),
     "round": _round,
     "sign": lambda T: lambda x: T(1) if x > T(0) else (T(-1) if x < T(0) else x),
     "sigmoid": _sigmoid,

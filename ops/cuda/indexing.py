@@ -96,7 +96,8 @@ def take_along_axis(x, indices, /, *, axis=-1):
     out = empty(tuple(shape), x.dtype)
     n = out.size
     if n:
-        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset, idx.dev(),
+        flat = namespace().reshape(idx, (-1,)).dev()
+        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset, flat,
                                                       N, shape[axis], Q, n)
     return out
 
@@ -195,9 +196,11 @@ def _advanced(x, items):
     nb, nsl = len(bshape), len(sliced)
     offsets = ns.full(bshape + (1,) * nsl, view.offset, dtype=ns.int64)
     for d, i in zip(adv, idx):
-        step = ns.multiply(i, view.strides[d])
-        offsets = ns.add(offsets, ns.reshape(step, step.shape + (1,) * nsl)
-                         if isinstance(step, CudaArray) else step)
+        if isinstance(i, CudaArray):
+            step = ns.multiply(i, view.strides[d])
+            offsets = ns.add(offsets, ns.reshape(step, step.shape + (1,) * nsl))
+        else:
+            offsets = ns.add(offsets, i * view.strides[d])
     for t, d in enumerate(sliced):
         n = view.shape[d]
         grid = ns.multiply(ns.arange(n, dtype=ns.int64), view.strides[d])

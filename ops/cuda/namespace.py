@@ -184,7 +184,7 @@ def _binary(op):
             compute = float64
         out_dtype = bool if op in ew.COMPARISONS else compute
         a, b = _operand(x1, compute), _operand(x2, compute)
-        shape = np.broadcast_shapes(a.shape, b.shape)
+        shape = _broadcast(op, a, b)
         out = empty(shape, out_dtype)
         n = out.size
         if n:
@@ -197,6 +197,14 @@ def _binary(op):
 
 
 _CONSTANTS = {}  # (dtype, value) -> 0-d array: scalar operands, made once (never returned)
+
+
+def _broadcast(op, *arrays):
+    try:
+        return np.broadcast_shapes(*[a.shape for a in arrays])
+    except ValueError:
+        shapes = " and ".join(str(a.shape) for a in arrays)
+        raise ValueError(f"{op}: shapes {shapes} cannot be broadcast together") from None
 
 
 def _operand(x, dtype):
@@ -225,7 +233,7 @@ bitwise_not = globals()["bitwise_invert"]
 def where(condition, x1, x2, /):
     dtype = result_type(x1, x2)
     c, a, b = condition, _operand(x1, dtype), _operand(x2, dtype)
-    shape = np.broadcast_shapes(c.shape, a.shape, b.shape)
+    shape = _broadcast("where", c, a, b)
     out = empty(shape, dtype)
     n = out.size
     if n:
@@ -320,7 +328,8 @@ def count_nonzero(x, /, *, axis=None, keepdims=False):
 
 def _arg(x, axis, keepdims, largest):
     if axis is None:
-        x, axis = reshape(x, (-1,)), 0
+        flat = _arg(reshape(x, (-1,)), 0, False, largest)
+        return reshape(flat, (1,) * x.ndim) if keepdims else flat
     axis %= x.ndim
     kept = [d for d in range(x.ndim) if d != axis]
     v = permute_dims(x, tuple(kept + [axis]))
