@@ -83,7 +83,7 @@ def test_every_unary_function_matches_numpy(xp, name):
 def test_every_binary_function_broadcasts_as_numpy(xp, name):
     assert name in BINARY, f"add a case for {name!r}"
     fn, a, b = BINARY[name]
-    if fn is None:  # gelu_backward: checked against its reference in test_kernels.py
+    if fn is None:  # gelu_backward: checked against its reference in test_cuda_kernels.py
         return
     got = host(getattr(xp, name)(dev(a), dev(b)))
     want = fn(a, b)
