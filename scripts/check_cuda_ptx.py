@@ -20,7 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from numba import cuda, types  # (after the path set-up)
+from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
 from ops.cuda import attention, elementwise, indexing, matmul, reduce, rows
@@ -124,7 +124,7 @@ def main(argv=None):
     parser.add_argument("--dtype", nargs="*", default=["float32", "float64"])
     parser.add_argument("--only", default="", help="kernels whose name contains this")
     args = parser.parse_args(argv)
-    if cuda.simulator_enabled if hasattr(cuda, "simulator_enabled") else False:
+    if config.ENABLE_CUDASIM:
         sys.exit("check_cuda_ptx: unset NUMBA_ENABLE_CUDASIM (the simulator has no compiler)")
     failed, count, start = [], 0, time.perf_counter()
     for cc in args.cc:
@@ -145,7 +145,9 @@ def main(argv=None):
           f"(cc {', '.join(args.cc)}; {', '.join(args.dtype)}); {len(failed)} problems")
     for line in failed:
         print("  " + line)
-    return 1 if failed else 0
+    if not count:
+        print("check_cuda_ptx: no kernel compiled (see --only)")
+    return 1 if failed or not count else 0
 
 
 if __name__ == "__main__":
