@@ -109,6 +109,8 @@ def _device_index(it):
 
 
 def _items(key):
+    """The index items; a boolean mask becomes its nonzero() integer arrays (one per axis
+    it covers: a data-dependent shape, so a counted round trip through the host)."""
     items = list(key) if isinstance(key, tuple) else [key]
     out = []
     for it in items:
@@ -118,10 +120,21 @@ def _items(key):
             it = int(it)
         elif isinstance(it, list | np.ndarray | CudaArray):
             it = _device_index(it)
+            if it.dtype == np.bool_:
+                out.extend(nonzero(it))
+                continue
             if it.dtype.kind not in "iu":
                 raise TypeError(f"cuda indexing: index arrays must be integers, got {it.dtype}")
         out.append(it)
     return out
+
+
+def nonzero(x):
+    """The standard's nonzero: one int64 array of positions per axis. Its length depends on
+    the data, so the positions are found on the host (counted copies each way)."""
+    from ops.devices import to_device, to_host  # the cuda device is registered by now
+    return tuple(to_device(np.ascontiguousarray(p, dtype=np.int64), "cuda")
+                 for p in np.nonzero(to_host(x)))
 
 
 def _expand(items, ndim):
@@ -163,9 +176,13 @@ def getitem(x, key):
     items = _expand(_items(key), x.ndim)
     arrays = [i for i, it in enumerate(items) if isinstance(it, CudaArray)]
     if not arrays:
-        return _basic(x, items)
-    if any(it is None for it in items):
-        raise TypeError("cuda indexing: None beside index arrays is not supported")
+        view = _basic(x, items)
+        # an integer on every axis: a new 0-d array, as numpy's scalar (not a view: code that
+        # keeps `old = a[i]` and then writes a[i] expects old unchanged)
+        return namespace().astype(view, view.dtype) if view.ndim == 0 else view
+    if any(it is None for it in items):  # numpy: new axes first, then the rest
+        x = _basic(x, [None if it is None else slice(None) for it in items])
+        items = [slice(None) if it is None else it for it in items]
     if len(arrays) == 1 and all(isinstance(it, slice) and it == slice(None)
                                 for i, it in enumerate(items) if i != arrays[0]):
         axis, idx = arrays[0], items[arrays[0]]  # the common case: a take

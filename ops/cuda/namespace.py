@@ -19,7 +19,7 @@ from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
 from ops.cuda import elementwise as ew
 from ops.cuda import reduce as rd
 from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
-from ops.cuda.indexing import getitem, setitem, take, take_along_axis  # noqa: F401
+from ops.cuda.indexing import getitem, nonzero, setitem, take, take_along_axis  # noqa: F401
 from ops.cuda.matmul import matmul_batched
 
 __array_api_version__ = "2024.12"

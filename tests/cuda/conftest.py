@@ -100,3 +100,12 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(launch, "THREADS", 2)
     monkeypatch.setattr(launch, "ROW_THREADS", 2)
     monkeypatch.setattr(launch, "MAX_BLOCKS", 2)
+
+
+@pytest.fixture
+def wide_blocks(monkeypatch):
+    """Eight threads per block (the simulator's default is two): deeper reduction trees, rows
+    shorter than the block, several threads per output tile."""
+    from ops.cuda import launch
+    monkeypatch.setattr(launch, "THREADS", 8)
+    monkeypatch.setattr(launch, "ROW_THREADS", 8)

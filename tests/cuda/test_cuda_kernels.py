@@ -171,6 +171,13 @@ def test_kernels_with_small_tiles_and_many_blocks(name, small_tiles, on_cuda, to
     _run_case(name, np.dtype("float64"), on_cuda, tol)
 
 
+@pytest.mark.parametrize("name", ["softmax", "log_softmax_backward", "layer_norm",
+                                  "layer_norm_backward", "attention", "attention_backward",
+                                  "cross_entropy", "adamw_update"])
+def test_kernels_with_wide_blocks(name, wide_blocks, on_cuda, tol):
+    _run_case(name, np.dtype("float32"), on_cuda, tol)
+
+
 def test_reductions_through_blocks_agree(monkeypatch, on_cuda, tol):
     monkeypatch.setattr(reduce, "BLOCK_MIN_R", 1)
     _run_case("layer_norm_backward", np.dtype("float64"), on_cuda, tol)
