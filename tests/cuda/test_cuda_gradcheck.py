@@ -25,7 +25,6 @@ from test_gradcheck_ops import (  # noqa: F401  (collected here again, on "cuda"
     test_kernels_fed_non_contiguous_views,
     test_layer_norm,
     test_linear,
-    test_matmul,
     test_pow,
     test_pow_integer_exponent_of_negative_numbers,
     test_reductions,
@@ -62,7 +61,8 @@ def on():
 
 # Slow in the simulator (each finite difference is a forward pass), so not all rerun: one
 # unmasked and one masked attention case here (every case against the reference in
-# test_cuda_kernels.py), no MLP loss (test_cuda_gpt.py trains a GPT); the CPU-only tests
+# test_cuda_kernels.py), no MLP loss (test_cuda_gpt.py trains a GPT), no matmul (its three forms against the
+# reference in test_cuda_kernels.py); the CPU-only tests
 # (backend switching, numba vs numpy) neither.
 def test_scaled_dot_product_attention_causal(on, rng):
     cases.test_scaled_dot_product_attention(on, rng, cases.ATTENTION[0])
