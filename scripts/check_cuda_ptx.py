@@ -74,6 +74,9 @@ def cases(dt):
         sig = (a(dt), a(dt), I, TUP, TUP, I, I, I, T)
         out += [(f"reduce.{op}", reduce.reduce_kernel(op, dt), sig),
                 (f"reduce_thread.{op}", reduce.thread_reduce_kernel(op, dt), sig)]
+        if op in ("sum", "prod"):
+            out += [(f"cumulative_{op}", reduce.scan_kernel(op, dt, initial), sig)
+                    for initial in (False, True)]
     for ta, tb, name in ((False, False, "matmul"), (False, True, "matmul_nt"),
                          (True, False, "matmul_tn")):
         out.append((name, matmul.matmul_kernel(dt, ta, tb), (a(dt, 3),) * 3 + (I, I, I)))

@@ -17,10 +17,24 @@ import numpy as np
 from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
 
 from ops.cuda import elementwise as ew
-from ops.cuda import reduce as rd
 from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
 from ops.cuda.indexing import getitem, nonzero, setitem, take, take_along_axis  # noqa: F401
 from ops.cuda.matmul import matmul_batched
+from ops.cuda.reductions import (  # noqa: F401
+    _axes,
+    all,
+    any,
+    argmax,
+    argmin,
+    count_nonzero,
+    cumulative_prod,
+    cumulative_sum,
+    max,
+    mean,
+    min,
+    prod,
+    sum,
+)
 
 __array_api_version__ = "2024.12"
 Device = CudaDevice
@@ -243,116 +257,12 @@ def where(condition, x1, x2, /):
     return out
 
 
-def clip(x, /, min=None, max=None):
+def clip(x, /, min=None, max=None):  # noqa: F811  (the standard's parameter names)
     if min is not None:
         x = globals()["maximum"](x, min)
     if max is not None:
         x = globals()["minimum"](x, max)
     return x
-
-
-# ---- reductions ------------------------------------------------------------------------------
-
-def _axes(x, axis):
-    if axis is None:
-        return tuple(range(x.ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -x.ndim <= a < builtins.max(x.ndim, 1):
-            raise ValueError(f"axis {a} is out of range for an array of shape {x.shape}")
-    return tuple(sorted(a % builtins.max(x.ndim, 1) for a in axes))
-
-
-def _reduce(op, x, axis, keepdims, dtype):
-    axes = _axes(x, axis)
-    kept = [d for d in range(x.ndim) if d not in axes]
-    v = permute_dims(x, tuple(kept + list(axes)))
-    O = math.prod(x.shape[d] for d in kept)
-    R = math.prod(x.shape[d] for d in axes)
-    if R == 0 and op in ("max", "min"):
-        raise ValueError(f"{op}: zero-size reduction over axes {axes} of shape {x.shape}")
-    out = empty((O,), dtype)
-    if O:
-        shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
-        rd.launch_reduce(op, dtype, out.base, (b, o, st, shape, nd), R, O)
-    final = tuple(1 if d in axes else n for d, n in enumerate(x.shape)) if keepdims \
-        else tuple(x.shape[d] for d in kept)
-    return reshape(out, final)
-
-
-def _sum_dtype(x, dtype):
-    if dtype is not None:
-        return np.dtype(dtype)
-    return x.dtype if x.dtype.kind == "f" else int64 if x.dtype.kind in "ib" else np.dtype(
-        "uint64")
-
-
-def sum(x, /, *, axis=None, dtype=None, keepdims=False):
-    dtype = _sum_dtype(x, dtype)
-    return _reduce("sum", astype(x, dtype, copy=False), axis, keepdims, dtype)
-
-
-def prod(x, /, *, axis=None, dtype=None, keepdims=False):
-    dtype = _sum_dtype(x, dtype)
-    return _reduce("prod", astype(x, dtype, copy=False), axis, keepdims, dtype)
-
-
-def mean(x, /, *, axis=None, keepdims=False):
-    dtype = x.dtype if x.dtype.kind == "f" else float64
-    total = sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
-    count = math.prod(x.shape[d] for d in _axes(x, axis))
-    return globals()["divide"](total, float(count) if count else math.nan)
-
-
-def max(x, /, *, axis=None, keepdims=False):
-    return _reduce("max", x, axis, keepdims, x.dtype)
-
-
-def min(x, /, *, axis=None, keepdims=False):
-    return _reduce("min", x, axis, keepdims, x.dtype)
-
-
-def any(x, /, *, axis=None, keepdims=False):
-    flags = astype(globals()["not_equal"](x, 0) if x.dtype != bool else x, uint8)
-    return astype(_reduce("any", flags, axis, keepdims, uint8), bool)
-
-
-def all(x, /, *, axis=None, keepdims=False):
-    flags = astype(globals()["not_equal"](x, 0) if x.dtype != bool else x, uint8)
-    return astype(_reduce("all", flags, axis, keepdims, uint8), bool)
-
-
-def count_nonzero(x, /, *, axis=None, keepdims=False):
-    return sum(astype(globals()["not_equal"](x, 0), int64), axis=axis, keepdims=keepdims)
-
-
-def _arg(x, axis, keepdims, largest):
-    if axis is None:
-        flat = _arg(reshape(x, (-1,)), 0, False, largest)
-        return reshape(flat, (1,) * x.ndim) if keepdims else flat
-    axis %= x.ndim
-    kept = [d for d in range(x.ndim) if d != axis]
-    v = permute_dims(x, tuple(kept + [axis]))
-    O, R = math.prod(x.shape[d] for d in kept), x.shape[axis]
-    if R == 0:
-        raise ValueError(f"argmax/argmin: empty axis {axis} of shape {x.shape}")
-    out = empty((O,), int64)
-    if O:
-        shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
-        rd.argmax_kernel(x.dtype.name, largest)[ew.launch_grid(O)](out.base, b, o, st, shape,
-                                                                  nd, R, O)
-    shape = list(v.shape[:-1])
-    if keepdims:
-        shape.insert(axis, 1)
-    return reshape(out, tuple(shape))
-
-
-def argmax(x, /, *, axis=None, keepdims=False):
-    return _arg(x, axis, keepdims, True)
-
-
-def argmin(x, /, *, axis=None, keepdims=False):
-    return _arg(x, axis, keepdims, False)
 
 
 # ---- shape --------------------------------------------------------------------------------
@@ -383,6 +293,30 @@ def moveaxis(x, source, destination, /):
     order = [d for d in range(x.ndim) if d != source % x.ndim]
     order.insert(destination % x.ndim, source % x.ndim)
     return permute_dims(x, tuple(order))
+
+
+def flip(x, /, *, axis=None):
+    axes = _axes(x, axis)
+    return getitem(x, tuple(slice(None, None, -1) if d in axes else slice(None)
+                            for d in range(x.ndim)))
+
+
+def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
+    n_cols = n_rows if n_cols is None else n_cols
+    rows = reshape(arange(n_rows), (n_rows, 1))
+    hit = globals()["equal"](globals()["add"](rows, k), reshape(arange(n_cols), (1, n_cols)))
+    return astype(hit, _dtype(dtype, float64))
+
+
+def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
+    dtype = _dtype(dtype, float64)
+    div = (num - 1) if endpoint else num
+    step = (stop - start) / div if div > 0 else 0.0
+    out = astype(globals()["add"](globals()["multiply"](arange(num, dtype=float64), step),
+                                  float(start)), dtype)
+    if endpoint and num > 1:
+        setitem(out, (num - 1,), stop)
+    return out
 
 
 def broadcast_to(x, /, shape):

@@ -101,6 +101,26 @@ def launch_reduce(op, dtype, out, args, R, O):
 
 
 @factory
+def scan_kernel(op, dtype, include_initial):
+    """Inclusive scan (cumulative_sum / cumulative_prod) of each of O rows of R elements into
+    out (O, R + include_initial): one thread per row, in order."""
+    T = NUMBA_TYPES[dtype]
+    f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
+    extra = 1 if include_initial else 0
+
+    @cuda.jit
+    def kernel(out, a, ao, ast, shape, nd, R, O, identity):
+        for o in range(cuda.grid(1), O, cuda.gridsize(1)):
+            acc = identity
+            if include_initial:
+                out[o * (R + 1)] = acc
+            for r in range(R):
+                acc = f(acc, T(a[_at(o * R + r, ao, shape, ast, nd)]))
+                out[o * (R + extra) + r + extra] = acc
+    return kernel
+
+
+@factory
 def argmax_kernel(dtype, largest):
     """Index of the first max (min when not largest) of each of O rows of R elements; one
     thread per row (argmax is for evaluation, off the training path)."""

@@ -219,3 +219,20 @@ def test_scalar_reads_are_counted_and_host_conversion_is_explicit(xp):
         np.asarray(x)
     with pytest.raises(ValueError, match=r"add: shapes \(3,\) and \(2,\) cannot be broadcast"):
         dev(np.ones(3)) + dev(np.ones(2))
+
+
+def test_scans_flips_eye_and_linspace(xp):
+    """The standard functions issue 11's ops call through xp (cumulative sums and products,
+    flips), and eye / linspace."""
+    a = _R.standard_normal((3, 4))
+    d = dev(a)
+    np.testing.assert_allclose(host(xp.cumulative_sum(d, axis=1)), np.cumsum(a, 1), rtol=1e-12)
+    np.testing.assert_allclose(host(xp.cumulative_prod(d, axis=0, include_initial=True)),
+                               np.concatenate([np.ones((1, 4)), np.cumprod(a, 0)]), rtol=1e-12)
+    np.testing.assert_array_equal(host(xp.cumulative_sum(dev(np.array([True, True])))), [1, 2])
+    np.testing.assert_array_equal(host(xp.flip(d, axis=-1)), np.flip(a, -1))
+    np.testing.assert_array_equal(host(xp.flip(d)), np.flip(a))
+    np.testing.assert_array_equal(host(xp.eye(3, 4, k=1)), np.eye(3, 4, k=1))
+    np.testing.assert_allclose(host(xp.linspace(0, 1, 5)), np.linspace(0, 1, 5), rtol=1e-15)
+    np.testing.assert_allclose(host(xp.linspace(2, 3, 4, endpoint=False)),
+                               np.linspace(2, 3, 4, endpoint=False), rtol=1e-15)
