@@ -4,7 +4,9 @@ needed) and check what the simulator cannot see:
 - a float32 kernel must contain no float64 instruction or register (`.f64`): a float64
   constant or promotion in float32 code (a GPU runs float64 at 1/2 to 1/64 of the speed);
 - the hot kernels (matmul, softmax, attention) must not spill to local memory
-  (`ld.local` / `st.local`).
+  (`ld.local` / `st.local` in the PTX: local arrays not promoted to registers), and when
+  ptxas is at hand (the nvidia-cuda-nvcc wheel of the [cuda] extra) their machine code must
+  report no spill bytes and fit the registers of one block (threads x registers <= 65536).
 
     python scripts/check_cuda_ptx.py              # cc 7.5 and 9.0, float32 and float64
     python scripts/check_cuda_ptx.py --cc 9.0 --only matmul
@@ -15,7 +17,11 @@ CUDA wheels: pip install -e ".[cuda]". Exit status 1 when any check fails.
 
 import argparse
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -23,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import attention, elementwise, indexing, matmul, reduce, rows
+from ops.cuda import attention, elementwise, indexing, launch, matmul, reduce, rows
 from ops.cuda import kernels as contract
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
@@ -33,6 +39,13 @@ HOT = ("matmul", "softmax", "log_softmax", "attention")
 # float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
 # (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
 F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan"}
+
+
+def threads(name):
+    """Threads per block the launcher uses for kernel `name` (GPU settings)."""
+    if name.startswith("matmul"):
+        return (matmul.TILE_M // matmul.REG_M) * (matmul.TILE_N // matmul.REG_N)
+    return launch.ROW_THREADS
 
 
 def a(dtype, ndim=1):
@@ -111,6 +124,38 @@ def cases(dt):
     return out
 
 
+def find_ptxas():
+    """ptxas of the nvidia-cuda-nvcc wheel (the [cuda] extra), else one on PATH, else None."""
+    try:
+        import nvidia.cuda_nvcc as nvcc
+        path = os.path.join(next(iter(nvcc.__path__)), "bin", "ptxas")
+        if os.path.exists(path):
+            return path
+    except ImportError:
+        pass
+    return shutil.which("ptxas")
+
+
+def assemble(ptxas, ptx, cc, threads):
+    """Problems ptxas -v reports for a hot kernel: spill bytes, or more registers than a
+    block of `threads` threads can have (65536 per block: the launch would fail)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "k.ptx")
+        with open(src, "w") as f:
+            f.write(ptx)
+        out = subprocess.run([ptxas, f"--gpu-name=sm_{cc[0]}{cc[1]}", "-v", src, "-o",
+                              os.path.join(tmp, "k.cubin")], capture_output=True, text=True,
+                             check=False)
+    if out.returncode:
+        return [f"ptxas failed: {out.stderr.strip().splitlines()[-1:]}"]
+    regs = max((int(r) for r in re.findall(r"Used (\d+) registers", out.stderr)), default=0)
+    spills = sum(int(b) for b in re.findall(r"(\d+) bytes spill", out.stderr))
+    problems = [f"ptxas: {spills} bytes of register spills"] if spills else []
+    if regs * threads > 65536:
+        problems.append(f"ptxas: {regs} registers x {threads} threads > 65536 per block")
+    return problems
+
+
 def check(name, dt, ptx):
     problems = []
     if dt == "float32" and ".f64" in ptx and name not in F64_ALLOWED:
@@ -129,7 +174,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if config.ENABLE_CUDASIM:
         sys.exit("check_cuda_ptx: unset NUMBA_ENABLE_CUDASIM (the simulator has no compiler)")
-    failed, count, start = [], 0, time.perf_counter()
+    failed, count, assembled, start = [], 0, 0, time.perf_counter()
+    ptxas = find_ptxas()
     for cc in args.cc:
         cap = tuple(int(p) for p in cc.split("."))
         for dt in args.dtype:
@@ -143,9 +189,14 @@ def main(argv=None):
                                   f"{str(err).splitlines()[0][:200]}")
                     continue
                 count += 1
-                failed += [f"cc {cc} {dt} {name}: {p}" for p in check(name, dt, ptx)]
+                problems = check(name, dt, ptx)
+                if ptxas and name.split(".")[0] in HOT:
+                    problems += assemble(ptxas, ptx, cap, threads(name))
+                    assembled += 1
+                failed += [f"cc {cc} {dt} {name}: {p}" for p in problems]
     print(f"check_cuda_ptx: {count} kernels compiled in {time.perf_counter() - start:.0f} s "
-          f"(cc {', '.join(args.cc)}; {', '.join(args.dtype)}); {len(failed)} problems")
+          f"(cc {', '.join(args.cc)}; {', '.join(args.dtype)}); hot kernels assembled by "
+          f"ptxas: {assembled if ptxas else 'no ptxas found'}; {len(failed)} problems")
     for line in failed:
         print("  " + line)
     if not count:
