@@ -35,7 +35,8 @@ from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
 TUP, TUP4 = types.UniTuple(types.int64, MAXDIM), types.UniTuple(types.int64, 4)
-HOT = ("matmul", "softmax", "log_softmax", "attention")
+HOT = ("matmul", "matmul_nt", "matmul_tn", "softmax", "softmax_backward", "log_softmax",
+       "log_softmax_backward", "attention", "attention_backward")
 # float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
 # (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
 F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan"}
