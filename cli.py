@@ -360,6 +360,8 @@ def add_bench_args(p):
     p.add_argument("suite", nargs="?", default="kernels", choices=["kernels", "train-step"],
                    help="kernels: every kernel, ours vs the numpy reference (and torch); "
                         "train-step: one GPT training step, ours vs PyTorch eager")
+    p.add_argument("--device", choices=("cpu", "cuda"),
+                   help="cuda: the GPU benchmarks (says so and exits 0 without a GPU)")
     p.add_argument("rest", nargs=argparse.REMAINDER,
                    help="passed to the benchmark script (e.g. --quick, --only softmax)")
 
@@ -369,6 +371,8 @@ def run_bench(args):
         from benchmarks.kernels import main as bench_main
     else:
         from benchmarks.train_step import main as bench_main
+    if args.device:
+        args.rest = [*args.rest, "--device", args.device]
     if any(flag in args.rest for flag in ("-h", "--help")):
         return bench_main(args.rest)
     err = io.StringIO()

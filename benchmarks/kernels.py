@@ -1,6 +1,7 @@
 """Kernel benchmarks: our Numba CPU kernels against the numpy reference (and PyTorch CPU eager).
 
     python benchmarks/kernels.py [--quick] [--only NAME] [--json PATH] [--no-compile]
+    python benchmarks/kernels.py --device cuda [--quick] [--only NAME]   (a GPU: cuda_bench.py)
 
 Kernels come only from the registry: `ops.kernel(name, backend="numba")` is "ours",
 `ops.kernel(name, backend="numpy")` the reference. A kernel with no cpu form yet is marked so
@@ -190,7 +191,17 @@ def main(argv=None):
     parser.add_argument("--markdown", metavar="PATH", help="also write a markdown table")
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the compile-time table (fresh subprocesses)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the GPU kernels (benchmarks/cuda_bench.py); default cpu")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        from benchmarks import cuda_bench
+        reason = cuda_bench.no_gpu_reason()
+        if reason:
+            print(reason)
+            return 0
+        cuda_bench.print_kernels(args.quick, args.only)
+        return 0
     from benchmarks import kernel_report
     console = kernel_report.console()
     rows = run(quick=args.quick, only=args.only, compile_times=not args.no_compile,

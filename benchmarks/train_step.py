@@ -120,7 +120,17 @@ def main(argv=None):
                         choices=["tiny", "small"])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the step on the GPU (benchmarks/cuda_bench.py); default cpu")
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        from benchmarks import cuda_bench
+        reason = cuda_bench.no_gpu_reason()
+        if reason:
+            print(reason)
+            return 0
+        cuda_bench.print_train_steps(args.configs, args.repeats)
+        return 0
     rows = run(args.configs, args.repeats)
     print_table(rows)
     if args.json:

@@ -78,13 +78,12 @@ CPU = Device("cpu", np, _is_numpy, lambda a: np.asarray(a), lambda a: np.asarray
 
 _DEVICES: dict[str, Device] = {"cpu": CPU}
 # Devices whose module registers them when first asked for: name -> module.
-_LAZY = {"strict": "ops.strict"}
-_MISSING = {
-    "cuda": "device 'cuda' is not available: this version of the engine has no CUDA kernels "
-            "yet (the 'cuda' device is planned); use 'cpu'",
-}
+_LAZY = {"strict": "ops.strict", "cuda": "ops.cuda.device"}
+_MISSING: dict[str, str] = {}  # devices named but not built: name -> the one-line error
 _load_lock = threading.Lock()
-_stats = {"to_device": [0, 0], "to_host": [0, 0]}  # [calls, bytes]
+# [calls, bytes] each way; _scalar_reads: float(a) / int(a) / bool(a) of device arrays
+_stats = {"to_device": [0, 0], "to_host": [0, 0]}
+_scalar_reads = [0, 0]
 
 
 def register_device(device):
@@ -195,13 +194,26 @@ def _count(direction, nbytes):
     _stats[direction][1] += int(nbytes)
 
 
+def count_scalar_read(nbytes):
+    """Called by a device's `float(a)` / `int(a)` / `bool(a)`: a read that is not an array copy
+    but still a device -> host sync."""
+    _scalar_reads[0] += 1
+    _scalar_reads[1] += int(nbytes)
+
+
+def scalar_reads():
+    """Scalar reads of device arrays so far (devices that count them: "cuda"), as
+    {"calls", "bytes"}; reset with the transfers by reset_transfer_stats."""
+    return {"calls": _scalar_reads[0], "bytes": _scalar_reads[1]}
+
+
 def transfer_stats():
     """Host<->device copies so far: {"to_device": {"calls", "bytes"}, "to_host": {...}}."""
     return {k: {"calls": v[0], "bytes": v[1]} for k, v in _stats.items()}
 
 
 def reset_transfer_stats():
-    for v in _stats.values():
+    for v in (*_stats.values(), _scalar_reads):
         v[0] = v[1] = 0
 
 

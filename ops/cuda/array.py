@@ -1,0 +1,208 @@
+"""CudaArray: the "cuda" device's array, a strided view (offset, shape, strides in elements)
+of a flat Numba device buffer, like a numpy view. Reshape of contiguous data, transposes,
+broadcasts and basic indexing only make a new view; kernels that need C-contiguous data get
+it from `dev()` after `contiguous()` (one copy kernel when the view is not).
+
+Operators and indexing follow the Python array API standard and call the namespace
+(ops/cuda/namespace.py) for their arithmetic. Nothing here moves data between the host and
+the device except `from_host` / `to_host` (which ops.to_device counts) and scalar reads
+(`float(a)`, `int(a)`, `bool(a)`), counted under "scalar_reads".
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from ops.devices import count_scalar_read
+
+
+class CudaDevice:
+    """The namespace's device object (`a.device`, `device=` in creation functions)."""
+
+    def __repr__(self):
+        return "cuda:0"
+
+
+DEVICE = CudaDevice()
+
+
+def c_strides(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def empty(shape, dtype):
+    """A new uninitialised C-contiguous array."""
+    shape = tuple(int(n) for n in shape)
+    dtype = np.dtype(dtype)
+    return CudaArray(cuda.device_array(max(math.prod(shape), 1), dtype), 0, shape,
+                     c_strides(shape))
+
+
+class CudaArray:
+    __slots__ = ("base", "offset", "shape", "strides")
+    __array_ufunc__ = None  # numpy defers `ndarray * cuda_array` to our operators
+
+    def __init__(self, base, offset, shape, strides):
+        self.base, self.offset = base, offset  # base: 1-D Numba device array
+        self.shape, self.strides = tuple(shape), tuple(strides)
+
+    # ---- attributes ----------------------------------------------------------------------
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+    @property
+    def device(self):
+        return DEVICE
+
+    @property
+    def nbytes(self):
+        return self.size * self.dtype.itemsize
+
+    @property
+    def T(self):
+        return self.view(self.shape[::-1], self.strides[::-1])
+
+    @property
+    def mT(self):
+        axes = tuple(range(self.ndim - 2)) + (self.ndim - 1, self.ndim - 2)
+        return _ns().permute_dims(self, axes)
+
+    def view(self, shape, strides, offset=None):
+        return CudaArray(self.base, self.offset if offset is None else offset, shape, strides)
+
+    def is_contiguous(self):
+        return all(s == c for n, s, c in zip(self.shape, self.strides, c_strides(self.shape))
+                   if n != 1)
+
+    def dev(self):
+        """The data as a C-contiguous Numba device array of this shape (a view: the array
+        must be contiguous; see ops.cuda.namespace.contiguous)."""
+        if not self.is_contiguous():
+            raise ValueError("CudaArray.dev: not C-contiguous; call contiguous() first")
+        flat = self.base[self.offset:self.offset + self.size] if self.size else self.base[:0]
+        return flat.reshape(self.shape) if self.ndim != 1 else flat
+
+    def __array_namespace__(self, api_version=None):
+        return _ns()
+
+    # ---- host transfers and scalar reads --------------------------------------------------
+    def get(self):
+        """A numpy copy (ops.to_host counts it; engine code calls that, not this)."""
+        a = _ns().contiguous(self)
+        if a.size == 0:
+            return np.zeros(a.shape, a.dtype)
+        return a.dev().copy_to_host().reshape(a.shape)
+
+    def _scalar(self, what):
+        if self.size != 1:
+            raise TypeError(f"{what}() of a cuda array needs exactly one element, "
+                            f"got shape {self.shape}")
+        count_scalar_read(self.dtype.itemsize)
+        return self.get().reshape(())[()]
+
+    def __float__(self):
+        return float(self._scalar("float"))
+
+    def __int__(self):
+        return int(self._scalar("int"))
+
+    def __bool__(self):
+        return bool(self._scalar("bool"))
+
+    def __index__(self):
+        return int(self._scalar("index"))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d cuda array")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a cuda array is not converted to numpy implicitly; use ops.to_host "
+                        "(or Tensor.numpy()), which counts the copy")
+
+    def __repr__(self):
+        return f"CudaArray(shape={self.shape}, dtype={self.dtype})"
+
+    # ---- indexing --------------------------------------------------------------------------
+    def __getitem__(self, key):
+        return _ns().getitem(self, key)
+
+    def __setitem__(self, key, value):
+        _ns().setitem(self, key, value)
+
+    # ---- operators: the namespace's elementwise functions --------------------------------
+    def __neg__(self):
+        return _ns().negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ns().abs(self)
+
+    def __invert__(self):
+        return _ns().logical_not(self) if self.dtype == np.bool_ else _ns().bitwise_invert(self)
+
+
+_BINARY = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+           "floordiv": "floor_divide", "mod": "remainder", "pow": "pow",
+           "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+           "matmul": "matmul"}
+_COMPARE = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
+            "gt": "greater", "ge": "greater_equal"}
+
+
+def _forward(fname):
+    return lambda self, other: getattr(_ns(), fname)(self, other)
+
+
+def _reflected(fname):
+    return lambda self, other: getattr(_ns(), fname)(other, self)
+
+
+def _inplace(fname):
+    def op(self, other):
+        _ns().setitem(self, (Ellipsis,), getattr(_ns(), fname)(self, other))
+        return self
+    return op
+
+
+# The operator table, written out once (grep: CudaArray.__add__ is built here).
+for _op, _fname in _BINARY.items():
+    setattr(CudaArray, f"__{_op}__", _forward(_fname))
+    setattr(CudaArray, f"__r{_op}__", _reflected(_fname))
+    setattr(CudaArray, f"__i{_op}__", _inplace(_fname))
+for _op, _fname in _COMPARE.items():
+    setattr(CudaArray, f"__{_op}__", _forward(_fname))
+CudaArray.__hash__ = None
+
+
+_BOUND = {}
+
+
+def bind_namespace(module):
+    """Called once by ops/cuda/namespace.py: the module whose functions the operators call
+    (bound at run time, as the namespace itself imports this module)."""
+    _BOUND["ns"] = module
+
+
+def _ns():
+    return _BOUND["ns"]
+
+
+namespace = _ns

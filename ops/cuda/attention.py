@@ -1,0 +1,188 @@
+"""Fused causal attention on the cuda device, flash-style: no (Tq, Tk) score matrix is ever
+stored; an optional additive mask (broadcastable to (B, H, Tq, Tk)) is read in place.
+
+Forward: one block per query row (b, h, i). The keys go by in chunks of ROW_THREADS: thread t
+scores key j0 + t (a dot product over D), the block takes the chunk's max and sum (shared
+memory, online softmax: running max m and sum l, earlier output rescaled by exp(m_old -
+m_new)), and the threads, now one per output feature d, add the chunk's p_j v[j, d] to o[d]
+(kept in the output array itself: no per-thread arrays, no register spills). Finally o /= l
+and lse = m + log(l). A row with no visible key gives o = 0 and lse = -inf.
+
+Backward (two launches, no atomics, deterministic): one block per query row computes
+delta_i = do_i . o_i and dq_i = scale * sum_j p_ij (do_i . v_j - delta_i) k_j; then one block
+per key row computes dv_j = sum_i p_ij do_i and dk_j = scale * sum_i ds_ij q_i, recomputing
+p_ij = exp(s_ij - lse_i) chunk by chunk. Causal: query i sees key j iff j <= i + Tk - Tq.
+"""
+
+import math
+
+from numba import cuda
+
+from ops.cuda import launch
+from ops.cuda.launch import NUMBA_TYPES, factory
+from ops.cuda.rows import block_reduce
+
+
+@cuda.jit(device=True, inline=True)
+def _visible(i, j, Tq, Tk, causal):
+    return j < Tk and (not causal or j <= i + Tk - Tq)
+
+
+@factory
+def score_fn(dtype):
+    """score(q, k, bh, i, j, ...) = scale * q[bh, i] . k[bh, j] + mask[b, h, i, j]."""
+    T = NUMBA_TYPES[dtype]
+
+    @cuda.jit(device=True, inline=True)
+    def score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask):
+        s = T(0)
+        for d in range(q.shape[2]):
+            s += q[bh, i, d] * k[bh, j, d]
+        s *= scale
+        if has_mask:
+            s += mask[mo + (bh // H) * ms[0] + (bh % H) * ms[1] + i * ms[2] + j * ms[3]]
+        return s
+    return score
+
+
+@factory
+def forward_kernel(dtype):
+    T = NUMBA_TYPES[dtype]
+    nt = launch.ROW_THREADS
+    rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
+    score = score_fn(dtype)
+
+    @cuda.jit
+    def kernel(o, lse, q, k, v, causal, scale, H, mask, mo, ms, has_mask):
+        part = cuda.shared.array(nt, T)
+        p = cuda.shared.array(nt, T)
+        t = cuda.threadIdx.x
+        BH, Tq, Dv = o.shape
+        Tk = k.shape[1]
+        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
+            bh, i = row // Tq, row % Tq
+            for d in range(t, Dv, nt):
+                o[bh, i, d] = T(0)
+            m, l = T(-math.inf), T(0)
+            for j0 in range(0, Tk, nt):
+                j = j0 + t
+                s = T(-math.inf)
+                if _visible(i, j, Tq, Tk, causal):
+                    s = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                m_new = rmax(part, t, max(m, s))
+                if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
+                    continue
+                alpha = math.exp(m - m_new)  # exp(-inf) = 0 on the first visible chunk
+                p[t] = math.exp(s - m_new) if s != T(-math.inf) else T(0)
+                l = l * alpha + rsum(part, t, p[t])  # rsum syncs: p is complete after it
+                m = m_new
+                n = min(nt, Tk - j0)
+                for d in range(t, Dv, nt):
+                    acc = o[bh, i, d] * alpha
+                    for c in range(n):
+                        acc += p[c] * v[bh, j0 + c, d]
+                    o[bh, i, d] = acc
+                cuda.syncthreads()
+            inv = T(1) / l if l > T(0) else T(0)
+            for d in range(t, Dv, nt):
+                o[bh, i, d] *= inv
+            if t == 0:
+                lse[bh, i] = m + math.log(l) if l > T(0) else T(-math.inf)
+    return kernel
+
+
+@factory
+def dq_kernel(dtype):
+    T = NUMBA_TYPES[dtype]
+    nt = launch.ROW_THREADS
+    rsum = block_reduce("sum", dtype)
+    score = score_fn(dtype)
+
+    @cuda.jit
+    def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, H, mask, mo, ms, has_mask):
+        part = cuda.shared.array(nt, T)
+        ds = cuda.shared.array(nt, T)
+        t = cuda.threadIdx.x
+        BH, Tq, D = q.shape
+        Tk, Dv = k.shape[1], v.shape[2]
+        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
+            bh, i = row // Tq, row % Tq
+            s = T(0)
+            for d in range(t, Dv, nt):
+                s += do[bh, i, d] * o[bh, i, d]
+            dlt = rsum(part, t, s)
+            if t == 0:
+                delta[bh, i] = dlt
+            for d in range(t, D, nt):
+                dq[bh, i, d] = T(0)
+            m = lse[bh, i]
+            if m == T(-math.inf):
+                continue  # fully masked row: zero gradients
+            for j0 in range(0, Tk, nt):
+                j = j0 + t
+                g = T(0)
+                if _visible(i, j, Tq, Tk, causal):
+                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    if sc != T(-math.inf):
+                        dp = T(0)
+                        for d in range(Dv):
+                            dp += do[bh, i, d] * v[bh, j, d]
+                        g = math.exp(sc - m) * (dp - dlt)
+                ds[t] = g
+                cuda.syncthreads()
+                n = min(nt, Tk - j0)
+                for d in range(t, D, nt):
+                    acc = T(0)
+                    for c in range(n):
+                        acc += ds[c] * k[bh, j0 + c, d]
+                    dq[bh, i, d] += scale * acc
+                cuda.syncthreads()
+    return kernel
+
+
+@factory
+def dkv_kernel(dtype):
+    T = NUMBA_TYPES[dtype]
+    nt = launch.ROW_THREADS
+    score = score_fn(dtype)
+
+    @cuda.jit
+    def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, H, mask, mo, ms, has_mask):
+        pp = cuda.shared.array(nt, T)
+        ds = cuda.shared.array(nt, T)
+        t = cuda.threadIdx.x
+        BH, Tk, D = k.shape
+        Tq, Dv = q.shape[1], v.shape[2]
+        for row in range(cuda.blockIdx.x, BH * Tk, cuda.gridDim.x):
+            bh, j = row // Tk, row % Tk
+            for d in range(t, D, nt):
+                dk[bh, j, d] = T(0)
+            for d in range(t, Dv, nt):
+                dv[bh, j, d] = T(0)
+            for i0 in range(0, Tq, nt):
+                i = i0 + t
+                p, g = T(0), T(0)
+                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[bh, i] != T(-math.inf):
+                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    if sc != T(-math.inf):
+                        p = math.exp(sc - lse[bh, i])
+                        dp = T(0)
+                        for d in range(Dv):
+                            dp += do[bh, i, d] * v[bh, j, d]
+                        g = p * (dp - delta[bh, i])
+                pp[t] = p
+                ds[t] = g
+                cuda.syncthreads()
+                n = min(nt, Tq - i0)
+                for d in range(t, Dv, nt):
+                    acc = T(0)
+                    for c in range(n):
+                        acc += pp[c] * do[bh, i0 + c, d]
+                    dv[bh, j, d] += acc
+                for d in range(t, D, nt):
+                    acc = T(0)
+                    for c in range(n):
+                        acc += ds[c] * q[bh, i0 + c, d]
+                    dk[bh, j, d] += scale * acc
+                cuda.syncthreads()
+    return kernel
