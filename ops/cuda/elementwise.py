@@ -89,6 +89,11 @@ def _log1p(T):
     return lambda x: math.log1p(x) if x > T(-1) else log(x + T(1))
 
 
+def _log2(T):
+    log = _device(_log, T)
+    return lambda x: log(x) * T(1.4426950408889634)  # 1 / ln 2
+
+
 def _logaddexp(T):
     exp, mx = _device(_exp, T), _device(_max, T)
     return lambda x, y: mx(x, y) + math.log1p(exp(-abs(x - y))) if not math.isnan(x - y) else mx(x, y)
@@ -103,6 +108,7 @@ UNARY = {
     "expm1": lambda T: lambda x: math.expm1(x),
     "log": _log,
     "log1p": _log1p,
+    "log2": _log2,
     "sqrt": _sqrt,
     "square": lambda T: lambda x: x * x,
     "tanh": lambda T: lambda x: math.tanh(x),

@@ -301,6 +301,36 @@ def flip(x, /, *, axis=None):
                             for d in range(x.ndim)))
 
 
+def roll(x, /, shift, *, axis=None):
+    """numpy's roll: elements shifted along `axis` (None: the flattened array), wrapping."""
+    if axis is None:
+        return reshape(roll(reshape(x, (-1,)), shift, axis=0), x.shape)
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(shifts) == 1 and len(axes) > 1:
+        shifts = shifts * len(axes)
+    for s, a in zip(shifts, axes):
+        a %= x.ndim
+        n = x.shape[a]
+        s = int(s) % n if n else 0
+        if s:
+            lead = (slice(None),) * a
+            x = concat([getitem(x, lead + (slice(n - s, None),)),
+                        getitem(x, lead + (slice(0, n - s),))], axis=a)
+    return x
+
+
+def tile(x, /, repetitions):
+    """numpy's tile: x repeated `repetitions` times along each axis (copies outermost)."""
+    reps = (repetitions,) if isinstance(repetitions, int) else tuple(repetitions)
+    ndim = builtins.max(x.ndim, len(reps))
+    reps = (1,) * (ndim - len(reps)) + reps
+    x = reshape(x, (1,) * (ndim - x.ndim) + x.shape)
+    spread = tuple(n for pair in zip(reps, x.shape) for n in pair)  # (r0, d0, r1, d1, ...)
+    lifted = reshape(x, tuple(n for d in x.shape for n in (1, d)))
+    return reshape(broadcast_to(lifted, spread), tuple(r * d for r, d in zip(reps, x.shape)))
+
+
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
     n_cols = n_rows if n_cols is None else n_cols
     rows = reshape(arange(n_rows), (n_rows, 1))

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+import engine.functional as F
 import ops
 from engine import Tensor
 
@@ -71,3 +72,20 @@ class _OnCuda:
                          ids=[f"{c.__name__[5:]}-{i}" for i, (c, _) in enumerate(CHECKS)])
 def test_gradcheck_on_cuda(rng, check, kwargs):
     check(_OnCuda(), rng, **kwargs)
+
+
+@pytest.mark.parametrize("name, fn", [
+    ("roll", lambda x: F.roll(x, (1, -1), axis=(0, 1))),
+    ("tile", lambda x: F.tile(x, (2, 1))),
+    ("log2", lambda x: F.log2(x)),
+    ("cumsum", lambda x: F.cumsum(x, axis=1)),
+    ("flip", lambda x: F.flip(x, axis=0)),
+    ("stack", lambda x: F.stack([x, x * 2.0], axis=1)),
+    ("prod", lambda x: F.prod(x, axis=0)),
+    ("var", lambda x: F.var(x, axis=1, correction=1)),
+])
+def test_library_ops_gradcheck_on_cuda(rng, name, fn):
+    """A sample of issue 11's ops, through the functions their namespace now provides."""
+    from engine.gradcheck import gradcheck
+    x = Tensor(rng.random((3, 4)) + 0.5, device="cuda").requires_grad_()
+    gradcheck(fn, x)

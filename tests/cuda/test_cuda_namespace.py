@@ -30,7 +30,7 @@ _SPECIAL = np.array([[1.5, -2.5, 0.5, np.inf], [-np.inf, np.nan, 0.0, -0.0]])
 UNARY = {
     "negative": (np.negative, _ANY), "positive": (np.positive, _ANY), "abs": (np.abs, _ANY),
     "exp": (np.exp, _ANY), "expm1": (np.expm1, _ANY), "log": (np.log, _POS),
-    "log1p": (np.log1p, _POS), "sqrt": (np.sqrt, _POS), "square": (np.square, _ANY),
+    "log1p": (np.log1p, _POS), "log2": (np.log2, _POS), "sqrt": (np.sqrt, _POS), "square": (np.square, _ANY),
     "tanh": (np.tanh, _ANY), "sin": (np.sin, _ANY), "cos": (np.cos, _ANY),
     "tan": (np.tan, _UNIT), "sinh": (np.sinh, _ANY), "cosh": (np.cosh, _ANY),
     "asin": (np.arcsin, _UNIT), "acos": (np.arccos, _UNIT), "atan": (np.arctan, _ANY),
@@ -219,6 +219,19 @@ def test_scalar_reads_are_counted_and_host_conversion_is_explicit(xp):
         np.asarray(x)
     with pytest.raises(ValueError, match=r"add: shapes \(3,\) and \(2,\) cannot be broadcast"):
         dev(np.ones(3)) + dev(np.ones(2))
+
+
+def test_roll_and_tile_match_numpy(xp):
+    a = _R.standard_normal((3, 4))
+    d = dev(a)
+    for shift, axis in [(1, 0), (-1, 1), (5, None), ((1, 2), (0, 1)), (0, 1), (2, (0, 1))]:
+        np.testing.assert_array_equal(host(xp.roll(d, shift, axis=axis)),
+                                      np.roll(a, shift, axis=axis), err_msg=str((shift, axis)))
+    for reps in [2, (2, 1), (1, 3), (2, 2, 1)]:
+        np.testing.assert_array_equal(host(xp.tile(d, reps)), np.tile(a, reps),
+                                      err_msg=str(reps))
+    np.testing.assert_array_equal(host(xp.tile(dev(np.arange(3)), (2, 2))),
+                                  np.tile(np.arange(3), (2, 2)))
 
 
 def test_scans_flips_eye_and_linspace(xp):
