@@ -6,9 +6,7 @@ import io
 import os
 import sys
 
-
-class CliError(Exception):
-    """A problem with what the user asked for: printed as one line, exit status 2."""
+from commands import CliError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -383,12 +381,20 @@ def run_bench(args):
         sys.stderr.write(err.getvalue())
 
 
+def _command(module):
+    """(add_args, run) of a subcommand whose body lives in commands/<module>.py, imported
+    only when that subcommand runs or its --help is built."""
+    import importlib
+    return importlib.import_module(f"commands.{module}")
+
+
 SUBCOMMANDS = {
     "train": ("train a model (a GPT by default) on a synthetic task or a text file",
               add_train_args, run_train),
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
     "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
               add_bench_args, run_bench),
+    "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
 }
 
 
@@ -396,15 +402,29 @@ def build_parser():
     parser = _Parser(prog="attn", description="An attention engine from scratch: train a "
                      "small GPT and sample from it.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_args, run) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
+    for name, (help_text, *body) in SUBCOMMANDS.items():
+        if len(body) == 1:  # a module of commands/
+            module = _command(body[0])
+            body = [module.add_args, module.run]
+        add_args, run = body
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
         add_args(p)
         p.set_defaults(run=run)
     return parser
 
 
-def _fail(command, message, status):
-    sys.stderr.write(f"attn {command}: error: {' '.join(str(message).split())}\n")
+def _fail(args, message, status):
+    """One line on stderr and the exit status; with --debug, re-raise the error being handled
+    (its full traceback)."""
+    handled = sys.exc_info()[1]  # _fail is called from an except block
+    if getattr(args, "debug", False) and handled is not None:
+        raise handled
+    sys.stderr.write(f"attn {args.command}: error: {' '.join(str(message).split())}\n")
     return status
 
 
@@ -414,6 +434,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
+    from commands.tutorial import TutorialFailed
     from engine.data import DataError
     from engine.training import ConfigError, NonFiniteLossError
     from engine.training.checkpoint import CheckpointError
@@ -421,14 +442,14 @@ def main(argv=None):
     try:
         return args.run(args)
     except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
-        return _fail(args.command, e, 2)
+        return _fail(args, e, 2)
     except MemoryError as e:  # past the estimates made before allocating
-        return _fail(args.command, f"out of memory ({e or 'allocation failed'}); ask for a "
+        return _fail(args, f"out of memory ({e or 'allocation failed'}); ask for a "
                      f"smaller size", 2)
-    except NonFiniteLossError as e:
-        return _fail(args.command, e, 1)
+    except (NonFiniteLossError, TutorialFailed) as e:
+        return _fail(args, e, 1)
     except KeyboardInterrupt:
-        return _fail(args.command, "interrupted", 130)
+        return _fail(args, "interrupted", 130)
 
 
 if __name__ == "__main__":
