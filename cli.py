@@ -394,6 +394,8 @@ SUBCOMMANDS = {
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
     "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
               add_bench_args, run_bench),
+    "graph": ("the symbolic view of an expression or a model's loss, with each derivative",
+              "graph"),
     "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
 }
 
@@ -450,6 +452,9 @@ def main(argv=None):
         return _fail(args, e, 1)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130)
+    except BrokenPipeError:  # the reader of our output went away (attn graph ... | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
