@@ -396,6 +396,8 @@ SUBCOMMANDS = {
               add_bench_args, run_bench),
     "graph": ("the symbolic view of an expression or a model's loss, with each derivative",
               "graph"),
+    "gradcheck": ("check every op's and layer's gradient against finite differences",
+                  "gradcheck"),
     "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
 }
 
