@@ -398,6 +398,7 @@ SUBCOMMANDS = {
               "graph"),
     "gradcheck": ("check every op's and layer's gradient against finite differences",
                   "gradcheck"),
+    "info": ("versions, threads, the kernel cache, CPU features and the CUDA status", "info"),
     "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
 }
 
