@@ -7,6 +7,7 @@ import os
 import sys
 
 from commands import CliError
+from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
 
 class _Parser(argparse.ArgumentParser):
@@ -54,24 +55,12 @@ def _non_negative_float(text):
 
 # ---- attn train ------------------------------------------------------------------------------
 
-class _ModelFamilies:
-    """The --model choices: the registered model families, read when argparse first needs
-    them (importing the engine takes a second that bad-flag errors and `bench` need not pay)."""
-
-    def __iter__(self):
-        from engine.models import model_names
-        return iter(model_names())
-
-    def __contains__(self, name):
-        return name in list(self)
-
-
 def add_train_args(p):
     data = p.add_mutually_exclusive_group()
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
                       help="synthetic task (default: reverse); glyphs: images, for --model vit")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
-    p.add_argument("--model", choices=_ModelFamilies(),
+    p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
     p.add_argument("--device", metavar="NAME",
@@ -122,18 +111,10 @@ def _given_train_settings(args):
     return given
 
 
-def _run_base(name, model):
-    """runs/<task or text name>, with -<model> when the model is not the task's usual one
-    (the GPT for sequences, the ViT for images): runs/reverse, runs/reverse-seq2seq-gru,
-    runs/glyphs."""
-    usual = "vit" if name == "glyphs" else "gpt"
-    return os.path.join("runs", name + ("" if model in (None, usual) else f"-{model}"))
-
-
 def _default_out(args):
     if args.text:
-        return _run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
-    return _run_base(args.task or "reverse", args.model)
+        return run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
+    return run_base(args.task or "reverse", args.model)
 
 
 def train_config_from_args(args):
@@ -197,7 +178,7 @@ def add_sample_args(p):
     p.add_argument("--task", default="reverse", metavar="NAME",
                    help="without --ckpt, sample the newest run under runs/ of this task (or "
                         "text file name) (default reverse)")
-    p.add_argument("--model", choices=_ModelFamilies(),
+    p.add_argument("--model", choices=ModelFamilies(),
                    help="without --ckpt, the newest run of this model family on --task "
                         "(default: the task's usual one, gpt; vit for glyphs)")
     p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
@@ -316,27 +297,13 @@ def _sample_images(args, model, data):
     console.print(table)
 
 
-def _sample_checkpoint(args):
-    """--ckpt, or the newest run of --task under runs/ (engine.training.rundir.newest)."""
-    from engine.training import rundir
-    if args.ckpt is not None:
-        return args.ckpt
-    base = _run_base(args.task, args.model)
-    newest = rundir.newest(base)
-    if newest is None:
-        raise CliError(f"no checkpoint under '{base}': train one with `attn train`"
-                       f"{'' if args.model is None else ' --model ' + args.model}, or pass "
-                       f"--ckpt")
-    return newest
-
-
 def run_sample(args):
     import numpy as np
 
     from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
-    model, data = load_model(_sample_checkpoint(args))
+    model, data = load_model(newest_checkpoint(args))
     rng = np.random.default_rng(args.seed)
     if args.image is not None and not isinstance(data, GlyphImages):
         raise CliError(f"--image needs an image model; the checkpoint holds a "
@@ -394,6 +361,8 @@ SUBCOMMANDS = {
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
     "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
               add_bench_args, run_bench),
+    "demo": ("type an input, see a trained model's output and its attention per layer and head",
+             "demo"),
     "graph": ("the symbolic view of an expression or a model's loss, with each derivative",
               "graph"),
     "gradcheck": ("check every op's and layer's gradient against finite differences",
