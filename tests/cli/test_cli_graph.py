@@ -47,3 +47,10 @@ def test_bad_usage():
     _one_line_error(attn("graph", "x", "--shape", "x=a"), "integers")
     _one_line_error(attn("graph", "x", "--model", "gpt"), "give an EXPR or --model")
     _one_line_error(attn("graph", "--model", "vit"), "--model")
+
+
+def test_debug_shows_the_traceback_instead_of_one_line():
+    for args in (["--debug", "graph", "x.y", "--shape", "x=2"],
+                 ["graph", "x.y", "--shape", "x=2", "--debug"]):
+        r = attn(*args)
+        assert r.returncode != 0 and "Traceback" in r.stderr and "CliError" in r.stderr
