@@ -80,7 +80,8 @@ def title(path):
     with open(path, encoding="utf-8") as f:
         for cell in parse_cells(f.read()):
             if cell.kind == "markdown":
-                return cell.text.splitlines()[0].lstrip("# ").strip()
+                heading = cell.text.splitlines()[0].lstrip("# ").strip()
+                return re.sub(r"^\d+\.\s*", "", heading)  # the table numbers them
     return os.path.basename(path)
 
 
