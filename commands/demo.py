@@ -46,6 +46,11 @@ def add_args(p):
                         "file for a ViT) and exit")
     p.add_argument("--json", action="store_true",
                    help="with --input: print the output and every map as JSON")
+    p.add_argument("--train", action="store_true",
+                   help="without --ckpt and with no run of --task yet: train the default "
+                        "run first (about 30 s for reverse; a progress bar shows it)")
+    p.add_argument("--train-steps", type=int, metavar="N",
+                   help="with --train: steps of that run (default: the model family's)")
     p.add_argument("--layer", type=int, metavar="L",
                    help="show only this layer's maps (0-based; an encoder-decoder's layers "
                         "are its encoder blocks, then each decoder block's self and cross "
@@ -55,11 +60,10 @@ def add_args(p):
 
 
 def run(args):
-    from commands.runs import newest_checkpoint
     from engine.training import load_model
     if args.json and args.input is None:
         raise CliError("--json needs --input (the interactive prompt is for people)")
-    model, data = load_model(newest_checkpoint(args))
+    model, data = load_model(_checkpoint(args))
     if args.input is not None:
         result = analyse(model, data, args.input)
         if args.json:
@@ -69,6 +73,28 @@ def run(args):
             show(result, _console(), layer=args.layer, head=args.head, every=True)
         return 0
     return interact(model, data, args)
+
+
+def _checkpoint(args):
+    """--ckpt, the newest run of --task, or (with --train, when there is none) a new default
+    run of it trained now with a progress bar."""
+    from commands.runs import newest_checkpoint, run_base
+    from engine.training import TrainConfig, rundir, train
+    if args.ckpt is not None or not args.train or rundir.newest(run_base(args.task, args.model)):
+        return newest_checkpoint(args)
+    from engine.data import IMAGE_TASKS, TASKS
+    if args.task not in TASKS + IMAGE_TASKS:
+        raise CliError(f"--train trains a task ({', '.join(TASKS + IMAGE_TASKS)}), not "
+                       f"{args.task!r}; for a text file use attn train --text")
+    if args.train_steps is not None and args.train_steps < 1:
+        raise CliError(f"--train-steps must be >= 1, got {args.train_steps}")
+    out = rundir.fresh(run_base(args.task, args.model))
+    settings = {"model": args.model} if args.model else {}
+    cfg = TrainConfig(task=args.task, steps=args.train_steps, out_dir=out, **settings)
+    print(f"no run of {args.task} yet: training one into {out} (attn train does the same)",
+          flush=True)
+    train(cfg, progress=True)
+    return out
 
 
 def analyse(model, data, text):
@@ -128,6 +154,9 @@ def _mirror_note(views, task, length):
             best = max(best, (score, v.name, h), key=lambda b: b[0])
     if best[1] is None:
         return None
+    if best[0] < 0.5:
+        return (f"no head attends to the mirrored input position yet (the closest: {best[1]} "
+                f"head {best[2]}, {best[0]:.0%} of its weight on average)")
     return (f"{best[1]} head {best[2]} attends to the mirrored input position: "
             f"{best[0]:.0%} of its weight on average")
 

@@ -146,3 +146,17 @@ def test_interactive_in_a_pseudo_terminal_and_ctrl_c(runs):
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_train_first_when_there_is_no_run(tmp_path):
+    args = ("demo", "--train", "--train-steps", "2", "--input", "31415926", "--layer", "0",
+            "--head", "0")
+    r = attn(*args, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "training one into runs/reverse" in r.stdout and "31415926 ->" in r.stdout
+    assert (tmp_path / "runs" / "reverse" / "model.npz").exists()
+    r = attn(*args, cwd=str(tmp_path))  # now there is one: no training
+    assert r.returncode == 0 and "training" not in r.stdout
+    _one_line_error(attn("demo", "--task", "frob", "--train", "--input", "3",
+                         cwd=str(tmp_path)), "--train trains a task")
+    assert not (tmp_path / "runs" / "frob").exists()
