@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError
+from commands import CliError, read_line
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
        "q (quit); anything else is a new input"
@@ -63,6 +63,9 @@ def run(args):
     from engine.training import load_model
     if args.json and args.input is None:
         raise CliError("--json needs --input (the interactive prompt is for people)")
+    if args.input is None:  # interactive: see commands.read_line for why
+        import signal
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     model, data = load_model(_checkpoint(args))
     if args.input is not None:
         result = analyse(model, data, args.input)
@@ -235,7 +238,7 @@ def interact(model, data, args):
     result, layer, head = None, args.layer or 0, args.head or 0
     while True:
         try:
-            line = input("input> " if result is None else "> ").strip()
+            line = read_line("input> " if result is None else "> ").strip()
         except (EOFError, KeyboardInterrupt):
             console.print()
             return 0

@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from commands import CliError
+from commands import CliError, read_line
 
 TUTORIALS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "tutorials")
@@ -163,7 +163,7 @@ def _failing_line(error, path):
 def _wait(console):
     """Wait for Enter; False (stop pausing) when stdin is closed."""
     try:
-        input("-- Enter for the next cell --")
+        read_line("-- Enter for the next cell --")
     except EOFError:
         console.print()
         return False
