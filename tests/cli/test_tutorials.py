@@ -2,6 +2,7 @@
 pausing, and a failing cell reported as one line."""
 
 import os
+import pty
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import pytest
 
 from commands import tutorial
 from tests.cli.test_cli import ROOT, _one_line_error, attn
+from tests.cli.test_cli_demo import IN_A_TERMINAL, _read_until
 
 FILES = tutorial.tutorial_files()
 
@@ -64,3 +66,20 @@ def test_cells_parse_and_a_false_claim_fails_naming_its_line(tmp_path):
     with (open(os.devnull, "w") as sink,
           pytest.raises(tutorial.TutorialFailed, match=r"line 9 \(assert x == 3.*x is not 3")):
         tutorial.step_through(str(path), Console(file=sink), pause=False)
+
+
+def test_ctrl_c_at_the_pause_in_a_terminal_stops_cleanly():
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
+                             "tutorial", "1"], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=ROOT)
+    os.close(slave)
+    try:
+        _read_until(master, "Enter for the next cell")
+        os.write(master, b"\x03")  # Ctrl-C: SIGINT from the terminal
+        assert "interrupted" in _read_until(master, "interrupted")
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
