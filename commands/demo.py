@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError, read_line
+from commands import CliError
+from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
-       "q (quit); anything else is a new input"
+       "q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
+       "new input"
+ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
 EXAMPLE = """examples:
   attn demo                                  # the newest runs/reverse, interactive
   attn demo --input 31415926                 # one input, every map, then exit
@@ -63,7 +66,7 @@ def run(args):
     from engine.training import load_model
     if args.json and args.input is None:
         raise CliError("--json needs --input (the interactive prompt is for people)")
-    if args.input is None:  # interactive: see commands.read_line for why
+    if args.input is None:  # interactive: see commands.terminal.read_line for why
         import signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     model, data = load_model(_checkpoint(args))
@@ -238,13 +241,16 @@ def interact(model, data, args):
     result, layer, head = None, args.layer or 0, args.head or 0
     while True:
         try:
-            line = read_line("input> " if result is None else "> ").strip()
+            line = read_command("input> " if result is None else "> ").strip()
         except (EOFError, KeyboardInterrupt):
             console.print()
             return 0
         if line in ("q", "quit", "exit"):
             return 0
         header = False
+        if line in ARROW_COMMANDS:  # up/down: the layer before/after, left/right: head
+            line = "" if result is None else ARROW_COMMANDS[line].format(up=layer - 1,
+                                                                          down=layer + 1)
         if result is not None and _is_command(line):
             layer, head, every = _move(line, layer, head, result["views"], console)
         elif line:

@@ -13,7 +13,8 @@ import re
 import sys
 from dataclasses import dataclass
 
-from commands import CliError, read_line
+from commands import CliError
+from commands.terminal import read_line
 
 TUTORIALS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                          "tutorials")

@@ -128,7 +128,7 @@ IN_A_TERMINAL = ("import fcntl, os, sys, termios; os.setsid(); "
                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 
-def test_interactive_in_a_pseudo_terminal_and_ctrl_c(runs):
+def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
                              "demo", "--ckpt", runs["gpt"]],
@@ -140,6 +140,12 @@ def test_interactive_in_a_pseudo_terminal_and_ctrl_c(runs):
         assert "51413." in _read_until(master, "\n> ")
         os.write(master, b"h 1\n")
         assert "head 1 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"\x1b[C")  # right arrow: the next head, at once (no Enter)
+        assert "(layer.0), head 2 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"\x1b[B")  # down arrow: the next layer
+        assert "(layer.1), head 0 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"h 9x\x7f\x7f3\n")  # typed, with Backspace
+        assert "(layer.1), head 3 of 4" in _read_until(master, "\n> ")
         os.write(master, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT
         assert proc.wait(timeout=60) == 0
     finally:
