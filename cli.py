@@ -6,9 +6,8 @@ import io
 import os
 import sys
 
-
-class CliError(Exception):
-    """A problem with what the user asked for: printed as one line, exit status 2."""
+from commands import CliError
+from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,24 +55,12 @@ def _non_negative_float(text):
 
 # ---- attn train ------------------------------------------------------------------------------
 
-class _ModelFamilies:
-    """The --model choices: the registered model families, read when argparse first needs
-    them (importing the engine takes a second that bad-flag errors and `bench` need not pay)."""
-
-    def __iter__(self):
-        from engine.models import model_names
-        return iter(model_names())
-
-    def __contains__(self, name):
-        return name in list(self)
-
-
 def add_train_args(p):
     data = p.add_mutually_exclusive_group()
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
                       help="synthetic task (default: reverse); glyphs: images, for --model vit")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
-    p.add_argument("--model", choices=_ModelFamilies(),
+    p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
     p.add_argument("--device", metavar="NAME",
@@ -124,18 +111,10 @@ def _given_train_settings(args):
     return given
 
 
-def _run_base(name, model):
-    """runs/<task or text name>, with -<model> when the model is not the task's usual one
-    (the GPT for sequences, the ViT for images): runs/reverse, runs/reverse-seq2seq-gru,
-    runs/glyphs."""
-    usual = "vit" if name == "glyphs" else "gpt"
-    return os.path.join("runs", name + ("" if model in (None, usual) else f"-{model}"))
-
-
 def _default_out(args):
     if args.text:
-        return _run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
-    return _run_base(args.task or "reverse", args.model)
+        return run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
+    return run_base(args.task or "reverse", args.model)
 
 
 def train_config_from_args(args):
@@ -199,7 +178,7 @@ def add_sample_args(p):
     p.add_argument("--task", default="reverse", metavar="NAME",
                    help="without --ckpt, sample the newest run under runs/ of this task (or "
                         "text file name) (default reverse)")
-    p.add_argument("--model", choices=_ModelFamilies(),
+    p.add_argument("--model", choices=ModelFamilies(),
                    help="without --ckpt, the newest run of this model family on --task "
                         "(default: the task's usual one, gpt; vit for glyphs)")
     p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
@@ -318,27 +297,13 @@ def _sample_images(args, model, data):
     console.print(table)
 
 
-def _sample_checkpoint(args):
-    """--ckpt, or the newest run of --task under runs/ (engine.training.rundir.newest)."""
-    from engine.training import rundir
-    if args.ckpt is not None:
-        return args.ckpt
-    base = _run_base(args.task, args.model)
-    newest = rundir.newest(base)
-    if newest is None:
-        raise CliError(f"no checkpoint under '{base}': train one with `attn train`"
-                       f"{'' if args.model is None else ' --model ' + args.model}, or pass "
-                       f"--ckpt")
-    return newest
-
-
 def run_sample(args):
     import numpy as np
 
     from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
-    model, data = load_model(_sample_checkpoint(args))
+    model, data = load_model(newest_checkpoint(args))
     rng = np.random.default_rng(args.seed)
     if args.image is not None and not isinstance(data, GlyphImages):
         raise CliError(f"--image needs an image model; the checkpoint holds a "
@@ -387,12 +352,27 @@ def run_bench(args):
         sys.stderr.write(err.getvalue())
 
 
+def _command(module):
+    """(add_args, run) of a subcommand whose body lives in commands/<module>.py, imported
+    only when that subcommand runs or its --help is built."""
+    import importlib
+    return importlib.import_module(f"commands.{module}")
+
+
 SUBCOMMANDS = {
     "train": ("train a model (a GPT by default) on a synthetic task or a text file",
               add_train_args, run_train),
     "sample": ("generate from a trained checkpoint", add_sample_args, run_sample),
     "bench": ("benchmark the kernels or a training step against numpy and PyTorch",
               add_bench_args, run_bench),
+    "demo": ("type an input, see a trained model's output and its attention per layer and head",
+             "demo"),
+    "graph": ("the symbolic view of an expression or a model's loss, with each derivative",
+              "graph"),
+    "gradcheck": ("check every op's and layer's gradient against finite differences",
+                  "gradcheck"),
+    "info": ("versions, threads, the kernel cache, CPU features and the CUDA status", "info"),
+    "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
 }
 
 
@@ -400,15 +380,29 @@ def build_parser():
     parser = _Parser(prog="attn", description="An attention engine from scratch: train a "
                      "small GPT and sample from it.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_text, add_args, run) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error")
+    for name, (help_text, *body) in SUBCOMMANDS.items():
+        if len(body) == 1:  # a module of commands/
+            module = _command(body[0])
+            body = [module.add_args, module.run]
+        add_args, run = body
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
         add_args(p)
         p.set_defaults(run=run)
     return parser
 
 
-def _fail(command, message, status):
-    sys.stderr.write(f"attn {command}: error: {' '.join(str(message).split())}\n")
+def _fail(args, message, status):
+    """One line on stderr and the exit status; with --debug, re-raise the error being handled
+    (its full traceback)."""
+    handled = sys.exc_info()[1]  # _fail is called from an except block
+    if getattr(args, "debug", False) and handled is not None:
+        raise handled
+    sys.stderr.write(f"attn {args.command}: error: {' '.join(str(message).split())}\n")
     return status
 
 
@@ -418,6 +412,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
+    from commands.tutorial import TutorialFailed
     from engine.data import DataError
     from engine.training import ConfigError, NonFiniteLossError
     from engine.training.checkpoint import CheckpointError
@@ -425,14 +420,17 @@ def main(argv=None):
     try:
         return args.run(args)
     except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
-        return _fail(args.command, e, 2)
+        return _fail(args, e, 2)
     except MemoryError as e:  # past the estimates made before allocating
-        return _fail(args.command, f"out of memory ({e or 'allocation failed'}); ask for a "
+        return _fail(args, f"out of memory ({e or 'allocation failed'}); ask for a "
                      f"smaller size", 2)
-    except NonFiniteLossError as e:
-        return _fail(args.command, e, 1)
+    except (NonFiniteLossError, TutorialFailed) as e:
+        return _fail(args, e, 1)
     except KeyboardInterrupt:
-        return _fail(args.command, "interrupted", 130)
+        return _fail(args, "interrupted", 130)
+    except BrokenPipeError:  # the reader of our output went away (attn graph ... | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

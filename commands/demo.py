@@ -1,0 +1,292 @@
+"""`attn demo`: type an input, see a trained model's output and every attention map, per
+layer and head, as terminal heatmaps with the tokens on both axes (rows: the position that
+reads; columns: what it reads), for every model family.
+
+A view is one attention map of the model: a name ("layer.0", "decoder.0.cross", ...), its
+heads (H, R, C), and the row and column labels. The interactive prompt switches between
+them: `l N` layer, `h N` head, `n`/`p` next/previous head, `a` all heads, `q` quit;
+anything else is a new input. --input runs once (scriptable), --json prints machine output.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from commands import CliError
+from commands.terminal import read_command
+
+HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
+       "q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
+       "new input"
+ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
+EXAMPLE = """examples:
+  attn demo                                  # the newest runs/reverse, interactive
+  attn demo --input 31415926                 # one input, every map, then exit
+  attn demo --ckpt runs/reverse-seq2seq-gru --input 31415926 --json
+  attn demo --ckpt runs/glyphs --input my.pgm   # a ViT: an image file (.npy or PGM)
+
+""" + HELP
+
+
+@dataclass
+class View:
+    name: str
+    heads: np.ndarray  # (H, R, C) attention weights
+    rows: list  # R labels: the query positions' tokens
+    cols: list  # C labels: the key positions' tokens
+
+
+def add_args(p):
+    p.add_argument("--ckpt", metavar="DIR",
+                   help="checkpoint directory (default: the newest run of --task)")
+    p.add_argument("--task", default="reverse", metavar="NAME",
+                   help="without --ckpt, the newest run of this task (default reverse)")
+    from commands.runs import ModelFamilies
+    p.add_argument("--model", choices=ModelFamilies(),
+                   help="without --ckpt, the newest run of this model family on --task")
+    p.add_argument("--input", metavar="TEXT",
+                   help="run once on this input (a problem such as 31415926, or an image "
+                        "file for a ViT) and exit")
+    p.add_argument("--json", action="store_true",
+                   help="with --input: print the output and every map as JSON")
+    p.add_argument("--train", action="store_true",
+                   help="without --ckpt and with no run of --task yet: train the default "
+                        "run first (about 30 s for reverse; a progress bar shows it)")
+    p.add_argument("--train-steps", type=int, metavar="N",
+                   help="with --train: steps of that run (default: the model family's)")
+    p.add_argument("--layer", type=int, metavar="L",
+                   help="show only this layer's maps (0-based; an encoder-decoder's layers "
+                        "are its encoder blocks, then each decoder block's self and cross "
+                        "attention)")
+    p.add_argument("--head", type=int, metavar="H", help="show only this head")
+    p.epilog = EXAMPLE
+
+
+def run(args):
+    from engine.training import load_model
+    if args.json and args.input is None:
+        raise CliError("--json needs --input (the interactive prompt is for people)")
+    if args.input is None:  # interactive: see commands.terminal.read_line for why
+        import signal
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    model, data = load_model(_checkpoint(args))
+    if args.input is not None:
+        result = analyse(model, data, args.input)
+        if args.json:
+            import json
+            print(json.dumps(to_json(result)))
+        else:
+            show(result, _console(), layer=args.layer, head=args.head, every=True)
+        return 0
+    return interact(model, data, args)
+
+
+def _checkpoint(args):
+    """--ckpt, the newest run of --task, or (with --train, when there is none) a new default
+    run of it trained now with a progress bar."""
+    from commands.runs import newest_checkpoint, run_base
+    from engine.training import TrainConfig, rundir, train
+    if args.ckpt is not None or not args.train or rundir.newest(run_base(args.task, args.model)):
+        return newest_checkpoint(args)
+    from engine.data import IMAGE_TASKS, TASKS
+    if args.task not in TASKS + IMAGE_TASKS:
+        raise CliError(f"--train trains a task ({', '.join(TASKS + IMAGE_TASKS)}), not "
+                       f"{args.task!r}; for a text file use attn train --text")
+    if args.train_steps is not None and args.train_steps < 1:
+        raise CliError(f"--train-steps must be >= 1, got {args.train_steps}")
+    out = rundir.fresh(run_base(args.task, args.model))
+    settings = {"model": args.model} if args.model else {}
+    cfg = TrainConfig(task=args.task, steps=args.train_steps, out_dir=out, **settings)
+    print(f"no run of {args.task} yet: training one into {out} (attn train does the same)",
+          flush=True)
+    train(cfg, progress=True)
+    return out
+
+
+def analyse(model, data, text):
+    """{"input", "output", "expected", "ok", "views", "image", "note"} for one input."""
+    from engine.data import GlyphImages, SyntheticTask
+    if isinstance(data, GlyphImages):
+        return _analyse_image(model, data, text)
+    if not isinstance(data, SyntheticTask):
+        raise CliError("attn demo shows task models (reverse, add, ...) and image models; "
+                       "for a text model use attn sample --prompt")
+    return _analyse_task(model, data, text)
+
+
+def _analyse_task(model, task, text):
+    from engine.data import END
+    from engine.generate import generate
+    from engine.models import attention_maps
+    inp = task.parse_prompt(text)  # a DataError (one line) when it is not a problem
+    prompt, want = task.prompt(inp), np.append(task.answer(inp), END)
+    out = generate(model, prompt[None, :], len(want), greedy=True)[0, len(prompt):]
+    ends = np.flatnonzero(out == END)
+    out = out[:ends[0] + 1] if len(ends) else out
+    tokens = np.concatenate([prompt, out])
+    labels = list(task.vocab.decode(tokens))  # one character per token; ? past the vocabulary
+    width = task.input_width
+    views = [View(name, m[0] if m.ndim == 4 else m[0][None], *_labels(name, labels, width))
+             for name, m in attention_maps(model, tokens[None, :]).items()]  # heads (H, R, C)
+    ok = len(out) == len(want) and bool(np.all(out == want))
+    result = {"input": text, "output": task.vocab.decode(out), "ok": ok,
+              "expected": task.vocab.decode(want), "views": views, "image": None}
+    result["note"] = _mirror_note(views, task, len(inp)) if task.name == "reverse" else None
+    return result
+
+
+def _labels(name, labels, width):
+    """(row labels, column labels) of a map: the GPT reads the whole row; an encoder the
+    source (the input field); a decoder starts at '=' and reads itself or the source."""
+    source, target = labels[:width], labels[width:]
+    if name.startswith("layer."):
+        return labels, labels
+    if name.startswith("encoder."):
+        return source, source
+    return target, (target if name.endswith(".self") else source)
+
+
+def _mirror_note(views, task, length):
+    """For reverse: the head that puts the most weight on the mirrored input position."""
+    width, best = task.input_width, (0.0, None, None)
+    for v in views:
+        if v.heads.shape[2] < width:
+            continue
+        offset = width if v.name.startswith("layer.") else 0  # GPT rows: the whole sequence
+        if v.name.startswith("encoder.") or offset + length > v.heads.shape[1]:
+            continue
+        for h, a in enumerate(v.heads):
+            score = float(np.mean([a[offset + t, width - 1 - t] for t in range(length)]))
+            best = max(best, (score, v.name, h), key=lambda b: b[0])
+    if best[1] is None:
+        return None
+    if best[0] < 0.5:
+        return (f"no head attends to the mirrored input position yet (the closest: {best[1]} "
+                f"head {best[2]}, {best[0]:.0%} of its weight on average)")
+    return (f"{best[1]} head {best[2]} attends to the mirrored input position: "
+            f"{best[0]:.0%} of its weight on average")
+
+
+def _analyse_image(model, data, path):
+    from engine.data import load_image
+    from engine.data.images import classify
+    from engine.models import attention_maps
+    image = load_image(path, data.image_size)  # a DataError names what is wrong
+    pred = int(classify(model, image[None])[0])
+    maps = attention_maps(model, image[None])
+    grid = model.config.image_size // model.config.patch_size
+    labels = ["c"] + [str(i) for i in range(grid * grid)]  # class token, then the patches
+    views = [View(n, m[0], labels, labels) for n, m in maps.items() if n.startswith("layer.")]
+    note = "rows/columns: c = the class token, 0.. = patches row by row"
+    return {"input": path, "output": data.classes[pred], "expected": None, "ok": None,
+            "views": views, "image": image, "cls": maps["cls"][0], "grid": grid,
+            "note": note}
+
+
+def to_json(result):
+    return {"input": result["input"], "output": result["output"],
+            "expected": result["expected"], "ok": result["ok"], "note": result["note"],
+            "maps": {v.name: {"rows": v.rows, "cols": v.cols,
+                              "heads": np.round(v.heads.astype(np.float64), 4).tolist()}
+                     for v in result["views"]}}
+
+
+def _console():
+    from rich.console import Console
+    return Console(highlight=False)
+
+
+def show(result, console, layer=None, head=None, every=False, header=True):
+    """Print the output line (with `header`) and the chosen maps (every map when `every`)."""
+    from engine import viz
+    if header:
+        _header(result, console)
+    views = result["views"]
+    chosen = range(len(views)) if layer is None else [_check(layer, len(views), "layer")]
+    for i in chosen:
+        v = views[i]
+        heads = range(len(v.heads)) if head is None else [_check(head, len(v.heads), "head")]
+        if not every and head is None:
+            heads = heads[:1]
+        for h in heads:
+            title = (f"\nlayer {i} of {len(views)} ({v.name}), head {h} of {len(v.heads)}: "
+                     f"each row is a position, its shades what it attends to")
+            console.print(viz.heatmap(v.heads[h], v.rows, v.cols, title=title), markup=False)
+
+
+def _header(result, console):
+    from engine import viz
+    verdict = "" if result["ok"] is None else (
+        " [green]ok[/]" if result["ok"] else f" [red]expected {result['expected']}[/]")
+    console.print(f"[bold]{result['input']}[/] -> [bold]{result['output']}[/]{verdict}")
+    if result["image"] is not None:
+        console.print(viz.image(result["image"]), markup=False)
+        console.print("class token -> patches, last layer:")
+        console.print(viz.patch_grid(result["cls"], result["grid"]), markup=False)
+    if result["note"]:
+        console.print(f"[cyan]{result['note']}[/]")
+
+
+def _check(index, count, what):
+    if not 0 <= index < count:
+        raise CliError(f"--{what} {index}: this model has {what}s 0 to {count - 1}")
+    return index
+
+
+def interact(model, data, args):
+    """The prompt loop: an input, then commands to move between layers and heads."""
+    console = _console()
+    console.print(f"attn demo: {type(model).__name__} trained on {data.describe()['name']}; "
+                  f"type an input\n{HELP}")
+    result, layer, head = None, args.layer or 0, args.head or 0
+    while True:
+        try:
+            line = read_command("input> " if result is None else "> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return 0
+        if line in ("q", "quit", "exit"):
+            return 0
+        header = False
+        if line in ARROW_COMMANDS:  # up/down: the layer before/after, left/right: head
+            line = "" if result is None else ARROW_COMMANDS[line].format(up=layer - 1,
+                                                                          down=layer + 1)
+        if result is not None and _is_command(line):
+            layer, head, every = _move(line, layer, head, result["views"], console)
+        elif line:
+            try:
+                result, layer, head, every = analyse(model, data, line), 0, 0, False
+                header = True
+            except Exception as e:  # noqa: BLE001  (a bad input: say so, keep the prompt)
+                console.print(f"[red]{e}[/]")
+                continue
+        if result is None:
+            continue
+        try:
+            show(result, console, layer=layer, head=None if every else head, every=every,
+                 header=header)
+        except CliError as e:
+            console.print(f"[red]{e}[/]")
+
+
+def _is_command(line):
+    word = line.split()[0] if line else ""
+    return word in ("l", "h", "n", "p", "a")
+
+
+def _move(line, layer, head, views, console):
+    """The (layer, head, all heads?) a navigation command asks for, kept in range."""
+    word, *rest = line.split()
+    number = int(rest[0]) if rest and rest[0].lstrip("-").isdigit() else None
+    heads = len(views[layer].heads)
+    if word == "l" and number is not None:
+        layer, head = max(0, min(number, len(views) - 1)), 0
+    elif word == "h" and number is not None:
+        head = max(0, min(number, heads - 1))
+    elif word in ("n", "p"):
+        flat = [(i, h) for i, v in enumerate(views) for h in range(len(v.heads))]
+        k = (flat.index((layer, head)) + (1 if word == "n" else -1)) % len(flat)
+        layer, head = flat[k]
+    elif word != "a":
+        console.print(f"[yellow]{HELP}[/]")
+    return layer, head, word == "a"

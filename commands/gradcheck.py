@@ -1,0 +1,80 @@
+"""`attn gradcheck [OP ...]`: every op's and layer's analytic gradient against float64 finite
+differences (engine.gradcheck_cases), on a chosen backend and device, as a pass/fail table."""
+
+from commands import CliError
+
+EXAMPLE = """examples:
+  attn gradcheck                          # every op and layer, the default backend (numba)
+  attn gradcheck softmax attention GRU    # just these
+  attn gradcheck --backend numpy          # the numpy reference kernels
+  attn gradcheck --device strict          # on array-api-strict arrays (pip install array-api-strict)
+  attn gradcheck --list                   # the names"""
+
+
+def add_args(p):
+    p.add_argument("ops", nargs="*", metavar="OP",
+                   help="ops or layers to check (default: all; --list names them)")
+    p.add_argument("--backend", choices=("numpy", "numba"),
+                   help="CPU kernels: numba (default) or the numpy reference")
+    p.add_argument("--device", choices=("cpu", "strict"), default="cpu",
+                   help="where the tensors live (default cpu; strict: the test device)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--list", action="store_true", help="list the ops and layers and exit")
+    p.epilog = EXAMPLE
+
+
+def run(args):
+    import ops
+    from engine import gradcheck_cases
+    names = gradcheck_cases.op_names()
+    if args.list:
+        print(" ".join(names))
+        return 0
+    unknown = [n for n in args.ops if n not in names]
+    if unknown:
+        raise CliError(f"unknown op {unknown[0]!r}; known: {' '.join(names)}")
+    if args.device == "strict" and args.backend:
+        raise CliError("--backend picks the CPU kernels; the strict device has its own")
+    ops.get_device(args.device)  # a missing device is one DeviceError line
+    chosen = set(args.ops or names)
+    cases = [c for c in gradcheck_cases.CASES if c.op in chosen]
+    with ops.use_backend(args.backend or ops.get_backend()):
+        backend = ops.get_backend()
+        results = _run(cases, args.device, args.seed)
+    return _table(results, args.device, backend)
+
+
+def _run(cases, device, seed):
+    """{op: [worst relative error or None, cases, failures, first failure]}, in order."""
+    from rich.progress import track
+
+    from engine import gradcheck_cases
+    results = {}
+    for c in track(cases, description="gradcheck", transient=True):
+        worst, error = gradcheck_cases.check(c, device, seed)
+        row = results.setdefault(c.op, [0.0, 0, 0, None, c.layer])
+        row[1] += 1
+        if error is None:
+            row[0] = max(row[0], worst)
+        else:
+            row[2] += 1
+            row[3] = row[3] or f"{c.label}: {error}"
+    return results
+
+
+def _table(results, device, backend):
+    from rich.console import Console
+    from rich.table import Table
+    where = device if device != "cpu" else f"cpu, {backend} backend"
+    table = Table("op", "cases", "worst rel. error", "result", title=f"gradcheck ({where})",
+                  caption="analytic gradients vs float64 central differences; layers in bold")
+    for op, (worst, n, failed, first, layer) in results.items():
+        verdict = "[green]pass[/]" if not failed else f"[red]FAIL[/] {first}"
+        table.add_row(f"[bold]{op}[/]" if layer else op, str(n), f"{worst:.1e}", verdict)
+    console = Console()
+    console.print(table)
+    failed = sum(r[2] for r in results.values())
+    total = sum(r[1] for r in results.values())
+    console.print(f"{total - failed} of {total} checks passed" +
+                  ("" if not failed else f"; {failed} failed"))
+    return 1 if failed else 0

@@ -1,0 +1,186 @@
+"""`attn info`: what this installation runs on: versions, the Numba threading layer and
+threads, the kernel cache, CPU vector features, and the CUDA status.
+
+numba.cuda is imported only with --cuda: by default the CUDA line reads the environment
+(NUMBA_ENABLE_CUDASIM) and the installed packages (importlib.metadata), nothing more.
+"""
+
+import importlib
+import importlib.metadata
+import os
+import pkgutil
+import platform
+
+PACKAGES = ("numpy", "numba", "llvmlite", "rich", "tbb", "numba-cuda", "array-api-strict")
+VECTOR_FEATURES = ("sse4.2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl")
+
+
+def add_args(p):
+    p.add_argument("--cuda", action="store_true",
+                   help="also import numba.cuda and ask it for a GPU (or the simulator)")
+    p.add_argument("--json", action="store_true", help="print the facts as one JSON object")
+    p.epilog = "examples:\n  attn info\n  attn info --cuda --json"
+
+
+def run(args):
+    facts = collect(cuda=args.cuda)
+    if args.json:
+        import json
+        print(json.dumps(facts, indent=2))
+        return 0
+    _print(facts)
+    return 0
+
+
+def collect(cuda=False):
+    """Every fact `attn info` shows, as a JSON-able dict."""
+    import ops
+    from ops import numba_config
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "versions": _versions(),
+            "backend": ops.get_backend(), "devices": list(ops.device_names()),
+            "threading": {"layer": numba_config.THREADING_LAYER,
+                          "active": _active_layer(), "threads": numba_config.num_threads()},
+            "kernel_cache": kernel_cache(), "cpu": cpu_features(),
+            "cuda": cuda_status(probe=cuda)}
+
+
+def _versions():
+    found = {}
+    for name in ("attn-engine", *PACKAGES):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _active_layer():
+    import numba
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process yet
+        return None
+
+
+def kernel_cache():
+    """Where Numba caches the compiled kernels, and whether it is warm: some jitted functions
+    have cache files and none is older than its source (helpers inlined into their callers
+    never get files of their own, so "all of them" is not the test)."""
+    from numba.core.registry import CPUDispatcher
+
+    import ops
+    kernels, cached, stale, where = 0, 0, 0, set()
+    for info in pkgutil.iter_modules(ops.__path__):
+        module = importlib.import_module(f"ops.{info.name}")
+        for fn in vars(module).values():
+            if not (isinstance(fn, CPUDispatcher) and fn.__module__ == module.__name__):
+                continue
+            kernels += 1
+            try:  # Numba's cache internals: the index file this function would load from
+                index = fn._cache._cache_file._index_path
+            except AttributeError:
+                continue
+            where.add(os.path.dirname(index))
+            if os.path.exists(index):
+                cached += 1
+                stale += os.path.getmtime(index) < os.path.getmtime(fn.py_func.__code__.co_filename)
+    return {"dir": os.environ.get("NUMBA_CACHE_DIR") or ", ".join(sorted(where)),
+            "functions": kernels, "cached": cached, "stale": stale,
+            "warm": cached > 0 and stale == 0}
+
+
+def cpu_features():
+    """The CPU's name and which SIMD extensions it has (LLVM's view, else /proc/cpuinfo)."""
+    try:
+        import llvmlite.binding as llvm
+        name = llvm.get_host_cpu_name()
+        flags = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",")
+                 if f.startswith("+")}
+        source = "llvm"
+    except Exception:  # noqa: BLE001  (an older llvmlite: fall back to the kernel's list)
+        name, flags, source = platform.processor() or "unknown", _proc_flags(), "/proc/cpuinfo"
+    return {"name": name, "source": source, "cores": os.cpu_count(),
+            "features": {f: f in flags for f in VECTOR_FEATURES}}
+
+
+def _proc_flags():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return {"sse4.2" if f == "sse4_2" else f for f in line.split(":")[1].split()}
+    except OSError:
+        pass
+    return set()
+
+
+def cuda_status(probe=False):
+    """The CUDA situation; only `probe` imports numba.cuda (which may take seconds)."""
+    import importlib.util
+    status = {"simulator_env": os.environ.get("NUMBA_ENABLE_CUDASIM") == "1",
+              "numba_cuda_installed": _installed("numba-cuda"),
+              "numba_cuda_module": importlib.util.find_spec("numba.cuda") is not None,
+              "probed": probe}
+    if probe:
+        try:
+            from numba import cuda
+            status["available"] = bool(cuda.is_available())
+            status["simulator"] = bool(getattr(cuda, "simulator", None) and
+                                       os.environ.get("NUMBA_ENABLE_CUDASIM") == "1")
+            if status["available"] and status["simulator"]:
+                status["device"] = "the CUDA simulator"
+            elif status["available"]:
+                status["device"] = str(cuda.get_current_device().name)
+        except Exception as e:  # noqa: BLE001  (any failure to find CUDA is the answer)
+            status["available"], status["error"] = False, f"{type(e).__name__}: {e}"
+    return status
+
+
+def _installed(name):
+    try:
+        importlib.metadata.version(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def _print(facts):
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(show_header=False, title="attn info", title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("python", f"{facts['python']} ({facts['platform']})")
+    table.add_row("packages", ", ".join(f"{k} {v}" for k, v in facts["versions"].items()
+                                        if v is not None))
+    missing = [k for k, v in facts["versions"].items() if v is None]
+    if missing:
+        table.add_row("not installed", ", ".join(missing))
+    t = facts["threading"]
+    table.add_row("backend", f"{facts['backend']} (devices: {', '.join(facts['devices'])})")
+    table.add_row("threads", f"{t['threads']} threads, threading layer {t['layer']}"
+                  + (f" (running: {t['active']})" if t["active"] else ""))
+    c = facts["kernel_cache"]
+    table.add_row("kernel cache", f"{c['dir']}: " + ("[green]warm[/]" if c["warm"] else
+                  "[yellow]cold[/] (the first run compiles, ~30 s)") + f"; {c['cached']} of "
+                  f"{c['functions']} jitted functions cached, {c['stale']} stale")
+    cpu = facts["cpu"]
+    table.add_row("cpu", f"{cpu['name']}, {cpu['cores']} cores; " + " ".join(
+        f"[green]{f}[/]" if on else f"[dim]-{f}[/]" for f, on in cpu["features"].items())
+        + f" (from {cpu['source']})")
+    table.add_row("cuda", _cuda_line(facts["cuda"]))
+    Console().print(table)
+
+
+def _cuda_line(s):
+    package = ("numba-cuda installed" if s["numba_cuda_installed"] else
+               "numba-cuda not installed" + (" (numba's own numba.cuda is present)"
+                                             if s["numba_cuda_module"] else ""))
+    line = (f"{package}; "
+            f"NUMBA_ENABLE_CUDASIM {'=1 (simulator)' if s['simulator_env'] else 'not set'}")
+    if not s["probed"]:
+        return line + "; --cuda probes for a GPU"
+    if s.get("available"):
+        return line + f"; available: {s.get('device', '?')}"
+    return line + f"; no CUDA device ({s.get('error', 'numba.cuda.is_available() is False')})"

@@ -1,0 +1,168 @@
+"""`attn demo`: the scripted path (--input, --json) for every model family, the interactive
+prompt through a pipe and through a real pseudo-terminal (with Ctrl-C), and bad input."""
+
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.training import TrainConfig, train
+from tests.cli.test_cli import ROOT, _one_line_error, attn
+
+FAST = {"eval_every": 0, "eval_examples": 10, "final_eval_examples": 10, "ckpt_every": 0,
+        "warmup_steps": 20, "batch_size": 32}
+REVERSE5 = {"task": "reverse", "task_options": {"min_len": 5, "max_len": 5}}
+RUNS = {  # family: (settings, steps); only the GPT trains long enough to learn (~2 s)
+    "gpt": ({**REVERSE5, "lr": 3e-3,
+             "model_overrides": {"n_layer": 2, "n_embd": 32, "block_size": 16}}, 150),
+    "seq2seq-gru": ({**REVERSE5, "model_overrides": {"n_embd": 16, "hidden": 16,
+                                                     "attn_size": 16}}, 2),
+    "seq2seq-transformer": ({**REVERSE5, "model_overrides": {
+        "n_embd": 16, "n_enc_layer": 1, "n_dec_layer": 1}}, 2),
+    "vit": ({"task": "glyphs", "model_overrides": {"n_layer": 1, "n_embd": 16}}, 2),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{family: checkpoint directory}, each trained once for this module."""
+    base, out = tmp_path_factory.mktemp("demo"), {}
+    for family, (settings, steps) in RUNS.items():
+        out[family] = str(base / family)
+        train(TrainConfig(model=family, steps=steps, out_dir=out[family], **settings, **FAST),
+              progress=False)
+    return out
+
+
+def _json(*args):
+    r = attn("demo", *args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_gpt_output_maps_and_the_mirror_head(runs):
+    r = attn("demo", "--ckpt", runs["gpt"], "--input", "31415")
+    assert r.returncode == 0, r.stderr
+    assert "31415 -> 51413. ok" in r.stdout and "layer 1 of 2 (layer.1), head 3 of 4" in r.stdout
+    out = _json("--ckpt", runs["gpt"], "--input", "31415")
+    assert out["output"] == "51413." and out["ok"] is True
+    m = out["maps"]["layer.0"]
+    assert "".join(m["rows"]) == "".join(m["cols"]) == "31415=51413."  # tokens on both axes
+    assert len(m["heads"]) == 4 and len(m["heads"][0]) == 12 and len(m["heads"][0][0]) == 12
+    assert "attends to the mirrored input position" in out["note"]
+    assert int(out["note"].split(": ")[1].split("%")[0]) >= 50  # a head reads the mirror
+
+
+@pytest.mark.parametrize("family,names", [
+    ("seq2seq-gru", {"alignment"}),
+    ("seq2seq-transformer", {"encoder.0", "decoder.0.self", "decoder.0.cross"})])
+def test_encoder_decoder_maps(runs, family, names):
+    out = _json("--ckpt", runs[family], "--input", "31415")
+    assert set(out["maps"]) == names
+    for m in out["maps"].values():
+        rows, cols = len(m["heads"][0]), len(m["heads"][0][0])
+        assert (len(m["rows"]), len(m["cols"])) == (rows, cols)
+    cols = out["maps"]["alignment" if family == "seq2seq-gru" else "decoder.0.cross"]["cols"]
+    assert "".join(cols) == "31415"  # the source on the columns
+
+
+def test_vit_image_file(runs, tmp_path):
+    import numpy as np
+    image = tmp_path / "img.npy"
+    np.save(image, np.zeros((16, 16), dtype=np.float32))
+    r = attn("demo", "--ckpt", runs["vit"], "--input", str(image), "--layer", "0", "--head", "1")
+    assert r.returncode == 0, r.stderr
+    assert "class token -> patches" in r.stdout and "head 1 of" in r.stdout
+    m = _json("--ckpt", runs["vit"], "--input", str(image))["maps"]["layer.0"]
+    assert m["rows"][0] == "c" and len(m["rows"]) == 17  # class token + 16 patches
+
+
+def test_newest_run_of_the_task_by_default(runs, tmp_path):
+    shutil.copytree(runs["gpt"], tmp_path / "runs" / "reverse")
+    r = attn("demo", "--input", "31415", "--layer", "0", "--head", "0", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "51413." in r.stdout
+
+
+def test_bad_input(runs, tmp_path):
+    _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--input", "zz"), "zz")
+    _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--json"), "--json needs --input")
+    _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--input", "31415", "--layer", "7"),
+                    "layers 0 to 1")
+    _one_line_error(attn("demo", "--ckpt", runs["vit"], "--input", "missing.pgm"), "missing")
+    _one_line_error(attn("demo", "--input", "31415", cwd=str(tmp_path)), "no checkpoint")
+
+
+def test_interactive_through_a_pipe(runs):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
+                        runs["gpt"]], input="31415\nh 2\nn\nl 1\nbad\nzz\nq\n",
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "31415 -> 51413." in out
+    assert "(layer.0), head 2 of 4" in out and "(layer.0), head 3 of 4" in out  # h 2, n
+    assert "(layer.1), head 0 of 4" in out  # l 1
+    assert "is not a string" in out  # zz: said, and the prompt goes on
+
+
+def _read_until(fd, text, timeout=60):
+    seen, end = b"", time.monotonic() + timeout
+    while text.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"no {text!r} in {seen.decode(errors='replace')[-500:]}")
+        seen += os.read(fd, 65536)
+    return seen.decode(errors="replace")
+
+
+# Run the rest of argv in a new session whose controlling terminal is the pty on stdin, so
+# the terminal turns Ctrl-C into SIGINT as a real one does.
+IN_A_TERMINAL = ("import fcntl, os, sys, termios; os.setsid(); "
+                 "fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+                 "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
+def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
+                             "demo", "--ckpt", runs["gpt"]],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
+    os.close(slave)
+    try:
+        _read_until(master, "input> ")
+        os.write(master, b"31415\n")
+        assert "51413." in _read_until(master, "\n> ")
+        os.write(master, b"h 1\n")
+        assert "head 1 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"\x1b[C")  # right arrow: the next head, at once (no Enter)
+        assert "(layer.0), head 2 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"\x1b[B")  # down arrow: the next layer
+        assert "(layer.1), head 0 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"h 9x\x7f\x7f3\n")  # typed, with Backspace
+        assert "(layer.1), head 3 of 4" in _read_until(master, "\n> ")
+        os.write(master, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_train_first_when_there_is_no_run(tmp_path):
+    args = ("demo", "--train", "--train-steps", "2", "--input", "31415926", "--layer", "0",
+            "--head", "0")
+    r = attn(*args, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "training one into runs/reverse" in r.stdout and "31415926 ->" in r.stdout
+    assert (tmp_path / "runs" / "reverse" / "model.npz").exists()
+    r = attn(*args, cwd=str(tmp_path))  # now there is one: no training
+    assert r.returncode == 0 and "training" not in r.stdout
+    _one_line_error(attn("demo", "--task", "frob", "--train", "--input", "3",
+                         cwd=str(tmp_path)), "--train trains a task")
+    assert not (tmp_path / "runs" / "frob").exists()

@@ -1,0 +1,52 @@
+"""`attn gradcheck`: the table of gradient checks, in a subprocess and (for a failing check)
+in-process."""
+
+import pytest
+
+import cli
+from engine import gradcheck_cases
+from tests.cli.test_cli import _one_line_error, attn
+
+
+def test_every_op_and_layer_passes_on_the_default_backend():
+    r = attn("gradcheck")
+    assert r.returncode == 0, r.stderr
+    assert "numba backend" in r.stdout and "failed" not in r.stdout
+    for name in gradcheck_cases.op_names():
+        assert f" {name} " in r.stdout
+    assert f"{len(gradcheck_cases.CASES)} of {len(gradcheck_cases.CASES)} checks passed" \
+        in r.stdout
+
+
+def test_named_ops_on_the_numpy_backend():
+    r = attn("gradcheck", "softmax", "TransformerBlock", "--backend", "numpy")
+    assert r.returncode == 0, r.stderr
+    assert "numpy backend" in r.stdout and "3 of 3 checks passed" in r.stdout
+    assert " attention " not in r.stdout
+
+
+def test_the_strict_device():
+    pytest.importorskip("array_api_strict")
+    r = attn("gradcheck", "attention", "GRU", "getitem", "--device", "strict")
+    assert r.returncode == 0, r.stderr
+    assert "gradcheck (strict)" in r.stdout and "5 of 5 checks passed" in r.stdout
+
+
+def test_bad_input():
+    _one_line_error(attn("gradcheck", "nope"), "unknown op 'nope'")
+    _one_line_error(attn("gradcheck", "--device", "strict", "--backend", "numpy"), "--backend")
+    _one_line_error(attn("gradcheck", "--device", "gpu"), "--device")
+    r = attn("gradcheck", "--list")
+    assert r.returncode == 0 and "softmax" in r.stdout.split()
+
+
+def test_a_wrong_gradient_fails_the_table(monkeypatch, capsys):
+    wrong = gradcheck_cases.Case(
+        "wrong", "x * x.detach()", lambda new: (lambda a: a * a.detach(), [new(2, 2)]))
+    broken = gradcheck_cases.Case(
+        "broken", "raises", lambda new: (lambda a: a @ a, [new(2, 3)]))
+    monkeypatch.setattr(gradcheck_cases, "CASES", [*gradcheck_cases.CASES[:2], wrong, broken])
+    assert cli.main(["gradcheck"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "analytic" in out and "ValueError" in out
+    assert "2 of 4 checks passed; 2 failed" in out

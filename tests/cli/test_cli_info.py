@@ -1,0 +1,57 @@
+"""`attn info`: versions, threads, the kernel cache, CPU features, CUDA status; numba.cuda
+is not imported unless --cuda asks."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.cli.test_cli import ROOT, _one_line_error, attn
+
+
+def test_info_table():
+    r = attn("info")
+    assert r.returncode == 0, r.stderr
+    for words in ("numpy", "numba", "llvmlite", "rich", "threading layer", "kernel cache",
+                  "avx2", "NUMBA_ENABLE_CUDASIM", "--cuda probes"):
+        assert words in r.stdout, words
+
+
+def test_json_facts_and_a_cold_cache(tmp_path):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # an empty cache: cold
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "info", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+                       check=False)
+    assert r.returncode == 0, r.stderr
+    facts = json.loads(r.stdout)
+    assert facts["versions"]["numpy"] and facts["threading"]["threads"] >= 1
+    assert facts["kernel_cache"] == {**facts["kernel_cache"], "dir": str(tmp_path),
+                                     "cached": 0, "warm": False}
+    assert set(facts["cpu"]["features"]) >= {"avx2", "avx512f"}
+    assert facts["cuda"]["probed"] is False and "available" not in facts["cuda"]
+
+
+def test_numba_cuda_is_not_imported_without_cuda():
+    code = ("import sys, io, contextlib, cli\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert cli.main(['info']) == 0\n"
+            "print('numba.cuda' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+
+
+def test_cuda_probe_under_the_simulator():
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "info", "--cuda",
+                        "--json"], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    cuda = json.loads(r.stdout)["cuda"]
+    assert cuda["probed"] and cuda["simulator_env"]
+    assert cuda["available"] is True or "error" in cuda  # either way, an answer, not a crash
+
+
+def test_bad_flag():
+    _one_line_error(attn("info", "--gpu"), "--gpu")
