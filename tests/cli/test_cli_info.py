@@ -12,9 +12,11 @@ from tests.cli.test_cli import ROOT, _one_line_error, attn
 def test_info_table():
     r = attn("info")
     assert r.returncode == 0, r.stderr
+    # Table cells wrap at the terminal width: read the text without the borders.
+    text = " ".join(r.stdout.translate({ord(c): " " for c in "│┃"}).split())
     for words in ("numpy", "numba", "llvmlite", "rich", "threading layer", "kernel cache",
                   "avx2", "NUMBA_ENABLE_CUDASIM", "--cuda probes"):
-        assert words in r.stdout, words
+        assert words in text, words
 
 
 def test_json_facts_and_a_cold_cache(tmp_path):
