@@ -71,11 +71,11 @@ def alignment(model, tokens, src_len):
     maps = attention_maps(model, tokens)
     if "alignment" in maps:
         return maps["alignment"][0]  # (T_dec, S): decoder step t predicts answer token t
-    def last(names):  # the deepest layer's name: "layer.{i}" or "decoder.{i}.cross"
+    def deepest(names):  # the last layer's name: "layer.{i}" or "decoder.{i}.cross"
         return max(names, key=lambda k: int(k.split(".")[1]), default=None)
 
-    cross = last([k for k in maps if k.endswith(".cross")])
+    cross = deepest([k for k in maps if k.endswith(".cross")])
     if cross is not None:
         return maps[cross][0].mean(axis=0)  # (T_dec, S)
-    last = maps[last([k for k in maps if k.startswith("layer.")])][0].mean(axis=0)
-    return last[src_len:, :src_len]  # position src_len ('=') predicts answer token 0
+    heads = maps[deepest([k for k in maps if k.startswith("layer.")])][0].mean(axis=0)
+    return heads[src_len:, :src_len]  # position src_len ('=') predicts answer token 0

@@ -18,7 +18,10 @@ import os
 
 import numpy as np
 
+import ops
+from engine.autograd import no_grad
 from engine.data.vocab import DataError
+from engine.nn import eval_mode
 
 CLASSES = ("ring", "square", "triangle", "plus", "cross", "diamond", "equals", "L", "T",
            "chevron")
@@ -171,9 +174,6 @@ def _with_bias(images):
 
 def classify(model, images, batch_size=500):
     """Predicted class ids (n,) of `model` for host images (n, H, W), in eval mode."""
-    import ops
-    from engine.autograd import no_grad
-    from engine.nn import eval_mode
     preds = []
     with eval_mode(model), no_grad():
         for start in range(0, len(images), batch_size):

@@ -17,41 +17,21 @@ values computed once per layer) and each step feeds only the newest token; witho
 step reruns the teacher-forced forward, and both give the same tokens.
 """
 
-from dataclasses import asdict, fields, replace
-from typing import ClassVar
+from dataclasses import replace
 
 import numpy as np
 
 import engine.functional as F
 import ops
-from engine.nn.module import device_array
+from engine.models.registry import NamedConfig
+from engine.nn.module import token_ids
 
 
-class EncoderDecoderConfig:
-    """Conventions of the encoder-decoder configs (dataclasses that inherit this):
-    SIZES maps a config name to its field values; `src_len`, `vocab_size` and `pad_id` are
-    fitted to the task by for_data; `max_tgt_len` bounds the decoder positions."""
-
-    SIZES: ClassVar[dict] = {}
-    family = ""
-
-    @classmethod
-    def from_name(cls, name, **overrides):
-        if name not in cls.SIZES:
-            raise ValueError(f"unknown config {name!r} for {cls.family}; use "
-                             f"{' or '.join(repr(n) for n in cls.SIZES)}")
-        return cls(**{**cls.SIZES[name], **overrides})
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{cls.__name__}.from_dict: unknown keys {unknown}")
-        return cls(**d)
+class EncoderDecoderConfig(NamedConfig):
+    """Conventions of the encoder-decoder configs (dataclasses that inherit this; the
+    registry's NamedConfig gives from_name, to_dict and from_dict): `src_len`, `vocab_size`
+    and `pad_id` are fitted to the task by for_data; `max_tgt_len` bounds the decoder
+    positions."""
 
     @property
     def context_length(self):
@@ -81,7 +61,7 @@ class EncoderDecoder:
     def _split(self, idx, device):
         """(src (B, S), decoder tokens (B, T)) int64 arrays of the device, from a token row."""
         name, S = type(self).__name__, self.config.src_len
-        idx = _tokens(name, "idx", idx, device)
+        idx = token_ids(name, "idx", idx, device)
         if idx.shape[1] <= S:
             raise ValueError(f"{name}: a token row needs the {S} source tokens and at least "
                              f"the start token, got {idx.shape[1]} tokens")
@@ -92,7 +72,7 @@ class EncoderDecoder:
 
     def _loss(self, logits, targets, device):
         B, T, V = logits.shape
-        t = _tokens(type(self).__name__, "targets", targets, device)
+        t = token_ids(type(self).__name__, "targets", targets, device)
         if t.shape != (B, self.config.src_len + T):
             raise ValueError(f"{type(self).__name__}: targets shape {tuple(t.shape)} != idx "
                              f"shape {(B, self.config.src_len + T)}")
@@ -130,16 +110,6 @@ class _Decoder:
             logits = model.decode(self.memory, dec[:, self.fed:], self.cache)  # (B, new, V)
             self.fed = dec.shape[1]
         return np.array(ops.to_host(logits.data[:, -1, :]))  # (B, V), copied to the host
-
-
-def _tokens(model, what, x, device):
-    """Token ids (B, T) as an int64 array of the model's device (host input moves in)."""
-    x = device_array(x, device)
-    xp = device.xp
-    if x.ndim != 2 or not xp.isdtype(x.dtype, "integral"):
-        raise ValueError(f"{model}: {what} must be a 2-D integer array (B, T), got "
-                         f"shape {tuple(x.shape)} dtype {device.dtype_name(x.dtype)}")
-    return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
 
 
 def attention_maps(model, inputs):

@@ -10,7 +10,7 @@ import engine.functional as F
 from engine.autograd import no_grad
 from engine.models.registry import register_model
 from engine.nn import Dropout, Embedding, KVCache, LayerNorm, Linear, TransformerBlock
-from engine.nn.module import Module, ModuleDict, ModuleList, as_rng, device_array
+from engine.nn.module import Module, ModuleDict, ModuleList, as_rng, token_ids
 
 
 @dataclass
@@ -173,12 +173,7 @@ class GPT(Module):
     @staticmethod
     def _tokens(what, x, device):
         """Token ids (B, T) as an int64 array of the model's device (host input moves in)."""
-        x = device_array(x, device)
-        xp = device.xp
-        if x.ndim != 2 or not xp.isdtype(x.dtype, "integral"):
-            raise ValueError(f"GPT: {what} must be a 2-D integer array (B, T), got "
-                             f"shape {x.shape} dtype {device.dtype_name(x.dtype)}")
-        return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
+        return token_ids("GPT", what, x, device)
 
     def _embed(self, idx, start, device):
         """Token plus position embeddings of idx (B, T) at positions start.., then dropout."""

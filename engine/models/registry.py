@@ -41,7 +41,8 @@ Dataset (engine.data: SyntheticTask, CharDataset):
   token data also has vocab_size and seq_len (tokens per example) for `for_data`
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,41 @@ class ModelFamily:
     name: str
     model: type
     config: type
+
+
+class NamedConfig:
+    """What a family's config dataclass may inherit for the contract above: SIZES maps a
+    config name ("tiny", "small") to its field values, `family` names the family in errors,
+    and from_name / to_dict / from_dict follow. `check_positive_ints` is the usual
+    __post_init__ check of size fields."""
+
+    SIZES: ClassVar[dict] = {}
+    family = ""
+
+    @classmethod
+    def from_name(cls, name, **overrides):
+        if name not in cls.SIZES:
+            raise ValueError(f"unknown config {name!r} for {cls.family}; use "
+                             f"{' or '.join(repr(n) for n in cls.SIZES)}")
+        return cls(**{**cls.SIZES[name], **overrides})
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{cls.__name__}.from_dict: unknown keys {unknown}")
+        return cls(**d)
+
+    def check_positive_ints(self, *names):
+        """A ValueError naming the first of `names` that is not a positive integer."""
+        for name in names:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, "
+                                 f"got {value!r}")
 
 
 _FAMILIES: dict[str, ModelFamily] = {}

@@ -41,10 +41,8 @@ class Seq2SeqGRUConfig(EncoderDecoderConfig):
     family = "seq2seq-gru"
 
     def __post_init__(self):
-        for name in ("vocab_size", "src_len", "max_tgt_len", "n_embd", "hidden", "attn_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"Seq2SeqGRUConfig: {name} must be a positive integer, got "
-                                 f"{getattr(self, name)!r}")
+        self.check_positive_ints("vocab_size", "src_len", "max_tgt_len", "n_embd", "hidden",
+                                 "attn_size")
 
 
 class Seq2SeqGRU(EncoderDecoder, Module):

@@ -42,11 +42,8 @@ class Seq2SeqTransformerConfig(EncoderDecoderConfig):
     TRAIN_DEFAULTS: ClassVar[dict] = {"lr": 1e-3}
 
     def __post_init__(self):
-        for name in ("vocab_size", "src_len", "max_tgt_len", "n_embd", "n_head",
-                     "n_enc_layer", "n_dec_layer"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"Seq2SeqTransformerConfig: {name} must be a positive "
-                                 f"integer, got {getattr(self, name)!r}")
+        self.check_positive_ints("vocab_size", "src_len", "max_tgt_len", "n_embd", "n_head",
+                                 "n_enc_layer", "n_dec_layer")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
 

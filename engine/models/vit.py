@@ -11,7 +11,7 @@ through all layers.
 """
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -19,7 +19,7 @@ import numpy as np
 import engine.functional as F
 import ops
 from engine.autograd import is_tensor, make_tensor, no_grad
-from engine.models.registry import register_model
+from engine.models.registry import NamedConfig, register_model
 from engine.nn import LayerNorm, Linear, TransformerBlock
 from engine.nn.module import Module, ModuleList, as_rng, device_array, new_parameter
 
@@ -51,7 +51,7 @@ def unpatchify(patches, channels, height, width):
 
 
 @dataclass
-class ViTConfig:
+class ViTConfig(NamedConfig):
     """ViT sizes; `tiny` (the default) and `small`. image_size, channels and num_classes
     are fitted to the data by for_data."""
 
@@ -66,38 +66,20 @@ class ViTConfig:
     bias: bool = True
 
     SIZES: ClassVar[dict] = {"tiny": {}, "small": {"n_embd": 128, "n_layer": 6}}
+    family = "vit"
     # Measured on glyphs, 600 steps: batch 32 lr 3e-3 reached 30% held-out accuracy, lr 1e-3
     # 48%; batch 128 lr 1e-3 76%, lr 2e-3 80%; 1000 steps 88.4%, 2000 steps 95.1% on 1,000
     # held-out images (logistic regression on the pixels: 51.8%).
     TRAIN_DEFAULTS: ClassVar[dict] = {"steps": 2000, "lr": 2e-3, "batch_size": 128}
 
     def __post_init__(self):
-        for name in ("image_size", "patch_size", "channels", "num_classes", "n_embd",
-                     "n_head", "n_layer"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"ViTConfig: {name} must be a positive integer, got "
-                                 f"{getattr(self, name)!r}")
+        self.check_positive_ints("image_size", "patch_size", "channels", "num_classes",
+                                 "n_embd", "n_head", "n_layer")
         if self.image_size % self.patch_size:
             raise ValueError(f"ViTConfig: image_size {self.image_size} is not a multiple of "
                              f"patch_size {self.patch_size}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
-
-    @classmethod
-    def from_name(cls, name, **overrides):
-        if name not in cls.SIZES:
-            raise ValueError(f"unknown config {name!r} for vit; use 'tiny' or 'small'")
-        return cls(**{**cls.SIZES[name], **overrides})
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"ViTConfig.from_dict: unknown keys {unknown}")
-        return cls(**d)
 
     @property
     def num_patches(self):
@@ -166,10 +148,8 @@ class ViT(Module):
         """Patch tokens plus the class token, with positions: (B, N + 1, n_embd)."""
         c, device = self.config, self._device()
         x = self.patch_embed(patchify(self._images(images, device), c.patch_size))
-        B, xp = x.shape[0], device.xp  # x: (B, N, n_embd)
-        zeros = make_tensor(xp.zeros((B, 1, c.n_embd), dtype=x.dtype,
-                                     device=device.array_device))
-        x = F.concat([self.cls_token + zeros, x], axis=1)  # (B, N + 1, n_embd)
+        cls = F.broadcast_to(self.cls_token, (x.shape[0], 1, c.n_embd))  # one per image
+        x = F.concat([cls, x], axis=1)  # (B, N + 1, n_embd)
         return x + self.pos_embed
 
     def forward(self, images, labels=None):

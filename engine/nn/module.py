@@ -31,6 +31,17 @@ def device_array(x, device):
     return ops.to_device(x, device)
 
 
+def token_ids(model, what, x, device):
+    """Token ids (B, T) as an int64 array of `device` (host input moves in); a ValueError
+    naming `model` and `what` for anything but a 2-D integer array."""
+    x = device_array(x, device)
+    xp = device.xp
+    if x.ndim != 2 or not xp.isdtype(x.dtype, "integral"):
+        raise ValueError(f"{model}: {what} must be a 2-D integer array (B, T), got "
+                         f"shape {tuple(x.shape)} dtype {device.dtype_name(x.dtype)}")
+    return x if x.dtype == xp.int64 else xp.astype(x, xp.int64)
+
+
 def new_parameter(array, dtype=np.float32):
     """A trainable Tensor (requires_grad=True) holding a C-contiguous copy of `array`."""
     return Tensor(np.ascontiguousarray(array, dtype=dtype), requires_grad=True)

@@ -1,28 +1,11 @@
 """The attention family from the command line: `attn train --model ...` and `attn sample` for
 the seq2seq models (with --attention) and the ViT (held-out images, an image file)."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.cli.test_cli import _one_line_error, attn
+
 FAST = ["--steps", "2", "--eval-every", "0", "--eval-examples", "10", "--batch-size", "8"]
-
-
-def attn(*args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
-
-
-def _one_line_error(result, *words):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_seq2seq_train_resume_and_sample_with_attention(tmp_path):
