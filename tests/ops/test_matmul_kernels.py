@@ -124,3 +124,45 @@ def test_registered_forms():
     for name, (cpu, ref, _, _) in VARIANTS.items():
         assert ops.kernel(name, backend="numba") is cpu
         assert ops.kernel(name, backend="numpy") is ref
+
+
+def test_shuffle_network_transposes_every_width():
+    # the register transpose used to pack B, simulated on lists for 4, 8 and 16 lanes
+    for n in (4, 8, 16):
+        rows = [[q * n + p for p in range(n)] for q in range(n)]
+        for pairs, lo, hi in matmul_cpu._shuffle_steps(n):
+            out = list(rows)
+            for i, j in pairs:
+                both = rows[i] + rows[j]
+                out[i], out[j] = [both[t] for t in lo], [both[t] for t in hi]
+            rows = out
+        assert rows == [[q * n + p for q in range(n)] for p in range(n)]
+
+
+_NARROW = """
+import numpy as np
+from ops import matmul as mm, matmul_cpu
+assert matmul_cpu.VEC_BITS == 256, matmul_cpu.VEC_BITS
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for m, n, k in ((37, 45, 29), (129, 70, 65)):
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        for got in (mm.matmul_cpu(a, b), mm.matmul_nt_cpu(a, np.ascontiguousarray(b.T)),
+                    mm.matmul_tn_cpu(np.ascontiguousarray(a.T), b)):
+            np.testing.assert_allclose(got, a.astype(np.float64) @ b, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+def test_256_bit_kernels_when_forced(tmp_path):
+    # the AVX2 width is what machines without AVX-512 run: check it here too, in a fresh
+    # process with its own kernel cache (the cache does not key on the width)
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, ENGINE_VEC_BITS="256", NUMBA_CACHE_DIR=str(tmp_path))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    run = subprocess.run([sys.executable, "-c", _NARROW], check=False, env=env, cwd=root,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
