@@ -79,7 +79,7 @@ def attention_cpu(q, k, v, causal, scale, mask):
     """Fused flash-style forward (ops/attention_cpu.py): never builds the (Tq, Tk) scores,
     saves only lse. With a mask it delegates to the reference (the model's path is causal
     with no mask)."""
-    if mask is not None:
+    if mask is not None or not (q.shape[-1] and v.shape[-1]):
         return attention_reference(q, k, v, causal, scale, mask)
     return _cpu.flash_forward(q, k, v, causal, scale, _cpu.BLOCK_Q, _cpu.BLOCK_K)
 
@@ -87,9 +87,9 @@ def attention_cpu(q, k, v, causal, scale, mask):
 def attention_backward_cpu(do, q, k, v, o, lse, causal, scale, mask):
     """Fused backward recomputing p per key tile from lse; with a mask, delegates to the
     reference."""
-    if mask is not None:
+    if mask is not None or not (q.shape[-1] and v.shape[-1]):
         return attention_backward_reference(do, q, k, v, o, lse, causal, scale, mask)
-    return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_K)
+    return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_K, _cpu.BLOCK_Q)
 
 
 register("attention", "reference", attention_reference)

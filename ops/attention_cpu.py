@@ -1,18 +1,27 @@
-"""Fused flash-style attention kernels for the CPU (Numba), forward and backward."""
+"""Fused flash-style attention kernels for the CPU (Numba), forward and backward.
 
-# Layout: the wrappers flatten batch and heads, q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv).
-# Scores exist two query rows by at most BLOCK_K keys at a time; no (Tq, Tk) array is made.
-# The forward keeps a running max m, sum l and rescaled accumulator per query row (online
-# softmax) and saves only lse; the backward recomputes p = exp(s - lse) per key tile.
-# Vectorisation: each key tile is packed transposed into a contiguous panel (C, BLOCK_K),
-# so every inner loop runs over keys with a plain 0-based index, as rank-1 updates
-# (s += q[i, c] * panel[c]) or dot products (acc[e] += p . panel[e]). An inner index like
-# j0 + j makes Numba emit negative-index wraparound code and the loop stays scalar (5x
-# slower, measured). Query rows go two at a time so each panel load feeds two FMAs.
-# Threads: the forward's prange covers (head, query tile) pairs, each owning its o and lse
-# rows; the backward's prange covers heads, each owning all of its dq, dk, dv rows. Every
-# output element has one writer and a fixed summation order, so results are bitwise the
-# same for any thread count.
+Layout: the wrappers flatten batch and heads, q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv),
+and pass them flat (one C-ordered buffer each) with per-head offsets.
+
+Tiles: a block of BLOCK_Q query rows meets the keys in chunks of BLOCK_K. Each product
+inside a tile is a small matrix product done by the matmul kernel's register-tiled block
+routine (ops/matmul_cpu._gemm_block: packed panels, 512- or 256-bit FMA micro-kernel), so
+the scores of a tile are one (BLOCK_Q, D) @ (D, BLOCK_K) product, not D rank-1 updates.
+No (Tq, Tk) array is made: a thread holds one (BLOCK_Q, BLOCK_K) score tile.
+
+Forward (online softmax): per query block and key chunk, S = Q K^T; each row folds its scores
+into a running max m and sum l, its P = exp(scale S - m) (0 past the causal horizon) and
+rescales its output row by exp(m_old - m); then O += P V. At the end O /= l and
+lse = m + log l, the one number per row the backward needs.
+Backward: per head, query blocks outer and key chunks inner; P = exp(scale S - lse) is
+recomputed, dP = dO V^T, dS = scale P (dP - rowsum(dO o)), then dV += P^T dO,
+dK += dS^T Q, dQ += dS K.
+
+Threads: the forward's prange covers (head, query block) pairs, each owning its o and lse
+rows; the backward's prange covers heads, each owning all of its dq, dk, dv rows. Every
+output element has one writer and a fixed summation order, so results are bitwise the same
+for any thread count.
+"""
 
 import math
 
@@ -20,12 +29,14 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from ops import matmul_cpu as mm
 from ops.fastexp import exp_f32
-from ops.numba_config import FASTMATH, jit
+from ops.numba_config import FASTMATH, jit, num_threads
+from ops.simd import lanes, vfill, vload, vmax, vreduce_max
 
 # Tile sizes, read by the wrappers in ops/attention.py at call time (tests shrink them).
 BLOCK_Q = 64
-BLOCK_K = 64
+BLOCK_K = 256
 
 
 def exp_typed(x):
@@ -41,35 +52,15 @@ def _exp_typed_overload(x):
 
 
 @jit(inline="always")
-def _pack_t(x, j0, nj, panel):
-    """panel[c, j] = x[j0 + j, c] for j < nj: rows j0.. of x (T, C) as a (C, nj) panel."""
-    for j in range(nj):
-        for c in range(x.shape[1]):
-            panel[c, j] = x[j0 + j, c]
-
-
-@jit(inline="always")
-def _two_rows_times_panel(a, i, i2, panel, n, out, out2):
-    """out[j], out2[j] = a[i] . panel[:, j], a[i2] . panel[:, j] for j < n: two rows share
-    each panel load (measured 1.5x over one row at a time for D = 64)."""
-    zero = out.dtype.type(0)
-    for j in range(n):
-        out[j] = zero
-        out2[j] = zero
-    for c in range(a.shape[1]):
-        x, x2 = a[i, c], a[i2, c]
-        for j in range(n):
-            out[j] += x * panel[c, j]
-            out2[j] += x2 * panel[c, j]
-
-
-@jit(inline="always")
-def _dot(x, y, n):
-    """sum_j x[j] * y[j] for j < n (fastmath reassoc lets LLVM vectorise the sum)."""
-    t = x.dtype.type(0)
-    for j in range(n):
-        t += x[j] * y[j]
-    return t
+def _exp_below_zero(x, lo, zero):
+    """exp(x) for x <= 0, flushed to 0 below -87: exp(-87) is 1.6e-38, the last normal
+    float32, so a probability this small (relative to the row's largest, 1) is 0 (lo is
+    -87 in x's dtype; a Python -87 would promote float32 math to float64). Masked
+    keys (-inf) take this path; through exp_f32's subnormal range each one cost ~100 cycles
+    of floating-point assists (measured: a causal 64-key row 8x slower)."""
+    e = exp_typed(max(x, lo))
+    e = e if x > lo else zero
+    return e if x == x else x  # noqa: PLR0124  (NaN stays NaN)
 
 
 @jit(inline="always")
@@ -81,224 +72,219 @@ def _visible(causal, i, off, j0, nj):
 
 
 @jit(inline="always")
-def _keys_seen(causal, i, off, j0, nj, li):
-    """_visible, or 0 when the row's lse is -inf (it sees no key at all)."""
-    return 0 if li == -np.inf else _visible(causal, i, off, j0, nj)
+def _gemm(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, m, n, k, acc, bufs):
+    """c[co..] (+)= op(a) (m, k) @ op(b) (k, n): one tile product on this thread."""
+    mm._gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, 0, m, 0, n, k,
+                   (mm.MC, mm.KC, mm.NC), bufs, acc)
+
+
+@jit
+def _tile_buffers(c, bq, bk, d, dv):
+    """One thread's matmul scratch, big enough for every tile product of this call."""
+    big = max(bq, bk, d, dv)
+    return mm._buffers(c, big, big, big, 1, (mm.MC, mm.KC, mm.NC))
 
 
 @jit(inline="always")
-def _online_softmax_step(s, n, w, m, l, r):
-    """Fold scores s[:n] into row r's running max m[r] and sum l[r]; s[:w] becomes p
-    (0 past n). Returns alpha, the factor that rescales row r's accumulator."""
-    zero = s.dtype.type(0)
-    mx = m[r]
-    total = zero  # only to see NaN: max() skips a NaN score, a sum keeps it
+def _row_stride(bk):
+    """Score rows are padded to whole vectors (16 covers every lane count), so the row
+    passes below run over whole vectors with no scalar remainder."""
+    return -(-bk // 16) * 16
+
+
+@jit(inline="always")
+def _scale_and_hide(row, n, wp, scale):
+    """row[:wp] *= scale, then keys n.. (past the causal horizon or the chunk) get -inf."""
+    for j in range(wp):
+        row[j] *= scale
+    for j in range(n, wp):
+        row[j] = -np.inf
+
+
+@jit(inline="always")
+def _has_nan(row, n):
     for j in range(n):
-        mx = max(mx, s[j])
-        total += s[j]
-    # A NaN score poisons the row, as in the reference (not "fully masked" zeros).
-    if total != total:  # noqa: PLR0124  (the NaN test)
-        mx = s.dtype.type(np.nan)
-    if mx == s.dtype.type(-np.inf):             # nothing visible yet: leave the row as is
-        s[:w] = zero
-        return s.dtype.type(1)
-    alpha = exp_typed(m[r] - mx)                # 0 on the first visible tile (m = -inf)
+        if row[j] != row[j]:
+            return True
+    return False
+
+
+@jit(inline="always")
+def _online_softmax_row(row, n, wp, scale, m, l, r):
+    """Fold one row of scores (row[:n] visible, scaled here) into its running max m[r] and
+    sum l[r]; row[:wp] becomes p (0 past n). Returns alpha, the factor that rescales the
+    row's output. A NaN score makes the row NaN through p and l (exp keeps NaN), as in the
+    reference, not "fully masked"; a row with nothing visible yet is left as it is."""
+    _scale_and_hide(row, n, wp, scale)
+    w = lanes(row)
+    mv = vfill(row, -np.inf)
+    for j in range(0, wp, w):
+        mv = vmax(mv, vload(row, j))
+    mx = max(m[r], vreduce_max(mv))             # a NaN lane is skipped by the max...
+    if mx == -np.inf:
+        if not _has_nan(row, n):                # nothing visible yet: leave the row as is
+            row[:wp] = 0
+            return row.dtype.type(1)
+        mx = row.dtype.type(np.nan)             # ...but a row of only NaN scores is NaN
+    zero, lo = row.dtype.type(0), row.dtype.type(-87)
+    alpha = _exp_below_zero(m[r] - mx, lo, zero)  # 0 on the first visible chunk (m = -inf)
     tot = zero
-    for j in range(n):
-        p = exp_typed(s[j] - mx)
-        s[j] = p
+    for j in range(wp):
+        p = _exp_below_zero(row[j] - mx, lo, zero)
+        row[j] = p
         tot += p
-    s[n:w] = zero
     l[r] = l[r] * alpha + tot
     m[r] = mx
     return alpha
 
 
-@jit(inline="always")
-def _accumulate_pv(acc, r, r2, alpha, alpha2, p, p2, vt_panel, w):
-    """acc[r] = alpha acc[r] + p v, and the same for row r2, sharing each panel load.
-    Row r is written before row r2 is read, so r2 == r with p2 = 0, alpha2 = 1 is a no-op."""
-    for e in range(acc.shape[1]):
-        t, t2 = acc.dtype.type(0), acc.dtype.type(0)
-        for j in range(w):
-            t += p[j] * vt_panel[e, j]
-            t2 += p2[j] * vt_panel[e, j]
-        acc[r, e] = acc[r, e] * alpha + t
-        acc[r2, e] = acc[r2, e] * alpha2 + t2
-
-
-@jit(inline="always")
-def _finish_rows(acc, m, l, o, lse, i0, ni):
-    """o = acc / l and lse = m + log(l); rows that saw no key get o = 0 and lse = -inf."""
+@jit
+def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, i0, nq, tq, tk, d, dv, causal,
+                   scale, bk, ls, s, m, l, bufs):
+    """Query rows i0 .. i0+nq of one head (offsets qo, ko, vo, oo, lo into the flat arrays)."""
+    off = tk - tq
+    m[:nq] = -np.inf
+    l[:nq] = 0
+    # causal: key chunks past the last row's horizon, i0 + nq - 1 + off, are never visited
+    j_end = min(tk, max(i0 + nq + off, 0)) if causal else tk
+    for j0 in range(0, j_end, bk):
+        nk = min(bk, j_end - j0)
+        wp = -(-nk // lanes(s)) * lanes(s)
+        _gemm(q, qo + i0 * d, d, 0, k, ko + j0 * d, d, 1, s, 0, ls, nq, nk, d, False, bufs)
+        for r in range(nq):
+            row = s[r * ls:(r + 1) * ls]
+            alpha = _online_softmax_row(row, _visible(causal, i0 + r, off, j0, nk), wp,
+                                        scale, m, l, r)
+            if j0 > 0 and alpha != 1:
+                base = oo + (i0 + r) * dv
+                for e in range(dv):
+                    o[base + e] *= alpha
+        _gemm(s, 0, ls, 0, v, vo + j0 * dv, dv, 0, o, oo + i0 * dv, dv, nq, dv, nk, j0 > 0,
+              bufs)
     zero = o.dtype.type(0)
-    for r in range(ni):
-        if l[r] == zero:
-            lse[i0 + r] = o.dtype.type(-np.inf)
-            for e in range(o.shape[1]):
-                o[i0 + r, e] = zero
+    for r in range(nq):
+        base = oo + (i0 + r) * dv
+        if j_end <= 0 or l[r] == zero:
+            lse[lo + i0 + r] = o.dtype.type(-np.inf)
+            for e in range(dv):
+                o[base + e] = zero
         else:
             inv = o.dtype.type(1) / l[r]
-            lse[i0 + r] = m[r] + math.log(l[r])
-            for e in range(o.shape[1]):
-                o[i0 + r, e] = acc[r, e] * inv
-
-
-@jit
-def _forward_tile(q, k, v, o, lse, i0, ni, causal, scale, bk):
-    """Query rows i0 .. i0+ni of one head: q (Tq, D), k (Tk, D), v (Tk, Dv) -> o, lse."""
-    tk, dt = k.shape[0], q.dtype
-    off = tk - q.shape[0]
-    qs = q[i0:i0 + ni] * scale                        # (ni, D), scale folded in once
-    kt_panel = np.empty((k.shape[1], bk), dtype=dt)   # (D, bk)
-    vt_panel = np.empty((v.shape[1], bk), dtype=dt)   # (Dv, bk)
-    s = np.empty((2, bk), dtype=dt)                   # two rows of scores, then of p
-    acc = np.zeros((ni, v.shape[1]), dtype=dt)
-    m = np.full(ni, -np.inf, dtype=dt)
-    l = np.zeros(ni, dtype=dt)
-    # causal: key tiles past the last row's horizon, i0 + ni - 1 + off, are never visited
-    j_end = min(tk, max(i0 + ni + off, 0)) if causal else tk
-    for j0 in range(0, j_end, bk):
-        nj = min(bk, j_end - j0)
-        _pack_t(k, j0, nj, kt_panel)
-        _pack_t(v, j0, nj, vt_panel)
-        # rows go in pairs; an odd last row pairs with itself as a row that sees nothing
-        for r in range(0, ni, 2):
-            r2 = min(r + 1, ni - 1)
-            n = _visible(causal, i0 + r, off, j0, nj)
-            n2 = _visible(causal, i0 + r2, off, j0, nj) if r2 > r else 0
-            if n2 > 0 or n > 0:
-                w = max(n, n2)
-                _two_rows_times_panel(qs, r, r2, kt_panel, w, s[0], s[1])
-                alpha = _online_softmax_step(s[0], n, w, m, l, r)
-                alpha2 = _online_softmax_step(s[1], n2, w, m, l, r2)
-                _accumulate_pv(acc, r, r2, alpha, alpha2, s[0], s[1], vt_panel, w)
-    _finish_rows(acc, m, l, o, lse, i0, ni)
+            lse[lo + i0 + r] = m[r] + math.log(l[r])
+            for e in range(dv):
+                o[base + e] *= inv
 
 
 @jit(parallel=True)
-def _forward_kernel(q, k, v, o, lse, causal, scale, bq, bk):
-    """Each prange iteration owns one (head, query tile): rows of o (BH, Tq, Dv), lse."""
-    nbh, tq = q.shape[0], q.shape[1]
-    nqt = (tq + bq - 1) // bq
-    for it in prange(nbh * nqt):
-        bh = it // nqt
-        i0 = (it % nqt) * bq
-        _forward_tile(q[bh], k[bh], v[bh], o[bh], lse[bh], i0, min(bq, tq - i0),
-                      causal, scale, bk)
+def _forward_kernel(q, k, v, o, lse, nbh, tq, tk, d, dv, causal, scale, bq, bk, workers):
+    """The (head, query block) items are dealt out in contiguous runs, one run per prange
+    iteration (one per thread, with its own scratch); each item owns rows of o and lse."""
+    nqb = (tq + bq - 1) // bq
+    items, ls = nbh * nqb, _row_stride(bk)
+    for w in prange(workers):
+        s = np.empty(bq * ls, dtype=q.dtype)
+        m, l = np.empty(bq, dtype=q.dtype), np.empty(bq, dtype=q.dtype)
+        bufs = _tile_buffers(q, bq, bk, d, dv)
+        for it in range(w * items // workers, (w + 1) * items // workers):
+            bh, i0 = it // nqb, (it % nqb) * bq
+            _forward_block(q, k, v, o, lse, bh * tq * d, bh * tk * d, bh * tk * dv,
+                           bh * tq * dv, bh * tq, i0, min(bq, tq - i0), tq, tk, d, dv, causal,
+                           scale, bk, ls, s, m, l, bufs)
 
 
 @jit(inline="always")
-def _softmax_grad(p, ds, n, w, li, di):
-    """In place: p = exp(s - lse) for the n visible keys, 0 up to w; ds = p (dp - D_i)."""
-    for j in range(n):
-        p[j] = exp_typed(p[j] - li)
-    for j in range(n, w):
-        p[j] = 0
-    for j in range(w):
-        ds[j] = p[j] * (ds[j] - di)
-
-
-@jit(inline="always")
-def _grad_rows(qs, do, i, i2, n, n2, lse, drow, kt_panel, vt_panel, p, ds, dq, dkt, dvt):
-    """Query rows i and i2 against one key tile (n and n2 visible keys): recompute p, then
-    dv^T += do_i p, ds = p (dp - D_i), dk^T += qs_i ds, dq_i += ds k. qs is q * scale.
-    p, ds (2, bk) hold the two rows; a row with n = 0 contributes exact zeros."""
-    w = max(n, n2)
-    p0, p1, ds0, ds1 = p[0], p[1], ds[0], ds[1]
-    _two_rows_times_panel(qs, i, i2, kt_panel, w, p0, p1)      # s = q k^T * scale
-    _two_rows_times_panel(do, i, i2, vt_panel, w, ds0, ds1)    # dp = do v^T
-    _softmax_grad(p0, ds0, n, w, lse[i], drow[i])
-    _softmax_grad(p1, ds1, n2, w, lse[i2], drow[i2])
-    for e in range(dvt.shape[0]):
-        x, x2 = do[i, e], do[i2, e]
-        for j in range(w):
-            dvt[e, j] += x * p0[j] + x2 * p1[j]
-    for c in range(dkt.shape[0]):
-        x, x2 = qs[i, c], qs[i2, c]
-        t, t2 = dq.dtype.type(0), dq.dtype.type(0)
-        for j in range(w):
-            dkt[c, j] += x * ds0[j] + x2 * ds1[j]
-            t += ds0[j] * kt_panel[c, j]
-            t2 += ds1[j] * kt_panel[c, j]
-        dq[i, c] += t
-        dq[i2, c] += t2
-
-
-@jit(inline="always")
-def _unpack_t(panel, j0, nj, x):
-    """x[j0 + j, c] = panel[c, j] for j < nj: the inverse of _pack_t."""
-    for j in range(nj):
-        for c in range(x.shape[1]):
-            x[j0 + j, c] = panel[c, j]
+def _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo):
+    """p = exp(scale s - lse) for the visible keys (0 past them), ds = scale p (dp - D_i).
+    p holds s and ds holds dp on entry, rows ls apart; a row with lse = -inf saw no key."""
+    wp = -(-nk // lanes(p)) * lanes(p)
+    for r in range(nq):
+        li = lse[lo + i0 + r]
+        pr, dr = p[r * ls:(r + 1) * ls], ds[r * ls:(r + 1) * ls]
+        if li == -np.inf:
+            pr[:wp] = 0
+        else:
+            _scale_and_hide(pr, _visible(causal, i0 + r, off, j0, nk), wp, scale)
+            zero, low = p.dtype.type(0), p.dtype.type(-87)
+            for j in range(wp):
+                pr[j] = _exp_below_zero(pr[j] - li, low, zero)
+        di = drow[r]
+        for j in range(nk):
+            dr[j] = scale * pr[j] * (dr[j] - di)
 
 
 @jit
-def _row_dots(a, b, out):
-    """out[i] = a[i] . b[i] for a, b (T, C): D_i = rowsum(do * o) in the backward."""
-    for i in range(a.shape[0]):
-        out[i] = _dot(a[i], b[i], a.shape[1])
-
-
-@jit
-def _backward_head(q, k, v, o, do, lse, dq, dk, dv, causal, scale, bk):
-    """All gradients of one head, key tiles outer, query rows inner; dq arrives zeroed."""
-    tq, tk, dt = q.shape[0], k.shape[0], q.dtype
+def _backward_head(q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, tq, tk, d, dv,
+                   causal, scale, bq, bk, ls, p, ds, drow, bufs):
+    """All gradients of one head (flat offsets qo, ko, vo, oo, lo); dk, dv_ arrive zeroed."""
     off = tk - tq
-    qs = q * scale                                    # (Tq, D)
-    drow = np.empty(tq, dtype=dt)
-    _row_dots(do, o, drow)
-    kt_panel, dkt = np.empty((k.shape[1], bk), dt), np.empty((k.shape[1], bk), dt)
-    vt_panel, dvt = np.empty((v.shape[1], bk), dt), np.empty((v.shape[1], bk), dt)
-    p, ds = np.empty((2, bk), dtype=dt), np.empty((2, bk), dtype=dt)
-    for j0 in range(0, tk, bk):
-        nj = min(bk, tk - j0)
-        _pack_t(k, j0, nj, kt_panel)
-        _pack_t(v, j0, nj, vt_panel)
-        dkt[:] = 0
-        dvt[:] = 0
-        # causal: rows before j0 - off see none of this tile's keys; rows go in pairs,
-        # an odd last row pairs with itself as a second row that sees nothing
-        for i in range(max(0, j0 - off) if causal else 0, tq, 2):
-            i2 = min(i + 1, tq - 1)
-            n = _keys_seen(causal, i, off, j0, nj, lse[i])
-            n2 = _keys_seen(causal, i2, off, j0, nj, lse[i2]) if i2 > i else 0
-            if n + n2 > 0:
-                _grad_rows(qs, do, i, i2, n, n2, lse, drow, kt_panel, vt_panel, p, ds,
-                           dq, dkt, dvt)
-        _unpack_t(dkt, j0, nj, dk)
-        _unpack_t(dvt, j0, nj, dv)
-    dq *= scale
+    for i0 in range(0, tq, bq):
+        nq = min(bq, tq - i0)
+        for r in range(nq):  # D_i = rowsum(do * o)
+            t = o.dtype.type(0)
+            for e in range(dv):
+                t += do[oo + (i0 + r) * dv + e] * o[oo + (i0 + r) * dv + e]
+            drow[r] = t
+        j_end = min(tk, max(i0 + nq + off, 0)) if causal else tk
+        first = True
+        for j0 in range(0, j_end, bk):
+            nk = min(bk, j_end - j0)
+            qi, oi = qo + i0 * d, oo + i0 * dv
+            _gemm(q, qi, d, 0, k, ko + j0 * d, d, 1, p, 0, ls, nq, nk, d, False, bufs)
+            _gemm(do, oi, dv, 0, v, vo + j0 * dv, dv, 1, ds, 0, ls, nq, nk, dv, False, bufs)
+            _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo)
+            _gemm(p, 0, ls, 1, do, oi, dv, 0, dv_, vo + j0 * dv, dv, nk, dv, nq, True, bufs)
+            _gemm(ds, 0, ls, 1, q, qi, d, 0, dk, ko + j0 * d, d, nk, d, nq, True, bufs)
+            _gemm(ds, 0, ls, 0, k, ko + j0 * d, d, 0, dq, qi, d, nq, d, nk, not first, bufs)
+            first = False
+        if first:  # no key chunk: these rows see nothing, their dq is 0
+            dq[qo + i0 * d:qo + (i0 + nq) * d] = 0
 
 
 @jit(parallel=True)
-def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv, causal, scale, bk):
-    """Each prange iteration owns one head: all of its dq, dk, dv rows (BH, T, D)."""
-    for bh in prange(q.shape[0]):
-        _backward_head(q[bh], k[bh], v[bh], o[bh], do[bh], lse[bh], dq[bh], dk[bh], dv[bh],
-                       causal, scale, bk)
+def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv_, nbh, tq, tk, d, dv, causal, scale,
+                     bq, bk, workers):
+    """Heads are dealt out in contiguous runs, one run per prange iteration (one per
+    thread, with its own scratch); each head owns all of its dq, dk, dv rows."""
+    ls = _row_stride(bk)
+    for w in prange(workers):
+        p, ds = np.empty(bq * ls, dtype=q.dtype), np.empty(bq * ls, dtype=q.dtype)
+        drow = np.empty(bq, dtype=q.dtype)
+        bufs = _tile_buffers(q, bq, bk, d, dv)
+        for bh in range(w * nbh // workers, (w + 1) * nbh // workers):
+            _backward_head(q, k, v, o, do, lse, dq, dk, dv_, bh * tq * d, bh * tk * d,
+                           bh * tk * dv, bh * tq * dv, bh * tq, tq, tk, d, dv, causal, scale,
+                           bq, bk, ls, p, ds, drow, bufs)
 
 
 def _flat(x):
-    """(B, H, T, C) -> contiguous (B*H, T, C)."""
-    return np.ascontiguousarray(x).reshape(x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+    """(B, H, T, C) -> one flat C-ordered buffer (a copy only when x is not C-contiguous)."""
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:  # a read-only array would compile a second set of kernels
+        x = x.copy()
+    return x.reshape(-1)
 
 
 def flash_forward(q, k, v, causal, scale, bq, bk):
     """o (B, H, Tq, Dv), lse (B, H, Tq) with (bq, bk) tiles; no mask."""
-    b, h, tq, _ = q.shape
-    o = np.empty((b * h, tq, v.shape[-1]), dtype=q.dtype)
-    lse = np.empty((b * h, tq), dtype=q.dtype)
-    _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, bool(causal),
-                    q.dtype.type(scale), bq, bk)
-    return o.reshape(b, h, tq, v.shape[-1]), lse.reshape(b, h, tq)
+    b, h, tq, d = q.shape
+    tk, dv = k.shape[2], v.shape[-1]
+    o = np.empty(b * h * tq * dv, dtype=q.dtype)
+    lse = np.empty(b * h * tq, dtype=q.dtype)
+    if o.size or lse.size:
+        items = b * h * -(-tq // bq)
+        _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, b * h, tq, tk, d, dv,
+                        bool(causal), q.dtype.type(scale), bq, bk, min(num_threads(), items))
+    return o.reshape(b, h, tq, dv), lse.reshape(b, h, tq)
 
 
-def flash_backward(do, q, k, v, o, lse, causal, scale, bk):
-    """(dq, dk, dv) shaped like (q, k, v) with key tiles of bk; no mask."""
-    q3, k3, v3 = _flat(q), _flat(k), _flat(v)
-    lse2 = np.ascontiguousarray(lse).reshape(q3.shape[:2])
-    dq = np.zeros_like(q3)
-    dk, dv = np.empty_like(k3), np.empty_like(v3)
-    _backward_kernel(q3, k3, v3, _flat(o), _flat(do), lse2, dq, dk, dv, bool(causal),
-                     q.dtype.type(scale), bk)
-    return dq.reshape(q.shape), dk.reshape(k.shape), dv.reshape(v.shape)
+def flash_backward(do, q, k, v, o, lse, causal, scale, bk, bq=None):
+    """(dq, dk, dv) shaped like (q, k, v) with tiles of (bq, bk); no mask."""
+    b, h, tq, d = q.shape
+    tk, dv = k.shape[2], v.shape[-1]
+    dq = np.zeros(q.size, dtype=q.dtype)
+    dk, dv_ = np.zeros(k.size, dtype=q.dtype), np.zeros(v.size, dtype=q.dtype)
+    if b * h and tq and tk:
+        _backward_kernel(_flat(q), _flat(k), _flat(v), _flat(o), _flat(do), _flat(lse),
+                         dq, dk, dv_, b * h, tq, tk, d, dv, bool(causal),
+                         q.dtype.type(scale), bq or BLOCK_Q, bk, min(num_threads(), b * h))
+    return dq.reshape(q.shape), dk.reshape(k.shape), dv_.reshape(v.shape)

@@ -18,183 +18,27 @@ op(A) is read in place through strides (rs, ks); only a^T for wide blocks and th
 group of fewer than MR rows are packed. Threads own whole blocks of C (see gemm_parallel).
 """
 
-import os
-
-import numba
 import numpy as np
-from llvmlite import binding as llvm
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic, models, register_model
+from numba import prange
 
 from ops.numba_config import jit
+from ops.simd import (  # noqa: F401  (VEC_BITS and _shuffle_steps: read by tests)
+    VEC_BITS,
+    _shuffle_steps,
+    lanes,
+    vadd,
+    vfma,
+    vload,
+    vsplat,
+    vstore,
+    vtranspose,
+    vzero,
+)
 
-
-def _vector_bits():
-    """512 when the CPU Numba compiles for has AVX-512F, else 256 (AVX2). ENGINE_VEC_BITS=256
-    forces the narrower kernels (tests run both). Numba's cache does not key on this value:
-    use a fresh NUMBA_CACHE_DIR when forcing it. Measured on the README's Ice Lake Xeon: an
-    FMA-only loop ran 170 GFLOP/s per core with 512-bit vectors, 110 with 256-bit."""
-    forced = os.environ.get("ENGINE_VEC_BITS", "").strip()
-    if forced:
-        if forced not in ("256", "512"):
-            raise ValueError(f"ENGINE_VEC_BITS={forced!r}: use 256 or 512")
-        return int(forced)
-    features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
-    name = numba.config.CPU_NAME or llvm.get_host_cpu_name()
-    return 512 if "+avx512f" in features.split(",") and name != "generic" else 256
-
-
-VEC_BITS = _vector_bits()
 MR = 6  # rows of the micro-tile; NR = 2 vectors (32 or 16 float32 columns, 16 or 8 float64)
 # Block sizes (elements), read by the Python wrappers at call time so tests can shrink them:
 # an MC x KC block of A (~120 KB float32) stays in L2, a KC x NR sliver of B in L1.
 MC, KC, NC = 120, 256, 1024
-
-
-# ---- SIMD vocabulary: one VEC_BITS vector of float32 (16 or 8 lanes) or float64 (8 or 4) ----
-
-class Vec(types.Type):
-    """A VEC_BITS-wide LLVM vector of `dtype` as a Numba type (lives in one register)."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-        self.lanes = VEC_BITS // dtype.bitwidth
-        super().__init__(name=f"Vec({dtype}x{self.lanes})")
-
-
-@register_model(Vec)
-class _VecModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        scalar = dmm.lookup(fe_type.dtype).get_value_type()
-        super().__init__(dmm, fe_type, ir.VectorType(scalar, fe_type.lanes))
-
-
-def _element_ptr(context, builder, aryty, ary, idx):
-    """Pointer to ary[idx] for a 1-D contiguous array (no wraparound, no bounds check)."""
-    return builder.gep(context.make_array(aryty)(context, builder, ary).data, [idx])
-
-
-@intrinsic
-def lanes(typingctx, ary):
-    """Number of vector lanes for ary's dtype, as a compile-time constant."""
-    n = VEC_BITS // ary.dtype.bitwidth
-
-    def codegen(context, builder, sig, args):
-        return context.get_constant(types.intp, n)
-    return types.intp(ary), codegen
-
-
-@intrinsic
-def vzero(typingctx, ary):
-    """A vector of zeros of ary's dtype."""
-    vt = Vec(ary.dtype)
-
-    def codegen(context, builder, sig, args):
-        return ir.Constant(context.get_value_type(vt), None)
-    return vt(ary), codegen
-
-
-@intrinsic
-def vload(typingctx, ary, idx):
-    """ary[idx : idx + lanes] as a vector (unaligned load)."""
-    vt = Vec(ary.dtype)
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], *args)
-        vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
-        return builder.load(vptr, align=1)
-    return vt(ary, idx), codegen
-
-
-@intrinsic
-def vstore(typingctx, ary, idx, vec):
-    """ary[idx : idx + lanes] = vec (unaligned store)."""
-    def codegen(context, builder, sig, args):
-        ptr = _element_ptr(context, builder, sig.args[0], args[0], args[1])
-        vptr = builder.bitcast(ptr, context.get_value_type(sig.args[2]).as_pointer())
-        builder.store(args[2], vptr, align=1)
-        return context.get_dummy_value()
-    return types.none(ary, idx, vec), codegen
-
-
-@intrinsic
-def vsplat(typingctx, ary, idx):
-    """ary[idx] broadcast to every lane."""
-    vt = Vec(ary.dtype)
-
-    def codegen(context, builder, sig, args):
-        x = builder.load(_element_ptr(context, builder, sig.args[0], *args))
-        ty = context.get_value_type(vt)
-        one = builder.insert_element(ir.Constant(ty, ir.Undefined), x, ir.IntType(32)(0))
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), vt.lanes), [0] * vt.lanes)
-        return builder.shuffle_vector(one, ir.Constant(ty, ir.Undefined), zeros)
-    return vt(ary, idx), codegen
-
-
-@intrinsic
-def vfma(typingctx, x, y, acc):
-    """x * y + acc, lane-wise, fused (one vfmadd instruction)."""
-    def codegen(context, builder, sig, args):
-        ty = context.get_value_type(sig.return_type)
-        name = f"llvm.fma.v{acc.lanes}f{acc.dtype.bitwidth}"
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
-        return builder.call(fma, args)
-    return acc(x, y, acc), codegen
-
-
-@intrinsic
-def vadd(typingctx, x, y):
-    """x + y, lane-wise."""
-    def codegen(context, builder, sig, args):
-        return builder.fadd(*args)
-    return x(x, y), codegen
-
-
-def _shuffle_steps(lanes):
-    """The shuffle network that transposes `lanes` vectors of `lanes` elements: a list of
-    steps (pairs, low mask, high mask). Step d (1, 2, 4, ...) swaps bit d of the row index
-    with bit d of the column index: rows i and i + d (i without bit d) become
-    lo[j] = x[j] if j has no bit d else y[j - d], hi[j] = x[j + d] if not else y[j];
-    after every step, vector i is column i (checked by tests/ops/test_matmul_kernels.py)."""
-    steps, d = [], 1
-    while d < lanes:
-        pairs = [(i, i + d) for i in range(lanes) if not i & d]
-        lo = [j if not j & d else lanes + j - d for j in range(lanes)]
-        hi = [j + d if not j & d else lanes + j for j in range(lanes)]
-        steps.append((pairs, lo, hi))
-        d *= 2
-    return steps
-
-
-@intrinsic
-def vtranspose(typingctx, src, so, ld, dst, do, dld):
-    """dst[do + p*dld + q] = src[so + q*ld + p] for p, q < lanes: one square block
-    transposed in registers (lanes loads, a shuffle network, lanes stores)."""
-    vt = Vec(src.dtype)
-
-    def codegen(context, builder, sig, args):
-        ty = context.get_value_type(vt)
-        ints = [context.cast(builder, x, t, types.intp)
-                for x, t in zip(args[1:3] + args[4:], sig.args[1:3] + sig.args[4:])]
-        (s_off, s_ld, d_off, d_ld), n = ints, vt.lanes
-        src_ptr = _element_ptr(context, builder, sig.args[0], args[0], s_off)
-        rows = [builder.load(builder.bitcast(builder.gep(src_ptr, [builder.mul(s_ld, s_ld.type(q))]),
-                                             ty.as_pointer()), align=1) for q in range(n)]
-        for pairs, lo, hi in _shuffle_steps(n):
-            out = list(rows)
-            for i, j in pairs:
-                x, y = rows[i], rows[j]
-                out[i] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), lo))
-                out[j] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), hi))
-            rows = out
-        dst_ptr = _element_ptr(context, builder, sig.args[3], args[3], d_off)
-        for p, row in enumerate(rows):
-            ptr = builder.gep(dst_ptr, [builder.mul(d_ld, d_ld.type(p))])
-            builder.store(row, builder.bitcast(ptr, ty.as_pointer()), align=1)
-        return context.get_dummy_value()
-    return types.none(src, so, ld, dst, do, dld), codegen
 
 
 # ---- micro-kernel, packing, blocking ----
@@ -237,6 +81,26 @@ def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
 
 
 @jit
+def _micro1(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
+    """`_micro` for a tile one vector wide: the first vector of each packed B row only."""
+    w = lanes(c)
+    nr = 2 * w
+    c0 = c1 = c2 = c3 = c4 = c5 = vzero(c)
+    for p in range(kc):
+        b0 = vload(bp, bo + p * nr)
+        q = ao + p * ks
+        c0 = vfma(vsplat(a, q), b0, c0)
+        c1 = vfma(vsplat(a, q + rs), b0, c1)
+        c2 = vfma(vsplat(a, q + 2 * rs), b0, c2)
+        c3 = vfma(vsplat(a, q + 3 * rs), b0, c3)
+        c4 = vfma(vsplat(a, q + 4 * rs), b0, c4)
+        c5 = vfma(vsplat(a, q + 5 * rs), b0, c5)
+    for r, v in enumerate((c0, c1, c2, c3, c4, c5)):
+        o = co + r * ldc
+        vstore(c, o, vadd(vload(c, o), v) if acc else v)
+
+
+@jit
 def _put_row(c, o, w, v0, v1, acc):
     """c[o : o + 2w] += (v0, v1) with acc, else c[o : o + 2w] = (v0, v1)."""
     if acc:
@@ -253,23 +117,29 @@ def _pack(src, so, ld, trans, x0, nx, p0, kc, r, buf):
     op(src)[x, p] is src[so + x*ld + p], or src[so + p*ld + x] when trans. Layout:
     buf[g*kc*r + p*r + q] = op(src)[x0 + g*r + q, p0 + p], zero where g*r + q >= nx, so
     the micro-kernel reads one contiguous stream and edge tiles need no special case.
-    Full groups of r = 2 vectors are copied (trans) or transposed (not trans) in vectors.
+    Groups of r = 2 vectors (or of one vector, the rest zero: a head dimension of 16 in the
+    attention kernels) are copied (trans) or transposed (not trans) in vectors.
     """
     w = lanes(buf)
     for g in range((nx + r - 1) // r):
         base, n = g * kc * r, min(r, nx - g * r)
         first = so + (x0 + g * r) * ld + p0 if not trans else so + p0 * ld + x0 + g * r
         done = 0
-        if n == r == 2 * w:
-            if trans:  # each p: the group's r columns are contiguous in src
+        if r == 2 * w and (n == r or n == w):  # two vectors of columns, or one (+ zeros)
+            if trans:  # each p: the group's columns are contiguous in src
                 for p in range(kc):
                     vstore(buf, base + p * r, vload(src, first + p * ld))
-                    vstore(buf, base + p * r + w, vload(src, first + p * ld + w))
+                    second = vload(src, first + p * ld + w) if n == r else vzero(buf)
+                    vstore(buf, base + p * r + w, second)
                 done = kc
-            else:  # w x w blocks transposed in registers, two per w values of p
+            else:  # w x w blocks transposed in registers, one or two per w values of p
                 for p in range(0, kc - w + 1, w):
                     vtranspose(src, first + p, ld, buf, base + p * r, r)
-                    vtranspose(src, first + w * ld + p, ld, buf, base + p * r + w, r)
+                    if n == r:
+                        vtranspose(src, first + w * ld + p, ld, buf, base + p * r + w, r)
+                    else:
+                        for t in range(w):
+                            vstore(buf, base + (p + t) * r + w, vzero(buf))
                 done = kc // w * w
         _pack_rest(src, first, ld, trans, n, done, kc, r, buf, base)
 
@@ -296,7 +166,8 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
     into `tile` and only their valid part is put into C. One call site of the micro-kernel
     keeps compile time down (each call site is a separately optimised inlined copy).
     """
-    nr = 2 * lanes(c)
+    w = lanes(c)
+    nr = 2 * w
     full = mb // MR * MR
     if full < mb:
         _pack_rows(a, ao + full * gs, rs, ks, mb - full, kb, edge, 0)
@@ -305,6 +176,9 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
         for i in range(0, mb, MR):
             rows = min(MR, mb - i)
             src, so, r_s, k_s = (a, ao + i * gs, rs, ks) if i < full else (edge, 0, 1, MR)
+            if rows == MR and cols == w:  # one vector wide (e.g. a head dimension of 16)
+                _micro1(kb, src, so, r_s, k_s, bp, j * kb, c, co + i * ldc + j, ldc, acc)
+                continue
             whole = rows == MR and cols == nr
             dst, do, ld, dacc = (c, co + i * ldc + j, ldc, acc) if whole else (tile, 0, nr, False)
             _micro(kb, src, so, r_s, k_s, bp, j * kb, dst, do, ld, dacc)
@@ -345,11 +219,13 @@ def _buffers(c, m, n, k, ta, blocks):
 
 
 @jit
-def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs):
-    """C[i0:i1, j0:j1] = op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
+def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs,
+                accumulate=False):
+    """C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
 
-    a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls);
-    bufs come from `_buffers`, allocated once per thread.
+    a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls, or
+    tiles of bigger arrays: the fused attention kernels call this on their tiles); bufs come
+    from `_buffers`, allocated once per thread. With accumulate, C is added to.
     """
     mc, kc, nc = blocks
     edge, apk, bp, tile = bufs
@@ -367,7 +243,7 @@ def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, b
             for ic in range(i0, i1, mc):
                 mb = min(mc, i1 - ic)
                 _rows(a, ao + ic * rs + pc * ks, rs, ks, pa, apk, bp, mb, nb, kb,
-                      c, co + ic * ldc + jc, ldc, pc > 0, edge, tile)
+                      c, co + ic * ldc + jc, ldc, accumulate or pc > 0, edge, tile)
 
 
 @jit
