@@ -1,9 +1,11 @@
 """Kernels on arrays, one family per module, dispatched through `ops.registry`."""
 
-# Importing a family module runs its register(...) calls; memory tunes malloc (see there).
+# Importing a family module runs its register(...) calls; memory tunes malloc and blas
+# limits BLAS threads (see there).
 from ops import (  # noqa: F401
     arrays,
     attention,
+    blas,
     elementwise,
     embedding,
     layernorm,
