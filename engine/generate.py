@@ -45,8 +45,7 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
     model.eval()
     try:
         with no_grad():
-            decoder = (model.decoder(tokens.shape[0], use_cache) if hasattr(model, "decoder")
-                       else _Decoder(model, tokens.shape[0], use_cache))
+            decoder = _decoder(model, tokens.shape[0], use_cache)
             for _ in range(max_new_tokens):
                 logits = decoder.next_logits(tokens)  # (B, V)
                 chosen_logits.append(logits)
@@ -72,6 +71,16 @@ def _check_sampling(temperature, top_k, greedy):
     if top_k is not None and (int(top_k) != top_k or top_k < 1):
         raise ValueError(f"generate: top_k must be a positive integer or None, got {top_k}")
     return greedy
+
+
+def _decoder(model, batch_size, use_cache):
+    """The model's own decoder (encoder-decoders), the GPT's fused one (cached, CPU numba),
+    or the generic one."""
+    if hasattr(model, "decoder"):
+        return model.decoder(batch_size, use_cache)
+    fused = model.fused_decoder(batch_size) if use_cache and hasattr(
+        model, "fused_decoder") else None
+    return fused or _Decoder(model, batch_size, use_cache)
 
 
 class _Decoder:

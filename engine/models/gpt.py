@@ -182,6 +182,12 @@ class GPT(Module):
                                device=device.array_device)  # (T,)
         return tr.drop(tr.wte(idx) + tr.wpe(pos))  # (B, T, C) + (T, C)
 
+    def fused_decoder(self, batch_size):
+        """The one-kernel-per-token decoder generate() uses with the KV cache on the CPU
+        numba backend (engine/models/gpt_decode.py), or None where it does not apply."""
+        from engine.models.gpt_decode import fused_decoder
+        return fused_decoder(self, batch_size)
+
     def make_cache(self, batch_size):
         """One empty KVCache per layer, each (batch_size, n_head, block_size, head_size)."""
         c, device = self.config, self._device()
