@@ -1,5 +1,6 @@
 """Kernel benchmarks: our Numba CPU kernels against the numpy reference (and PyTorch CPU eager).
 
+    python benchmarks/kernels.py --separate-processes [--quick] [--only NAME] [--json PATH]
     python benchmarks/kernels.py [--quick] [--only NAME] [--json PATH] [--no-compile]
     python benchmarks/kernels.py --device cuda [--quick] [--only NAME]   (a GPU: cuda_bench.py)
 
@@ -104,24 +105,36 @@ def _row(case, status):
             "unit": "GFLOP/s" if case.flops else "GB/s", "met": None, "outputs_match": None}
 
 
-def measure_case(case, budget, min_repeats, torch):
-    """Time one case on ours, numpy and torch; returns its result row (a dict)."""
+def measure_case(case, budget, min_repeats, torch, sides=("numpy", "ours")):
+    """Time one case on the given sides of numpy and ours; returns its result row (a dict).
+    Without "numpy", the reference still runs once (untimed) to check ours' outputs."""
     row = _row(case, _status(case))
     if row["status"] == "not registered":
         return row
-    have_ours = row["status"] == "ok"
-    share = budget / (1 + have_ours + (torch is not None and case.torch is not None))
+    have_ours = row["status"] == "ok" and "ours" in sides
+    share = budget / max(1, ("numpy" in sides) + have_ours)
     ref_thunk = case.call(_kernels("numpy"), case.make(np.random.default_rng(SEED)))
-    row["numpy_s"], _, ref_out = _timed(ref_thunk, share, min_repeats)
+    if "numpy" in sides:
+        row["numpy_s"], _, ref_out = _timed(ref_thunk, share, min_repeats)
+    else:
+        ref_out = _arrays(ref_thunk()) if have_ours else None
     if have_ours:
         thunk = case.call(_kernels("numba"), case.make(np.random.default_rng(SEED)))
         row["ours_s"], row["first_call_s"], out = _timed(thunk, share, min_repeats)
         row["outputs_match"] = _same(out, ref_out)
-        row["ratio"] = row["numpy_s"] / row["ours_s"]
         work = case.flops if case.flops else case.nbytes
         row["throughput"] = work / row["ours_s"] / 1e9
-        row["met"] = bool(row["ratio"] >= case.target and row["outputs_match"])
+    finish_row(case, row)
     return row
+
+
+def finish_row(case, row):
+    """The ratios and the target verdict of a row from its measured times."""
+    if row["ours_s"] and row["numpy_s"]:
+        row["ratio"] = row["numpy_s"] / row["ours_s"]
+        row["met"] = bool(row["ratio"] >= case.target and row["outputs_match"])
+    if row["ours_s"] and row["torch_s"]:
+        row["torch_ratio"] = row["torch_s"] / row["ours_s"]
 
 
 def measure_torch(case, row, budget, min_repeats, torch):
@@ -132,8 +145,7 @@ def measure_torch(case, row, budget, min_repeats, torch):
     share = budget / (2 + (row["status"] == "ok"))
     torch_thunk = case.torch(case.make(np.random.default_rng(SEED)))
     row["torch_s"] = _timed(torch_thunk, share, min_repeats, keep=False)[0]
-    if row["ours_s"]:
-        row["torch_ratio"] = row["torch_s"] / row["ours_s"]
+    finish_row(case, row)
 
 
 def _selected(only):
@@ -143,24 +155,54 @@ def _selected(only):
     return cases
 
 
-def run(quick=False, only=None, compile_times=True, echo=None):
+def run(quick=False, only=None, compile_times=True, echo=None,
+        sides=("numpy", "ours", "torch")):
     """Run the benchmarks; returns result rows (dicts), kernel rows then compile rows.
-
     quick: ~0.3 s per case instead of ~1 s and a shorter compile measurement;
     only: keep the cases whose label or kernel names contain this string;
-    echo: called with a short progress line per case (e.g. print), or None.
+    echo: called with a short progress line per case (e.g. print), or None;
+    sides: which of numpy, ours and torch to time in this process.
     """
-    torch = _torch()
+    torch = _torch() if "torch" in sides else None
     budget, min_repeats = (0.3, 3) if quick else (1.0, 5)
     cases, rows = _selected(only), []
     for case in cases:
         if echo:
             echo(f"  {case.kernel} {case.shape}")
-        rows.append(measure_case(case, budget, min_repeats, torch))
+        rows.append(measure_case(case, budget, min_repeats, torch, sides))
     for case, row in zip(cases, rows):
         measure_torch(case, row, budget, min_repeats, torch)
     if compile_times:
         names = sorted({n for c in _selected(only) for n in c.names})
+        rows.extend(kernel_compile.measure(names, quick=quick, echo=echo))
+    return rows
+
+
+def run_separate(quick=False, only=None, compile_times=True, echo=None):
+    """`run` with each side alone in its own process: ours with the BLAS policy (one BLAS
+    thread), numpy and torch with ENGINE_BLAS_THREADS=keep (their default threads). In one
+    process, OpenBLAS's and torch's worker threads spin after their calls and slow the next
+    side (ops/blas.py). Rows are merged case by case."""
+    import subprocess
+    import tempfile
+    per_side = {}
+    for side in ("ours", "numpy", "torch"):
+        if echo:
+            echo(f"  {side}: its own process")
+        env = dict(os.environ) | ({} if side == "ours" else {"ENGINE_BLAS_THREADS": "keep"})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "rows.json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--json", path,
+                   "--no-compile"] + (["--quick"] if quick else []) + (["--only", only] if only else [])
+            subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                per_side[side] = json.load(f)["results"]
+    cases, rows = _selected(only), per_side["ours"]
+    for case, row, ref, tor in zip(cases, rows, per_side["numpy"], per_side["torch"]):
+        row["numpy_s"], row["torch_s"] = ref["numpy_s"], tor["torch_s"]
+        finish_row(case, row)
+    if compile_times:
+        names = sorted({n for c in cases for n in c.names})
         rows.extend(kernel_compile.measure(names, quick=quick, echo=echo))
     return rows
 
@@ -193,6 +235,10 @@ def main(argv=None):
                         help="skip the compile-time table (fresh subprocesses)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the GPU kernels (benchmarks/cuda_bench.py); default cpu")
+    parser.add_argument("--separate-processes", action="store_true",
+                        help="ours, numpy and torch each alone in its own process (the "
+                             "README's figures)")
+    parser.add_argument("--side", choices=("ours", "numpy", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.device == "cuda":
         from benchmarks import cuda_bench
@@ -204,9 +250,15 @@ def main(argv=None):
         return 0
     from benchmarks import kernel_report
     console = kernel_report.console()
-    rows = run(quick=args.quick, only=args.only, compile_times=not args.no_compile,
-               echo=lambda line: console.print(line, style="dim"))
+    runner = run_separate if args.separate_processes else run
+    kwargs = {"sides": (args.side,)} if args.side else {}
+    rows = runner(quick=args.quick, only=args.only, compile_times=not args.no_compile,
+                  echo=lambda line: console.print(line, style="dim"), **kwargs)
     env = environment()
+    if args.side:  # a child of --separate-processes: its rows go to the parent
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "results": rows}, f)
+        return 0
     kernel_report.print_tables(console, rows, env)
     if args.json:
         with open(args.json, "w") as f:

@@ -73,9 +73,12 @@ def _visible(causal, i, off, j0, nj):
 
 @jit(inline="always")
 def _gemm(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, m, n, k, acc, bufs):
-    """c[co..] (+)= op(a) (m, k) @ op(b) (k, n): one tile product on this thread."""
-    mm._gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, 0, m, 0, n, k,
-                   (mm.MC, mm.KC, mm.NC), bufs, acc)
+    """c[co..] (+)= op(a) (m, k) @ op(b) (k, n): one tile product on this thread. Every
+    integer goes through np.int64 and acc through `and`, so that the call sites' literal
+    constants reach _gemm_block as plain int64/bool (one compiled copy, not one per literal)."""
+    i = np.int64
+    mm._gemm_block(a, i(ao), i(lda), i(ta), b, i(bo), i(ldb), i(tb), c, i(co), i(ldc), i(0),
+                   i(m), i(0), i(n), i(k), (mm.MC, mm.KC, mm.NC), bufs, m > 0 and acc)
 
 
 @jit

@@ -95,12 +95,12 @@ def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     blocks = (cpu.MC, cpu.KC, cpu.NC)
     threads = num_threads() if s * m * n * k >= _serial_work() else 1
     if threads == 1:
-        cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks)
+        cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, False)
         return
     whole = s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK)
     tm, tn = (1, 1) if whole else _grid(m, n, threads)
     workers = min(threads, s * tm * tn)
-    cpu.gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks)
+    cpu.gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, False)
 
 
 def _serial_work():

@@ -220,12 +220,14 @@ def _buffers(c, m, n, k, ta, blocks):
 
 @jit
 def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs,
-                accumulate=False):
+                accumulate):
     """C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
 
     a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls, or
     tiles of bigger arrays: the fused attention kernels call this on their tiles); bufs come
     from `_buffers`, allocated once per thread. With accumulate, C is added to.
+    Callers pass int64 and bool variables, never literal constants: each literal argument
+    type compiles another copy of this whole stack (~1-5 s each on a cold cache).
     """
     mc, kc, nc = blocks
     edge, apk, bp, tile = bufs
@@ -265,7 +267,7 @@ def _span(n, parts, i, align):
 
 
 @jit(parallel=True)
-def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks):
+def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, accumulate):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid.
 
     The s*tm*tn blocks are dealt out in contiguous runs to `workers` prange iterations (one
@@ -280,13 +282,14 @@ def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks
             i0, i1 = _span(m, tm, block // tn, MR)
             j0, j1 = _span(n, tn, block % tn, nr)
             _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                        c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs)
+                        c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs, accumulate)
 
 
 @jit
-def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks):
+def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
     bufs = _buffers(c, m, n, k, ta, blocks)
+    zero = np.int64(0)  # not the literal 0: that would compile another _gemm_block
     for i in range(s):
         _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                    c, i * m * n, n, 0, m, 0, n, k, blocks, bufs)
+                    c, i * m * n, n, zero, m, zero, n, k, blocks, bufs, accumulate)

@@ -1,0 +1,116 @@
+"""Cold and warm start: how long a first training step takes on a fresh install (every Numba
+kernel compiled, an empty cache) and once the kernel cache is warm.
+
+    python benchmarks/cold_start.py [--json PATH]
+
+Each run is a fresh process with NUMBA_CACHE_DIR pointing at a new empty directory (cold),
+then again at the same, now filled, directory (warm). The child reports its phases: importing
+the engine, building the tiny GPT and its optimizer, the first training step (where the
+kernels compile or load from the cache) and a second step (what a step costs once warm).
+"Start to first step" is the wall time from launching the interpreter to the end of the
+first step. Then `attn train --steps 1` (the README's command, one step) is timed whole, cold
+and warm, with its data, evaluation and checkpoint.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_CHILD = r"""
+import json, sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, ".")
+import numpy as np
+import engine
+from engine.models import GPT, GPTConfig
+from engine.optim import AdamW, weight_decay_groups
+t_import = time.perf_counter()
+cfg = GPTConfig.from_name("tiny")
+model = GPT(cfg, rng=0)
+opt = AdamW(weight_decay_groups(model, 0.1), lr=1e-3)
+rng = np.random.default_rng(0)
+idx = rng.integers(0, cfg.vocab_size, size=(32, cfg.block_size), dtype=np.int64)
+targets = np.roll(idx, -1, axis=1)
+t_build = time.perf_counter()
+def step():
+    opt.zero_grad()
+    _, loss = model(idx, targets)
+    loss.backward()
+    opt.step()
+step()
+t_first = time.perf_counter()
+step()
+t_second = time.perf_counter()
+print(json.dumps({"import_s": t_import - t0, "build_s": t_build - t_import,
+                  "first_step_s": t_first - t_build, "second_step_s": t_second - t_first,
+                  "in_process_s": t_first - t0}))
+"""
+
+
+def _child(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    wall = time.perf_counter() - t0
+    row = json.loads(out.strip().splitlines()[-1])
+    # the interpreter's own start-up, before the child's first line, counts too
+    row["start_to_first_step_s"] = row["in_process_s"] + (wall - row["in_process_s"]
+                                                          - row["second_step_s"])
+    return row
+
+
+def _attn_train(cache_dir, out_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "cli.py", "train", "--steps", "1", "--out", out_dir],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def measure():
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = os.path.join(tmp, "cache")
+        os.mkdir(cache)
+        for label in ("cold", "warm"):
+            rows.append({"run": f"first step, {label} cache", **_child(cache)})
+        cache2 = os.path.join(tmp, "cache2")
+        os.mkdir(cache2)
+        for label in ("cold", "warm"):
+            rows.append({"run": f"attn train --steps 1, {label} cache",
+                         "wall_s": _attn_train(cache2, os.path.join(tmp, f"run-{label}"))})
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    rows = measure()
+    from rich.console import Console
+    from rich.table import Table
+    table = Table(title=f"start-up of the tiny GPT's training, {os.cpu_count()} cores")
+    for col in ("run", "import", "first step", "second step", "start to first step",
+                "whole command"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        cells = [f"{r[key]:.2f} s" if key in r else "-" for key in
+                 ("import_s", "first_step_s", "second_step_s", "start_to_first_step_s",
+                  "wall_s")]
+        table.add_row(r["run"], *cells)
+    Console(width=max(Console().width, 120)).print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
