@@ -7,6 +7,7 @@ import os
 import sys
 
 from commands import CliError
+from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
 
@@ -16,16 +17,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
         sys.exit(2)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _non_negative_int(text):
