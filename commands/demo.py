@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError, positive_int
+from commands import CliError, plots, positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   attn demo --input 31415926                 # one input, every map, then exit
   attn demo --ckpt runs/reverse-seq2seq-gru --input 31415926 --json
   attn demo --ckpt runs/glyphs --input my.pgm   # a ViT: an image file (.npy or PGM)
+  attn demo --input 31415926 --layer 1 --plot heads.png   # layer 1's heads as a figure
 
 """ + HELP
 
@@ -60,6 +61,10 @@ def add_args(p):
                         "are its encoder blocks, then each decoder block's self and cross "
                         "attention)")
     p.add_argument("--head", type=int, metavar="H", help="show only this head")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also save the current layer's attention maps, every head, as a PNG "
+                        "(needs matplotlib: pip install 'attn-engine[plots]'); interactive: "
+                        "rewritten at each input and move")
     p.epilog = EXAMPLE
 
 
@@ -67,6 +72,7 @@ def run(args):
     from engine.training import load_model
     if args.json and args.input is None:
         raise CliError("--json needs --input (the interactive prompt is for people)")
+    plots.check(args.plot)
     if args.input is None:  # interactive: see commands.terminal.read_line for why
         import signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -79,6 +85,10 @@ def run(args):
             print(json.dumps(to_json(result)))
         else:
             show(result, _console(), layer=args.layer, head=args.head, every=True)
+        if args.plot is not None:
+            layer = _check(args.layer or 0, len(result["views"]), "layer")
+            plot(result, layer, args.plot)
+            _console(stderr=args.json).print(f"figure of layer {layer}: {args.plot}")
         return 0
     return interact(model, data, args)
 
@@ -217,6 +227,17 @@ def show(result, console, layer=None, head=None, every=False, header=True):
             console.print(viz.heatmap(v.heads[h], v.rows, v.cols, title=title), markup=False)
 
 
+def plot(result, layer, path):
+    """Save every head of view `layer` of `result` as a figure (engine.viz.heads_figure)."""
+    from functools import partial
+
+    from engine import viz
+    v = result["views"][layer]
+    title = (f"{result['input']} -> {result['output']}: layer {layer} of "
+             f"{len(result['views'])} ({v.name}); rows attend to columns")
+    plots.save(partial(viz.heads_figure, v.heads, v.rows, v.cols, title=title), path)
+
+
 def _header(result, console):
     from engine import viz
     verdict = "" if result["ok"] is None else (
@@ -268,6 +289,9 @@ def interact(model, data, args):
         try:
             show(result, console, layer=layer, head=None if every else head, every=every,
                  header=header)
+            if args.plot is not None:
+                plot(result, layer, args.plot)
+                console.print(f"figure of layer {layer}: {args.plot}")
         except CliError as e:
             console.print(f"[red]{e}[/]")
 
