@@ -7,6 +7,7 @@ import os
 import sys
 
 from commands import CliError
+from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
 
@@ -16,16 +17,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
         sys.exit(2)
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _non_negative_int(text):
@@ -88,6 +79,12 @@ def add_train_args(p):
     p.add_argument("--min-len", type=_positive_int, metavar="N", help="shortest input of reverse/copy/sort")
     p.add_argument("--max-len", type=_positive_int, metavar="N", help="longest input of reverse/copy/sort")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.epilog = """examples:
+  attn train                                 # the tiny GPT on reverse, into runs/reverse
+  attn train --task add --steps 3000         # 3-digit addition
+  attn train --model vit --task glyphs       # a ViT on the glyph images
+  attn train --text book.txt --steps 2000    # a character model of a text file
+  attn train --resume --steps 1200           # continue the newest runs/reverse"""
 
 
 _TRAIN_FLAGS = {"task": "task", "text": "text", "model": "model", "config": "config",
@@ -199,6 +196,10 @@ def add_sample_args(p):
     p.add_argument("--image", metavar="FILE",
                    help="an image model: classify this .npy or PGM file (default: held-out "
                         "images)")
+    p.epilog = """examples:
+  attn sample                                # five held-out problems, newest runs/reverse
+  attn sample --prompt 31415926 --attention  # one problem, and what the answer read
+  attn sample --ckpt runs/book --prompt "The " --tokens 300 --temperature 0.8"""
 
 
 def _sampling(args, is_task):
@@ -329,6 +330,10 @@ def add_bench_args(p):
                    help="cuda: the GPU benchmarks (says so and exits 0 without a GPU)")
     p.add_argument("rest", nargs=argparse.REMAINDER,
                    help="passed to the benchmark script (e.g. --quick, --only softmax)")
+    p.epilog = """examples:
+  attn bench --quick                         # every kernel, ours vs numpy, short
+  attn bench kernels --only softmax
+  attn bench train-step"""
 
 
 def run_bench(args):
@@ -373,6 +378,7 @@ SUBCOMMANDS = {
                   "gradcheck"),
     "info": ("versions, threads, the kernel cache, CPU features and the CUDA status", "info"),
     "tutorial": ("list the step-through tutorials, or run one (attn tutorial 1)", "tutorial"),
+    "runs": ("list the training runs, or show one's loss curve and evaluations", "runs"),
 }
 
 

@@ -4,3 +4,15 @@ holds the table that names them."""
 
 class CliError(Exception):
     """A problem with what the user asked for: printed as one line, exit status 2."""
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (an error message that names the value)."""
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError
+from commands import CliError, plots, positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
@@ -24,6 +24,7 @@ EXAMPLE = """examples:
   attn demo --input 31415926                 # one input, every map, then exit
   attn demo --ckpt runs/reverse-seq2seq-gru --input 31415926 --json
   attn demo --ckpt runs/glyphs --input my.pgm   # a ViT: an image file (.npy or PGM)
+  attn demo --input 31415926 --layer 1 --plot heads.png   # layer 1's heads as a figure
 
 """ + HELP
 
@@ -49,16 +50,21 @@ def add_args(p):
                         "file for a ViT) and exit")
     p.add_argument("--json", action="store_true",
                    help="with --input: print the output and every map as JSON")
-    p.add_argument("--train", action="store_true",
-                   help="without --ckpt and with no run of --task yet: train the default "
-                        "run first (about 30 s for reverse; a progress bar shows it)")
-    p.add_argument("--train-steps", type=int, metavar="N",
-                   help="with --train: steps of that run (default: the model family's)")
+    p.add_argument("--steps", "--train-steps", dest="steps", type=positive_int, metavar="N",
+                   help="when there is no run of --task yet and the demo trains one: its "
+                        "steps (default: the model family's, 600 for the GPT, about a "
+                        "minute)")
+    p.add_argument("--no-train", action="store_true",
+                   help="with no run of --task yet: fail instead of training one")
     p.add_argument("--layer", type=int, metavar="L",
                    help="show only this layer's maps (0-based; an encoder-decoder's layers "
                         "are its encoder blocks, then each decoder block's self and cross "
                         "attention)")
     p.add_argument("--head", type=int, metavar="H", help="show only this head")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also save the current layer's attention maps, every head, as a PNG "
+                        "(needs matplotlib: pip install 'attn-engine[plots]'); interactive: "
+                        "rewritten at each input and move")
     p.epilog = EXAMPLE
 
 
@@ -66,10 +72,12 @@ def run(args):
     from engine.training import load_model
     if args.json and args.input is None:
         raise CliError("--json needs --input (the interactive prompt is for people)")
+    plots.check(args.plot)
     if args.input is None:  # interactive: see commands.terminal.read_line for why
         import signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    model, data = load_model(_checkpoint(args))
+    # training says what it does on stderr when stdout is for JSON
+    model, data = load_model(_checkpoint(args, _console(stderr=args.json)))
     if args.input is not None:
         result = analyse(model, data, args.input)
         if args.json:
@@ -77,29 +85,34 @@ def run(args):
             print(json.dumps(to_json(result)))
         else:
             show(result, _console(), layer=args.layer, head=args.head, every=True)
+        if args.plot is not None:
+            layer = _check(args.layer or 0, len(result["views"]), "layer")
+            plot(result, layer, args.plot)
+            _console(stderr=args.json).print(f"figure of layer {layer}: {args.plot}")
         return 0
     return interact(model, data, args)
 
 
-def _checkpoint(args):
-    """--ckpt, the newest run of --task, or (with --train, when there is none) a new default
-    run of it trained now with a progress bar."""
+def _checkpoint(args, console):
+    """--ckpt, the newest run of --task, or (when there is none, unless --no-train) the
+    default run of the task trained now, in the background with a progress bar."""
     from commands.runs import newest_checkpoint, run_base
-    from engine.training import TrainConfig, rundir, train
-    if args.ckpt is not None or not args.train or rundir.newest(run_base(args.task, args.model)):
+    from engine.training import rundir
+    if args.ckpt is not None or args.no_train or rundir.newest(run_base(args.task, args.model)):
         return newest_checkpoint(args)
+    from commands.background import train_in_background
     from engine.data import IMAGE_TASKS, TASKS
+    from engine.training import TrainConfig
     if args.task not in TASKS + IMAGE_TASKS:
-        raise CliError(f"--train trains a task ({', '.join(TASKS + IMAGE_TASKS)}), not "
-                       f"{args.task!r}; for a text file use attn train --text")
-    if args.train_steps is not None and args.train_steps < 1:
-        raise CliError(f"--train-steps must be >= 1, got {args.train_steps}")
+        raise CliError(f"no run of {args.task!r} under runs/, and the demo trains only a task "
+                       f"({', '.join(TASKS + IMAGE_TASKS)}); pass --ckpt")
+    model = args.model or ("vit" if args.task in IMAGE_TASKS else "gpt")
     out = rundir.fresh(run_base(args.task, args.model))
-    settings = {"model": args.model} if args.model else {}
-    cfg = TrainConfig(task=args.task, steps=args.train_steps, out_dir=out, **settings)
-    print(f"no run of {args.task} yet: training one into {out} (attn train does the same)",
-          flush=True)
-    train(cfg, progress=True)
+    cfg = TrainConfig(task=args.task, model=model, steps=args.steps, out_dir=out)
+    console.print(f"no run of {args.task} yet: training the default one into {out} (as attn "
+                  f"train would; Ctrl-C stops it and keeps nothing)")
+    train_in_background(cfg, console)
+    console.print(f"saved in {out}")
     return out
 
 
@@ -191,9 +204,9 @@ def to_json(result):
                      for v in result["views"]}}
 
 
-def _console():
+def _console(stderr=False):
     from rich.console import Console
-    return Console(highlight=False)
+    return Console(highlight=False, stderr=stderr)
 
 
 def show(result, console, layer=None, head=None, every=False, header=True):
@@ -212,6 +225,17 @@ def show(result, console, layer=None, head=None, every=False, header=True):
             title = (f"\nlayer {i} of {len(views)} ({v.name}), head {h} of {len(v.heads)}: "
                      f"each row is a position, its shades what it attends to")
             console.print(viz.heatmap(v.heads[h], v.rows, v.cols, title=title), markup=False)
+
+
+def plot(result, layer, path):
+    """Save every head of view `layer` of `result` as a figure (engine.viz.heads_figure)."""
+    from functools import partial
+
+    from engine import viz
+    v = result["views"][layer]
+    title = (f"{result['input']} -> {result['output']}: layer {layer} of "
+             f"{len(result['views'])} ({v.name}); rows attend to columns")
+    plots.save(partial(viz.heads_figure, v.heads, v.rows, v.cols, title=title), path)
 
 
 def _header(result, console):
@@ -265,6 +289,9 @@ def interact(model, data, args):
         try:
             show(result, console, layer=layer, head=None if every else head, every=every,
                  header=header)
+            if args.plot is not None:
+                plot(result, layer, args.plot)
+                console.print(f"figure of layer {layer}: {args.plot}")
         except CliError as e:
             console.print(f"[red]{e}[/]")
 

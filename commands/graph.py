@@ -7,6 +7,7 @@ EXAMPLE = """examples:
   attn graph "softmax(x @ w, axis=-1)" --shape x=4,8 --shape w=8,3
   attn graph "sum(tanh(x @ w + b) ** 2)" --shape x=2,3 --shape w=3,4 --shape b=4 --dot
   attn graph --model gpt            # the tiny GPT's training loss
+  attn graph --model vit --no-formulas   # any model family: seq2seq-gru, ... (--help)
 
 EXPR may use the input names given with --shape, numbers, + - * / ** @, unary -, and
 engine functions called by bare name with keyword arguments (tanh, softmax, matmul, sum,
@@ -20,8 +21,11 @@ def add_args(p):
                    help="an input tensor and its shape (float32 standard normals, requiring "
                         "grad); repeat for each input")
     p.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of the tree")
-    p.add_argument("--model", choices=("gpt",),
-                   help="show the graph of this model's training loss instead of EXPR")
+    from commands.runs import ModelFamilies
+    p.add_argument("--model", choices=ModelFamilies(), metavar="NAME",
+                   help="show the graph of this model family's training loss instead of "
+                        "EXPR (its tiny size on a batch of 2): gpt, seq2seq-gru, "
+                        "seq2seq-transformer, vit")
     p.add_argument("--no-formulas", action="store_true", help="leave out the derivatives")
     p.epilog = EXAMPLE
 
@@ -29,7 +33,7 @@ def add_args(p):
 def run(args):
     from engine.graph import count_ops, render_tree, to_dot
     if (args.expr is None) == (args.model is None):
-        raise CliError("give an EXPR or --model gpt (not both); see attn graph --help")
+        raise CliError("give an EXPR or --model NAME (not both); see attn graph --help")
     root, what = _model_loss(args) if args.model else _expression(args)
     if args.dot:
         print(to_dot(root))
@@ -62,12 +66,34 @@ def _expression(args):
 
 
 def _model_loss(args):
+    """The training loss of family --model's tiny config on a batch of 2 from the first
+    dataset it fits (a short reverse task, else the glyph images), built through the
+    registry's contract as the trainer builds it: any registered family works."""
     import numpy as np
 
-    from engine.models import GPT, GPTConfig
+    from engine.data import build_dataset
+    from engine.models import get_model
     if args.expr is not None or args.shape:
         raise CliError("--model draws the model's loss: leave out EXPR and --shape")
-    model = GPT(GPTConfig.tiny(), rng=0)
-    idx = np.random.default_rng(0).integers(0, model.config.vocab_size, (2, 8))  # (B, T)
-    _, loss = model(idx, targets=np.roll(idx, -1, axis=1))
-    return loss, f"GPT tiny loss (B=2, T=8; {model.num_parameters():,} parameters)"
+    family = get_model(args.model)
+    config = family.config.from_name("tiny")
+    reasons = []
+    for task, options in DATASETS:
+        data = build_dataset(task=task, task_options=options, context_length=config.context_length)
+        try:
+            config = config.for_data(data)
+            break
+        except ValueError as e:
+            reasons.append(str(e))
+    else:
+        raise CliError(f"--model {args.model}: fits none of the datasets tried: "
+                       f"{'; '.join(reasons)}")
+    model = family.model(config, rng=0)
+    inputs, targets = data.get_batch("train", 2, np.random.default_rng(0))
+    _, loss = model(inputs, targets)
+    return loss, (f"{args.model} tiny: its loss on {data.describe()['name']}, inputs "
+                  f"{inputs.shape} ({model.num_parameters():,} parameters)")
+
+
+# What --model feeds a family: the first of these its config fits (config.for_data).
+DATASETS = (("reverse", {"min_len": 4, "max_len": 4}), ("glyphs", {}))

@@ -45,11 +45,14 @@ def read_command(prompt):
     import tty
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    sys.stdout.write(prompt)
-    sys.stdout.flush()
+    # keys one at a time, no echo; Ctrl-C still sends SIGINT. Set before the prompt shows,
+    # and TCSANOW: the default TCSAFLUSH discarded what was typed before the switch (a
+    # command typed as soon as the prompt appeared was lost, measured in a pty).
     old = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
-        tty.setcbreak(fd)  # keys one at a time, no echo; Ctrl-C still sends SIGINT
+        tty.setcbreak(fd, termios.TCSANOW)
+        sys.stdout.write(prompt)
+        sys.stdout.flush()
         return _keys(fd)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)

@@ -37,7 +37,9 @@ def add_args(p):
                    help="the tutorial to step through (default: list them)")
     p.add_argument("--no-pause", action="store_true",
                    help="run straight through instead of waiting for Enter after each cell")
-    p.epilog = "example: attn tutorial 1 --no-pause"
+    p.epilog = ("examples:\n  attn tutorial                # the list\n"
+                "  attn tutorial 1              # step through the first, Enter after each cell\n"
+                "  attn tutorial 8 --no-pause   # run straight through")
 
 
 def tutorial_files(folder=TUTORIALS):

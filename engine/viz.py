@@ -5,7 +5,12 @@ per cell (" ", "░", "▒", "▓", "█"), row labels on the left and column la
 shade is relative to the largest value unless `vmax` is given. `image(img)` draws a grey
 image with a ten-step ASCII ramp, two characters per pixel so it keeps its aspect.
 `alignment(model, task, inputs)` picks, for any sequence model, the map from answer tokens
-to input tokens that shows what it attends to (see its docstring).
+to input tokens that shows what it attends to (see its docstring). `sparkline(values)` is a
+curve in one line of text.
+
+Figures (`maps_figure`, `heads_figure`, `loss_figure`) need matplotlib, an optional extra
+(`pip install 'attn-engine[plots]'`): it is imported only when one is drawn, never at the top
+of a module, and without it they raise ImportError saying how to install it.
 """
 
 import numpy as np
@@ -79,3 +84,108 @@ def alignment(model, tokens, src_len):
         return maps[cross][0].mean(axis=0)  # (T_dec, S)
     heads = maps[deepest([k for k in maps if k.startswith("layer.")])][0].mean(axis=0)
     return heads[src_len:, :src_len]  # position src_len ('=') predicts answer token 0
+
+
+# ---- curves in the terminal, figures with matplotlib (optional: the [plots] extra) -------
+
+SPARKS = "▁▂▃▄▅▆▇█"
+PLOTS_HINT = "pip install 'attn-engine[plots]' (or pip install matplotlib)"
+
+
+def sparkline(values, width=60):
+    """A curve as one line of block characters: `values` averaged into `width` buckets,
+    the lowest bucket ▁ and the highest █ (all ▁ when the values are constant)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return ""
+    means = np.array([c.mean() for c in np.array_split(v, min(width, v.size))])
+    span = means.max() - means.min()
+    scaled = (means - means.min()) / span if span > 0 else np.zeros_like(means)
+    return "".join(SPARKS[round(s * (len(SPARKS) - 1))] for s in scaled)
+
+
+def have_matplotlib():
+    """Whether matplotlib can be imported (figures are optional; nothing needs them)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _new_figure(**kwargs):
+    """A matplotlib Figure that needs no pyplot (no window, no global backend change, so a
+    notebook's own backend is left alone); ImportError saying how to install it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError(f"figures need matplotlib, which is not installed: "
+                          f"{PLOTS_HINT}") from None
+    return Figure(layout="constrained", **kwargs)
+
+
+def maps_figure(panels, *, title=None, path=None, columns=4):
+    """Attention maps as heatmaps side by side: `panels` is a list of (weights (R, C), row
+    labels, column labels, panel title); rows read columns, as in `heatmap`. Saved to
+    `path` (PNG unless its extension names another format) when given; returns the Figure."""
+    n = len(panels)
+    if n == 0:
+        raise ValueError("maps_figure: no panels")
+    cols = min(columns, n)
+    grid_rows = -(-n // cols)
+    size = max(max(np.shape(w)) for w, *_ in panels)
+    cell = min(4.0, max(2.2, 0.22 * size))
+    fig = _new_figure(figsize=(cell * cols + 0.8, cell * grid_rows + (0.5 if title else 0)))
+    axes = np.atleast_1d(fig.subplots(grid_rows, cols, squeeze=False)).ravel()
+    for ax, (w, rows, columns_, name) in zip(axes, panels):
+        w = np.asarray(w, dtype=np.float64)
+        image = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(np.nanmax(w)), 1e-9),
+                          aspect="auto", interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks(range(w.shape[1]), [str(c) for c in columns_], fontsize=6)
+        ax.set_yticks(range(w.shape[0]), [str(r) for r in rows], fontsize=6)
+        ax.tick_params(length=0)
+        ax.xaxis.tick_top()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="attention weight")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=120, format=None if _has_extension(path) else "png")
+    return fig
+
+
+def heads_figure(heads, rows, cols, *, title=None, path=None):
+    """Every head of one attention map (H, R, C) as its own heatmap (see maps_figure)."""
+    heads = np.asarray(heads)
+    return maps_figure([(h, rows, cols, f"head {i}") for i, h in enumerate(heads)],
+                       title=title, path=path)
+
+
+def loss_figure(steps, losses, *, evals=(), title=None, path=None):
+    """A training loss curve (and the evaluations' validation loss as points: `evals` is a
+    list of {"step", "val_loss"} rows); saved to `path` when given; returns the Figure."""
+    fig = _new_figure(figsize=(7, 4))
+    ax = fig.subplots()
+    ax.plot(steps, losses, lw=1, label="training loss")
+    points = [(e["step"], e["val_loss"]) for e in evals if "val_loss" in e]
+    if points:
+        ax.plot(*zip(*points), "o", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    if len(losses) and min(losses) > 0:
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    if path is not None:
+        fig.savefig(path, dpi=120, format=None if _has_extension(path) else "png")
+    return fig
+
+
+def _has_extension(path):
+    import os
+    return bool(os.path.splitext(str(path))[1])

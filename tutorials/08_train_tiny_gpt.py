@@ -93,3 +93,29 @@ cols = [task.vocab.itos[t] for t in prompt[:W]]
 print(viz.heatmap(a, rows, cols, title=f"{name} head {h}: query (row) -> input (column)"))
 assert np.all(np.argmax(a, axis=1) == np.arange(len(digits))[::-1])
 run_dir.cleanup()
+
+# %% [markdown]
+# ## As figures, when matplotlib is installed
+#
+# The best head's whole layer and the loss curve as matplotlib figures (the optional extra:
+# `pip install 'attn-engine[plots]'`; from the command line `attn demo --plot` and
+# `attn runs --plot` draw the same). Without matplotlib this cell says so and goes on:
+# pictures are never required.
+
+# %%
+import os
+
+if viz.have_matplotlib():
+    folder = tempfile.gettempdir()
+    heads_png = os.path.join(folder, "attn-tutorial08-heads.png")
+    loss_png = os.path.join(folder, "attn-tutorial08-loss.png")
+    labels = list(task.vocab.decode(tokens))                 # one character per token
+    fig = viz.heads_figure(maps[name][0], labels, labels, path=heads_png,
+                           title=f"31415 -> 51413.: {name}, every head")
+    viz.loss_figure(np.arange(1, len(losses) + 1), losses, path=loss_png,
+                    title="tiny GPT on reversal")
+    print("saved", heads_png, "and", loss_png)
+    assert sum(1 for ax in fig.axes if ax.images) == maps[name].shape[1]  # a panel per head
+    assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
+else:
+    print("matplotlib is not installed, so no figures: pip install 'attn-engine[plots]'")

@@ -113,3 +113,26 @@ assert maps["cls"].shape == (1, 16) and np.isclose(maps["layer.0"][0, 0, 0].sum(
 assert losses[-10:].mean() < losses[:10].mean()
 for run in RUNS:
     run.cleanup()
+
+# %% [markdown]
+# ## The three maps side by side, when matplotlib is installed
+#
+# The same three pictures as one figure (`pip install 'attn-engine[plots]'`): two
+# anti-diagonals, one for each model that learned to reverse, and the ViT's class token
+# over its 4×4 patches. Without matplotlib this cell says so and goes on.
+
+# %%
+import os
+
+if viz.have_matplotlib():
+    grid = vit.config.image_size // vit.config.patch_size
+    patches = maps["cls"][0].reshape(grid, grid)              # row by row, as patch_grid
+    path = os.path.join(tempfile.gettempdir(), "attn-tutorial09-maps.png")
+    fig = viz.maps_figure([(a, list("51413"), src, "seq2seq-gru: alignment"),
+                           (cross, list("51413"), src, "transformer: cross, mean of heads"),
+                           (patches, range(grid), range(grid), "vit: class token -> patches")],
+                          title="rows attend to columns", path=path)
+    print("saved", path)
+    assert sum(1 for ax in fig.axes if ax.images) == 3 and os.path.getsize(path) > 0
+else:
+    print("matplotlib is not installed, so no figure: pip install 'attn-engine[plots]'")

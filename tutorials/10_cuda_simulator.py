@@ -161,3 +161,24 @@ reference = ops.kernel("softmax", backend="numpy")(x)
 print("rows sum to", y.sum(axis=1), "| max difference from the engine's reference",
       np.abs(y - reference).max())
 assert np.allclose(y, reference, atol=1e-6)
+
+# %% [markdown]
+# ## The engine's own CUDA device
+#
+# The engine's "cuda" device runs kernels built the same way (ops/cuda/: a block per row,
+# the reductions in shared memory, float32 and float64). `ops.kernel("softmax", "cuda")`
+# is its softmax; `ops.to_device` copies an array onto the (here simulated) GPU and
+# `ops.to_host` copies the answer back. A tensor made with `device="cuda"` uses the same
+# kernel through `F.softmax`. The engine's numpy reference judges both, as above.
+
+# %%
+import engine.functional as F
+from engine import Tensor
+
+x_gpu = ops.to_device(x, "cuda")                     # the scores of the cell above
+y_gpu = ops.kernel("softmax", "cuda")(x_gpu)
+print(ops.get_device("cuda"), "| on the device:", type(y_gpu).__name__, y_gpu.shape,
+      "| max difference from the reference", np.abs(ops.to_host(y_gpu) - reference).max())
+assert np.allclose(ops.to_host(y_gpu), reference, atol=1e-6)
+t = F.softmax(Tensor(x, device="cuda"), axis=-1)     # the same kernel, under a tensor
+assert t.device == "cuda" and np.allclose(ops.to_host(t.data), reference, atol=1e-6)

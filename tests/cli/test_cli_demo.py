@@ -6,13 +6,14 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 import pytest
 
-from engine.training import TrainConfig, train
+from engine.training import TrainConfig, checkpoint, train
 from tests.cli.test_cli import ROOT, _one_line_error, attn
 
 FAST = {"eval_every": 0, "eval_examples": 10, "final_eval_examples": 10, "ckpt_every": 0,
@@ -96,7 +97,9 @@ def test_bad_input(runs, tmp_path):
     _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--input", "31415", "--layer", "7"),
                     "layers 0 to 1")
     _one_line_error(attn("demo", "--ckpt", runs["vit"], "--input", "missing.pgm"), "missing")
-    _one_line_error(attn("demo", "--input", "31415", cwd=str(tmp_path)), "no checkpoint")
+    _one_line_error(attn("demo", "--input", "31415", "--no-train", cwd=str(tmp_path)),
+                    "no checkpoint")
+    _one_line_error(attn("demo", "--input", "31415", "--steps", "0"), "--steps")
 
 
 def test_interactive_through_a_pipe(runs):
@@ -155,14 +158,85 @@ def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
 
 
 def test_train_first_when_there_is_no_run(tmp_path):
-    args = ("demo", "--train", "--train-steps", "2", "--input", "31415926", "--layer", "0",
-            "--head", "0")
+    args = ("demo", "--steps", "2", "--input", "31415926", "--layer", "0", "--head", "0")
     r = attn(*args, cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert "training one into runs/reverse" in r.stdout and "31415926 ->" in r.stdout
-    assert (tmp_path / "runs" / "reverse" / "model.npz").exists()
+    assert "training the default one into runs/reverse" in r.stdout
+    assert "2/2" in r.stdout and "final" in r.stdout  # the bar's last state, the final eval
+    assert "31415926 ->" in r.stdout
+    ck = checkpoint.load(str(tmp_path / "runs" / "reverse"))  # what attn train writes
+    assert ck.train_state["step"] == 2 and not ck.train_state["interrupted"]
+    assert ck.config["model_family"] == "gpt" and ck.config["train"]["task"] == "reverse"
     r = attn(*args, cwd=str(tmp_path))  # now there is one: no training
     assert r.returncode == 0 and "training" not in r.stdout
-    _one_line_error(attn("demo", "--task", "frob", "--train", "--input", "3",
-                         cwd=str(tmp_path)), "--train trains a task")
+    _one_line_error(attn("demo", "--task", "frob", "--input", "3", cwd=str(tmp_path)),
+                    "the demo trains only a task")
     assert not (tmp_path / "runs" / "frob").exists()
+
+
+def test_train_first_then_json(tmp_path):
+    """--json: the training's messages and bar go to stderr, stdout is the JSON alone."""
+    r = attn("demo", "--task", "copy", "--steps", "1", "--input", "123", "--json",
+             cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["input"] == "123" and set(out["maps"]) == {"layer.0", "layer.1"}
+    assert "training the default one into runs/copy" in r.stderr
+    assert checkpoint.load(str(tmp_path / "runs" / "copy")).train_state["step"] == 1
+
+
+def test_train_first_then_the_prompt(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--task", "sort",
+                        "--steps", "1"], input="321\nq\n", capture_output=True, text=True,
+                       cwd=str(tmp_path), timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "saved in runs/sort" in r.stdout and "type an input" in r.stdout
+    assert "321 ->" in r.stdout and "expected 123." in r.stdout  # one step: not learnt yet
+
+
+def _wait_for(path, proc, timeout=60):
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < end, f"no {path}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_training_keeps_no_checkpoint(tmp_path, sig):
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--steps",
+                             "100000", "--input", "31415926"], cwd=str(tmp_path), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = tmp_path / "runs" / "reverse"
+    try:
+        _wait_for(run / ".lock", proc)  # training started: the run directory is locked
+        time.sleep(1.0)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in out and "nothing is saved" in out
+    assert err.strip().splitlines() == ["attn demo: error: interrupted"]
+    assert not run.exists()  # no partial checkpoint for the next attn demo to load
+
+
+def test_ctrl_c_while_training_in_a_pseudo_terminal(tmp_path):
+    """The interactive demo blocks SIGINT in its main thread (commands.terminal); the
+    training still stops at once on Ctrl-C from the terminal."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
+                             "demo", "--steps", "100000"],
+                            stdin=slave, stdout=slave, stderr=slave, cwd=str(tmp_path))
+    os.close(slave)
+    try:
+        _read_until(master, "/100000")  # the bar is drawn
+        os.write(master, b"\x03")
+        assert "attn demo: error: interrupted" in _read_until(master, "error: interrupted")
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert not (tmp_path / "runs" / "reverse").exists()

@@ -50,3 +50,21 @@ def test_a_wrong_gradient_fails_the_table(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "FAIL" in out and "analytic" in out and "ValueError" in out
     assert "2 of 4 checks passed; 2 failed" in out
+
+
+def test_the_cuda_device_unavailable_is_one_line(tmp_path):
+    """Here: no GPU and no simulator (tests/cuda/test_cuda_cli_gradcheck.py runs it on one)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.cli.test_cli import ROOT
+    if os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version"):
+        pytest.skip("a GPU is visible: the cuda device may load")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "gradcheck", "softmax",
+                        "--device", "cuda"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=300, check=False)
+    _one_line_error(r, "--device cuda", "not available", "NUMBA_ENABLE_CUDASIM=1")
+    _one_line_error(attn("gradcheck", "--device", "cuda", "--backend", "numba"),
+                    "the cuda device has its own")

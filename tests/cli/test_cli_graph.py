@@ -27,6 +27,48 @@ def test_model_loss():
     assert "112,384 parameters" in r.stdout
 
 
+def _ops_of(name):
+    """Ops the tiny config of each family must show, counted from its config: one fused
+    attention per attention layer; the GRU's two sigmoid gates per step (a bidirectional
+    encoder over the 4 digits, the decoder over the 4 answer digits and '.') and one
+    alignment softmax per decoder step; the ViT's class token broadcast to the batch."""
+    from engine.models import get_model
+    c = get_model(name).config.from_name("tiny")
+    if name == "seq2seq-transformer":
+        return [f"attention x{c.n_enc_layer + 2 * c.n_dec_layer}"]
+    if name == "seq2seq-gru":
+        return [f"sigmoid x{2 * (2 * 4 + 5)}", "softmax x5"]
+    return [f"attention x{c.n_layer}"] + (["broadcast_to x1"] if name == "vit" else [])
+
+
+@pytest.mark.parametrize("name", ["gpt", "seq2seq-gru", "seq2seq-transformer", "vit"])
+def test_every_model_family(name):
+    import os
+    import subprocess
+    import sys
+
+    from commands.graph import DATASETS
+    from engine.models import model_names
+    from engine.training import TrainConfig
+    from engine.training.run import new_run
+    from tests.cli.test_cli import ROOT
+    assert name in model_names() and len(model_names()) == 4  # a new family: add it here
+    task, options = DATASETS[1] if name == "vit" else DATASETS[0]
+    built = new_run(TrainConfig(model=name, task=task, task_options=options)).model
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "graph", "--model", name],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
+                       env={**os.environ, "COLUMNS": "1000"})  # the header on one line
+    assert r.returncode == 0, r.stderr
+    header, tree = r.stdout.split("\n", 1)
+    assert header.startswith(f"{name} tiny: its loss on {task}")
+    assert f"({built.num_parameters():,} parameters): () float32" in header  # as trained
+    for op in ["cross_entropy x1", *_ops_of(name)]:
+        assert op in header, op
+    assert "cross_entropy" in tree.splitlines()[0]  # the root: the loss
+    r = attn("graph", "--model", name, "--dot")
+    assert r.returncode == 0 and r.stdout.startswith("digraph")
+
+
 @pytest.mark.parametrize("expr,words", [
     ("__import__('os').system('echo hacked')", "attribute access (.system)"),
     ("__import__('os')", "unknown function '__import__'"),
@@ -46,7 +88,7 @@ def test_bad_usage():
     _one_line_error(attn("graph"), "give an EXPR or --model")
     _one_line_error(attn("graph", "x", "--shape", "x=a"), "integers")
     _one_line_error(attn("graph", "x", "--model", "gpt"), "give an EXPR or --model")
-    _one_line_error(attn("graph", "--model", "vit"), "--model")
+    _one_line_error(attn("graph", "--model", "frob"), "--model", "seq2seq-gru")
 
 
 def test_debug_shows_the_traceback_instead_of_one_line():

@@ -1,0 +1,209 @@
+"""Training a run in a background thread while the main thread draws its progress bar and
+answers Ctrl-C at once: how `attn demo` trains the default run of a task that has none.
+
+The run is the one `attn train` makes: `engine.training.train` writes it into its run
+directory (locked, checkpoint saved atomically). It is all or nothing: Ctrl-C (or SIGTERM)
+asks the worker to stop after its current step, waits for it, and removes what it wrote,
+so no partial checkpoint is left for the next `attn demo` to pick up; then KeyboardInterrupt
+is raised (cli.main: exit status 130).
+
+Why a thread is safe here (measured, not assumed): a 30-step GPT run trained in a worker
+thread gave bit-for-bit the weights of the same run on the main thread, under both Numba
+threading layers (tbb, and workqueue with NUMBA_THREADING_LAYER=workqueue), whichever ran
+first. Only the worker runs kernels while it lives (workqueue must not be entered by two
+threads at once); the main thread only draws. Why a thread is wanted: Ctrl-C is delivered to
+a thread that does not block SIGINT. The worker is started with SIGINT and SIGTERM blocked,
+so it and the TBB threads it creates never take them; the main thread unblocks them and
+waits in 0.1 s slices, so a Ctrl-C stops the run at once (commands.terminal says why the
+interactive demo keeps SIGINT blocked outside its prompt).
+
+The trainer reports progress through its Reporter; `train_in_background` swaps in a reporter
+that feeds the main thread's bar (steps, loss) and checks the stop request after each step.
+"""
+
+import contextlib
+import os
+import shutil
+import signal
+import threading
+
+from engine.training import rundir, trainer
+from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, OPTIM_FILE
+from engine.training.metrics import METRICS_FILE
+from engine.training.progress import Reporter, describe_eval
+from engine.training.rundir import RunDirError
+
+_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+_RUN_FILES = (CONFIG_FILE, MODEL_FILE, OPTIM_FILE, METRICS_FILE)
+
+
+class _Shared:
+    """What the worker tells the main thread, and the main thread's stop request."""
+
+    def __init__(self, total):
+        self.step, self.total, self.loss, self.header = 0, total, None, None
+        self.evals = []  # (final, result), in order
+        self.stop = threading.Event()  # set by the main thread: stop after this step
+        self.done = threading.Event()  # set by the worker as it ends
+
+
+class _Feed(Reporter):
+    """The trainer's Reporter, drawing nothing: it hands step, loss and evaluations to the
+    main thread and raises KeyboardInterrupt in the worker once a stop is requested (the
+    trainer then saves and re-raises; the directory is removed afterwards)."""
+
+    def __init__(self, cfg, run, shared):
+        super().__init__(cfg, run, False)
+        self.shared = shared
+        shared.header = (f"{type(run.model).__name__} {cfg.config} "
+                         f"({run.model.num_parameters():,} params) on task {cfg.task}: "
+                         f"{cfg.steps} steps, batch {cfg.batch_size}, lr {cfg.lr:g}")
+
+    def step(self, step, loss, tok_s):
+        super().step(step, loss, tok_s)  # the moving average of the loss: self.loss
+        self.shared.loss, self.shared.step = self.loss, step
+        self._stop_if_asked()
+
+    def evaluation(self, result, final=False):
+        self.shared.evals.append((final, result))
+        self._stop_if_asked()
+
+    def interrupted(self, step):
+        pass  # the main thread says what happened
+
+    def _stop_if_asked(self):
+        if self.shared.stop.is_set():
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _feeding(shared):
+    """For the block, the trainer builds _Feed reporters (one run at a time)."""
+    original = trainer.Reporter
+    trainer.Reporter = lambda cfg, run, enabled: _Feed(cfg, run, shared)
+    try:
+        yield
+    finally:
+        trainer.Reporter = original
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM raises KeyboardInterrupt in the main thread for the block, as Ctrl-C does
+    (left alone when it already has a handler of its own)."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def train_in_background(cfg, console):
+    """Train `cfg` (a TrainConfig with out_dir) in a worker thread; draw its progress bar
+    on `console` from this, the main, thread. Returns the history `train` returns; raises
+    what training raised; on Ctrl-C or SIGTERM stops the run, removes what it wrote in
+    out_dir, and raises KeyboardInterrupt."""
+    shared, box = _Shared(cfg.steps), {}
+    made = not os.path.exists(cfg.out_dir)
+
+    def work():
+        try:
+            box["history"] = trainer.train(cfg, progress=False)
+        except BaseException as e:  # noqa: BLE001  (handed to the main thread)
+            box["error"] = e
+        finally:
+            shared.done.set()
+
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    worker = threading.Thread(target=work, name="attn-train", daemon=True)
+    try:
+        with _feeding(shared), _sigterm_interrupts(), _bar(console, cfg.steps) as bar:
+            worker.start()  # it and the threads it starts inherit the blocked mask
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            try:
+                _draw(shared, bar)
+            except KeyboardInterrupt:
+                _stop(shared, bar, console)
+                raise
+    except BaseException:
+        _remove_run(cfg.out_dir, made)
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    if "error" in box:
+        _remove_run(cfg.out_dir, made)
+        raise box["error"]
+    return box["history"]
+
+
+def _bar(console, total):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
+                        TextColumn("eta"), TimeRemainingColumn(), console=console)
+    progress.add_task("train", total=total, loss="-")
+    return progress
+
+
+def _draw(shared, bar):
+    """Update the bar until the worker ends, printing each evaluation as it comes.
+
+    It waits on an Event, not Thread.join: on Python 3.11 a join interrupted by Ctrl-C
+    marks a running thread as ended (threading.Thread._wait_for_tstate_lock releases the
+    thread's lock), which let the run directory be removed while the worker still held it."""
+    said_header, shown = False, 0
+    while True:
+        alive = not shared.done.is_set()
+        if shared.header and not said_header:
+            bar.console.print(shared.header)
+            said_header = True
+        loss = "-" if shared.loss is None else f"{shared.loss:.4f}"
+        bar.update(bar.task_ids[0], completed=shared.step, loss=loss)
+        for final, result in shared.evals[shown:]:
+            bar.console.print(("[bold green]final[/] " if final else "      ")
+                              + describe_eval(result))
+            shown += 1
+        if not alive:
+            return
+        shared.done.wait(0.1)  # Ctrl-C interrupts this wait (the main thread takes SIGINT)
+
+
+def _stop(shared, bar, console):
+    """Ask the worker to stop after its current step and wait for it; a second Ctrl-C
+    stops waiting (the worker, a daemon thread, ends with the process)."""
+    shared.stop.set()
+    bar.stop()
+    console.print(f"[yellow]interrupted at step {shared.step} of {shared.total}:[/] stopping; "
+                  f"the unfinished run is removed, nothing is saved (a second Ctrl-C quits "
+                  f"at once)")
+    try:
+        while not shared.done.wait(0.1):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def _remove_run(path, made):
+    """Remove what an unfinished run wrote, holding the directory's run lock (so nothing is
+    removed from under another run that took it meanwhile): the whole directory when this
+    run made it, else only the run's own files (the lock file stays, as rundir says)."""
+    if not os.path.isdir(path):
+        return
+    with contextlib.suppress(RunDirError), rundir.locked(path):
+        if made:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        for name in os.listdir(path):
+            if name in _RUN_FILES or name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(path, name))
