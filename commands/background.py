@@ -122,8 +122,10 @@ def train_in_background(cfg, console):
     try:
         with _feeding(shared), _sigterm_interrupts(), _bar(console, cfg.steps) as bar:
             worker.start()  # it and the threads it starts inherit the blocked mask
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             try:
+                # a Ctrl-C that came while blocked is raised here: inside the try, so the
+                # worker is stopped (and its lock released) before the run is removed
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
                 _draw(shared, bar)
             except KeyboardInterrupt:
                 _stop(shared, bar, console)

@@ -15,7 +15,7 @@ import numpy as np
 import ops
 from engine.autograd import is_tensor, make_tensor
 from engine.functions.args import _any, _array_arg, _device, _int_array, axis_index
-from engine.functions.attention import Attention
+from engine.functions.attention import Attention, SelfAttentionQKV
 from engine.functions.elementwise import (
     Add,
     Cast,
@@ -343,6 +343,22 @@ def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
     """
     mask, scale = _attention_args(q, k, v, mask, scale)
     return Attention.apply(q, k, v, mask=mask, causal=bool(causal), scale=scale)
+
+
+def self_attention(qkv, n_head, causal=True, scale=None):
+    """Multi-head self-attention straight from a fused projection: qkv (B, T, 3C) holds q,
+    k, v side by side, each split into n_head heads of C / n_head; returns (B, T, C) with the
+    heads side by side, the same as splitting, transposing to (B, H, T, D), calling
+    scaled_dot_product_attention and merging back, without those copies on the numba backend.
+    scale defaults to 1/sqrt(C / n_head)."""
+    if qkv.ndim != 3 or qkv.shape[-1] % 3:
+        raise ValueError(f"self_attention: qkv must be (B, T, 3C); got shape {qkv.shape}")
+    c = qkv.shape[-1] // 3
+    if int(n_head) != n_head or n_head < 1 or c % n_head:
+        raise ValueError(f"self_attention: C = {c} is not divisible into n_head = {n_head} "
+                         f"heads")
+    scale = 1.0 / math.sqrt(c // n_head) if scale is None else float(scale)
+    return SelfAttentionQKV.apply(qkv, n_head=int(n_head), causal=bool(causal), scale=scale)
 
 
 def attention_weights(q, k, mask=None, causal=False, scale=None):

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ops import attention_cpu as _cpu
-from ops.devices import array_namespace
+from ops.devices import array_namespace, kernel_for
 from ops.registry import register
 
 
@@ -92,6 +92,60 @@ def attention_backward_cpu(do, q, k, v, o, lse, causal, scale, mask):
     return _cpu.flash_backward(do, q, k, v, o, lse, causal, scale, _cpu.BLOCK_K, _cpu.BLOCK_Q)
 
 
+def _heads(xp, x, n_head):
+    """(B, T, C) -> (B, H, T, C/H) (a view where the device allows)."""
+    b, t, c = x.shape
+    return xp.permute_dims(xp.reshape(x, (b, t, n_head, c // n_head)), (0, 2, 1, 3))
+
+
+def _merge(xp, x):
+    """(B, H, T, D) -> (B, T, H*D)."""
+    b, h, t, d = x.shape
+    return xp.reshape(xp.permute_dims(x, (0, 2, 1, 3)), (b, t, h * d))
+
+
+def _qkv_heads(qkv, n_head):
+    """q, k, v (B, H, T, D) from the fused projection qkv (B, T, 3C), made contiguous."""
+    xp = array_namespace(qkv)
+    c = qkv.shape[-1] // 3
+    contiguous = kernel_for("contiguous", qkv)
+    return [contiguous(_heads(xp, qkv[..., i * c:(i + 1) * c], n_head)) for i in range(3)]
+
+
+def attention_qkv_composite(qkv, n_head, causal, scale):
+    """Self-attention from the fused projection qkv (B, T, 3C): split, heads, the device's
+    "attention" kernel, heads merged back; returns (y (B, T, C), lse (B, H, T))."""
+    q, k, v = _qkv_heads(qkv, n_head)
+    o, lse = kernel_for("attention", q)(q, k, v, causal, scale, None)
+    return _merge(array_namespace(o), o), lse
+
+
+def attention_qkv_backward_composite(dy, qkv, y, lse, n_head, causal, scale):
+    """d qkv (B, T, 3C) of attention_qkv_composite, through the device's attention_backward."""
+    xp = array_namespace(qkv)
+    q, k, v = _qkv_heads(qkv, n_head)
+    contiguous = kernel_for("contiguous", qkv)
+    do, o = (contiguous(_heads(xp, a, n_head)) for a in (dy, y))
+    grads = kernel_for("attention_backward", q)(do, q, k, v, o, lse, causal, scale, None)
+    return xp.concat([_merge(xp, g) for g in grads], axis=-1)
+
+
+def attention_qkv_cpu(qkv, n_head, causal, scale):
+    """The fused kernels reading q, k, v in place from qkv and writing y (B, T, C) with the
+    heads side by side: no head transposes and no copies (ops/attention_cpu.py)."""
+    return _cpu.flash_forward_qkv(qkv, n_head, causal, scale, _cpu.BLOCK_Q, _cpu.BLOCK_K)
+
+
+def attention_qkv_backward_cpu(dy, qkv, y, lse, n_head, causal, scale):
+    """d qkv (B, T, 3C) written in place by the fused backward, dq, dk, dv side by side."""
+    return _cpu.flash_backward_qkv(dy, qkv, y, lse, n_head, causal, scale, _cpu.BLOCK_Q,
+                                   _cpu.BLOCK_K)
+
+
+register("attention_qkv", "reference", attention_qkv_composite)
+register("attention_qkv_backward", "reference", attention_qkv_backward_composite)
+register("attention_qkv", "cpu", attention_qkv_cpu)
+register("attention_qkv_backward", "cpu", attention_qkv_backward_cpu)
 register("attention", "reference", attention_reference)
 register("attention_backward", "reference", attention_backward_reference)
 register("attention", "cpu", attention_cpu)

@@ -141,10 +141,19 @@ def _online_softmax_row(row, n, wp, scale, m, l, r):
     return alpha
 
 
+@jit(inline="always")
+def _head(layout, b, h):
+    """Flat offset of head (b, h)'s first row in an array of layout (base, batch stride,
+    head stride, row stride): (B, H, T, D) contiguous is (0, H*T*D, T*D, D); a head of the
+    fused (B, T, 3C) projection is (part * C, T*3C, D, 3C)."""
+    return layout[0] + b * layout[1] + h * layout[2]
+
+
 @jit
-def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, i0, nq, tq, tk, d, dv, causal,
-                   scale, bk, ls, s, m, l, bufs):
-    """Query rows i0 .. i0+nq of one head (offsets qo, ko, vo, oo, lo into the flat arrays)."""
+def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, tq, tk, d, dv,
+                   causal, scale, bk, ls, s, m, l, bufs):
+    """Query rows i0 .. i0+nq of one head: its first rows at qo, ko, vo, oo in the flat
+    arrays, rows rq, rk, rv, ro apart; lse rows at lo."""
     off = tk - tq
     m[:nq] = -np.inf
     l[:nq] = 0
@@ -153,20 +162,20 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, i0, nq, tq, tk, d, dv, c
     for j0 in range(0, j_end, bk):
         nk = min(bk, j_end - j0)
         wp = -(-nk // lanes(s)) * lanes(s)
-        _gemm(q, qo + i0 * d, d, 0, k, ko + j0 * d, d, 1, s, 0, ls, nq, nk, d, False, bufs)
+        _gemm(q, qo + i0 * rq, rq, 0, k, ko + j0 * rk, rk, 1, s, 0, ls, nq, nk, d, False, bufs)
         for r in range(nq):
             row = s[r * ls:(r + 1) * ls]
             alpha = _online_softmax_row(row, _visible(causal, i0 + r, off, j0, nk), wp,
                                         scale, m, l, r)
             if j0 > 0 and alpha != 1:
-                base = oo + (i0 + r) * dv
+                base = oo + (i0 + r) * ro
                 for e in range(dv):
                     o[base + e] *= alpha
-        _gemm(s, 0, ls, 0, v, vo + j0 * dv, dv, 0, o, oo + i0 * dv, dv, nq, dv, nk, j0 > 0,
+        _gemm(s, 0, ls, 0, v, vo + j0 * rv, rv, 0, o, oo + i0 * ro, ro, nq, dv, nk, j0 > 0,
               bufs)
     zero = o.dtype.type(0)
     for r in range(nq):
-        base = oo + (i0 + r) * dv
+        base = oo + (i0 + r) * ro
         if j_end <= 0 or l[r] == zero:
             lse[lo + i0 + r] = o.dtype.type(-np.inf)
             for e in range(dv):
@@ -179,20 +188,24 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, i0, nq, tq, tk, d, dv, c
 
 
 @jit(parallel=True)
-def _forward_kernel(q, k, v, o, lse, nbh, tq, tk, d, dv, causal, scale, bq, bk, workers):
+def _forward_kernel(q, k, v, o, lse, nb, nh, tq, tk, d, dv, causal, scale, bq, bk, workers,
+                    lq, lk, lv, lo_):
     """The (head, query block) items are dealt out in contiguous runs, one run per prange
-    iteration (one per thread, with its own scratch); each item owns rows of o and lse."""
+    iteration (one per thread, with its own scratch); each item owns rows of o and lse.
+    lq, lk, lv, lo_: the layouts of q, k, v and o (see _head)."""
     nqb = (tq + bq - 1) // bq
-    items, ls = nbh * nqb, _row_stride(bk)
+    items, ls = nb * nh * nqb, _row_stride(bk)
     for w in prange(workers):
         s = np.empty(bq * ls, dtype=q.dtype)
         m, l = np.empty(bq, dtype=q.dtype), np.empty(bq, dtype=q.dtype)
         bufs = _tile_buffers(q, bq, bk, d, dv)
         for it in range(w * items // workers, (w + 1) * items // workers):
             bh, i0 = it // nqb, (it % nqb) * bq
-            _forward_block(q, k, v, o, lse, bh * tq * d, bh * tk * d, bh * tk * dv,
-                           bh * tq * dv, bh * tq, i0, min(bq, tq - i0), tq, tk, d, dv, causal,
-                           scale, bk, ls, s, m, l, bufs)
+            b, h = bh // nh, bh % nh
+            _forward_block(q, k, v, o, lse, _head(lq, b, h), _head(lk, b, h), _head(lv, b, h),
+                           _head(lo_, b, h), bh * tq, lq[3], lk[3], lv[3], lo_[3], i0,
+                           min(bq, tq - i0), tq, tk, d, dv, causal, scale, bk, ls, s, m, l,
+                           bufs)
 
 
 @jit(inline="always")
@@ -216,47 +229,55 @@ def _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo):
 
 
 @jit
-def _backward_head(q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, tq, tk, d, dv,
-                   causal, scale, bq, bk, ls, p, ds, drow, bufs):
-    """All gradients of one head (flat offsets qo, ko, vo, oo, lo); dk, dv_ arrive zeroed."""
+def _backward_head(q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, rq, rk, rv, ro, tq,
+                   tk, d, dv, causal, scale, bq, bk, ls, p, ds, drow, bufs):
+    """All gradients of one head: q, dq rows at qo, rq apart; k, dk at ko, rk; v, dv_ at
+    vo, rv; o, do at oo, ro; lse at lo. dk, dv_ arrive zeroed."""
     off = tk - tq
     for i0 in range(0, tq, bq):
         nq = min(bq, tq - i0)
         for r in range(nq):  # D_i = rowsum(do * o)
             t = o.dtype.type(0)
+            base = oo + (i0 + r) * ro
             for e in range(dv):
-                t += do[oo + (i0 + r) * dv + e] * o[oo + (i0 + r) * dv + e]
+                t += do[base + e] * o[base + e]
             drow[r] = t
         j_end = min(tk, max(i0 + nq + off, 0)) if causal else tk
         first = True
+        qi, oi = qo + i0 * rq, oo + i0 * ro
         for j0 in range(0, j_end, bk):
             nk = min(bk, j_end - j0)
-            qi, oi = qo + i0 * d, oo + i0 * dv
-            _gemm(q, qi, d, 0, k, ko + j0 * d, d, 1, p, 0, ls, nq, nk, d, False, bufs)
-            _gemm(do, oi, dv, 0, v, vo + j0 * dv, dv, 1, ds, 0, ls, nq, nk, dv, False, bufs)
+            kj, vj = ko + j0 * rk, vo + j0 * rv
+            _gemm(q, qi, rq, 0, k, kj, rk, 1, p, 0, ls, nq, nk, d, False, bufs)
+            _gemm(do, oi, ro, 0, v, vj, rv, 1, ds, 0, ls, nq, nk, dv, False, bufs)
             _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo)
-            _gemm(p, 0, ls, 1, do, oi, dv, 0, dv_, vo + j0 * dv, dv, nk, dv, nq, True, bufs)
-            _gemm(ds, 0, ls, 1, q, qi, d, 0, dk, ko + j0 * d, d, nk, d, nq, True, bufs)
-            _gemm(ds, 0, ls, 0, k, ko + j0 * d, d, 0, dq, qi, d, nq, d, nk, not first, bufs)
+            _gemm(p, 0, ls, 1, do, oi, ro, 0, dv_, vj, rv, nk, dv, nq, True, bufs)
+            _gemm(ds, 0, ls, 1, q, qi, rq, 0, dk, kj, rk, nk, d, nq, True, bufs)
+            _gemm(ds, 0, ls, 0, k, kj, rk, 0, dq, qi, rq, nq, d, nk, not first, bufs)
             first = False
         if first:  # no key chunk: these rows see nothing, their dq is 0
-            dq[qo + i0 * d:qo + (i0 + nq) * d] = 0
+            for r in range(nq):
+                dq[qi + r * rq:qi + r * rq + d] = 0
 
 
 @jit(parallel=True)
-def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv_, nbh, tq, tk, d, dv, causal, scale,
-                     bq, bk, workers):
+def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv_, nb, nh, tq, tk, d, dv, causal, scale,
+                     bq, bk, workers, lq, lk, lv, lo_):
     """Heads are dealt out in contiguous runs, one run per prange iteration (one per
-    thread, with its own scratch); each head owns all of its dq, dk, dv rows."""
+    thread, with its own scratch); each head owns all of its dq, dk, dv entries (laid out
+    as q, k, v; do as o). dq, dk, dv may be one array (the fused projection's gradient)."""
     ls = _row_stride(bk)
+    nbh = nb * nh
     for w in prange(workers):
         p, ds = np.empty(bq * ls, dtype=q.dtype), np.empty(bq * ls, dtype=q.dtype)
         drow = np.empty(bq, dtype=q.dtype)
         bufs = _tile_buffers(q, bq, bk, d, dv)
         for bh in range(w * nbh // workers, (w + 1) * nbh // workers):
-            _backward_head(q, k, v, o, do, lse, dq, dk, dv_, bh * tq * d, bh * tk * d,
-                           bh * tk * dv, bh * tq * dv, bh * tq, tq, tk, d, dv, causal, scale,
-                           bq, bk, ls, p, ds, drow, bufs)
+            b, h = bh // nh, bh % nh
+            _backward_head(q, k, v, o, do, lse, dq, dk, dv_, _head(lq, b, h), _head(lk, b, h),
+                           _head(lv, b, h), _head(lo_, b, h), bh * tq, lq[3], lk[3], lv[3],
+                           lo_[3], tq, tk, d, dv, causal, scale, bq, bk, ls, p, ds, drow,
+                           bufs)
 
 
 def _flat(x):
@@ -267,6 +288,11 @@ def _flat(x):
     return x.reshape(-1)
 
 
+def _bhtd(b, h, t, c):
+    """The layout of a contiguous (B, H, T, C) array (see _head)."""
+    return (0, h * t * c, t * c, c)
+
+
 def flash_forward(q, k, v, causal, scale, bq, bk):
     """o (B, H, Tq, Dv), lse (B, H, Tq) with (bq, bk) tiles; no mask."""
     b, h, tq, d = q.shape
@@ -275,8 +301,10 @@ def flash_forward(q, k, v, causal, scale, bq, bk):
     lse = np.empty(b * h * tq, dtype=q.dtype)
     if o.size or lse.size:
         items = b * h * -(-tq // bq)
-        _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, b * h, tq, tk, d, dv,
-                        bool(causal), q.dtype.type(scale), bq, bk, min(num_threads(), items))
+        _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, b, h, tq, tk, d, dv,
+                        bool(causal), q.dtype.type(scale), bq, bk, min(num_threads(), items),
+                        _bhtd(b, h, tq, d), _bhtd(b, h, tk, d), _bhtd(b, h, tk, dv),
+                        _bhtd(b, h, tq, dv))
     return o.reshape(b, h, tq, dv), lse.reshape(b, h, tq)
 
 
@@ -288,6 +316,45 @@ def flash_backward(do, q, k, v, o, lse, causal, scale, bk, bq=None):
     dk, dv_ = np.zeros(k.size, dtype=q.dtype), np.zeros(v.size, dtype=q.dtype)
     if b * h and tq and tk:
         _backward_kernel(_flat(q), _flat(k), _flat(v), _flat(o), _flat(do), _flat(lse),
-                         dq, dk, dv_, b * h, tq, tk, d, dv, bool(causal),
-                         q.dtype.type(scale), bq or BLOCK_Q, bk, min(num_threads(), b * h))
+                         dq, dk, dv_, b, h, tq, tk, d, dv, bool(causal),
+                         q.dtype.type(scale), bq or BLOCK_Q, bk, min(num_threads(), b * h),
+                         _bhtd(b, h, tq, d), _bhtd(b, h, tk, d), _bhtd(b, h, tk, dv),
+                         _bhtd(b, h, tq, dv))
     return dq.reshape(q.shape), dk.reshape(k.shape), dv_.reshape(v.shape)
+
+
+def _qkv_layouts(t, c, nh):
+    """Layouts of q, k, v in a contiguous (B, T, 3C) projection and of o in (B, T, C)."""
+    d = c // nh
+    return [(part * c, t * 3 * c, d, 3 * c) for part in range(3)] + [(0, t * c, d, c)]
+
+
+def flash_forward_qkv(qkv, n_head, causal, scale, bq, bk):
+    """Attention straight from the fused projection qkv (B, T, 3C): q, k, v are its thirds,
+    split into n_head heads, read in place; returns y (B, T, C) with the heads side by side
+    (no head transposes, no copies) and lse (B, H, T)."""
+    b, t, c3 = qkv.shape
+    c = c3 // 3
+    y = np.empty(b * t * c, dtype=qkv.dtype)
+    lse = np.empty(b * n_head * t, dtype=qkv.dtype)
+    if y.size:
+        flat = _flat(qkv)
+        items = b * n_head * -(-t // bq)
+        _forward_kernel(flat, flat, flat, y, lse, b, n_head, t, t, c // n_head, c // n_head,
+                        bool(causal), qkv.dtype.type(scale), bq, bk,
+                        min(num_threads(), items), *_qkv_layouts(t, c, n_head))
+    return y.reshape(b, t, c), lse.reshape(b, n_head, t)
+
+
+def flash_backward_qkv(dy, qkv, y, lse, n_head, causal, scale, bq, bk):
+    """d qkv (B, T, 3C) of flash_forward_qkv from dy (B, T, C), one array for dq, dk, dv."""
+    b, t, c3 = qkv.shape
+    c = c3 // 3
+    dqkv = np.zeros(qkv.size, dtype=qkv.dtype)
+    if dqkv.size:
+        flat = _flat(qkv)
+        _backward_kernel(flat, flat, flat, _flat(y), _flat(dy), _flat(lse), dqkv, dqkv, dqkv,
+                         b, n_head, t, t, c // n_head, c // n_head, bool(causal),
+                         qkv.dtype.type(scale), bq, bk, min(num_threads(), b * n_head),
+                         *_qkv_layouts(t, c, n_head))
+    return dqkv.reshape(qkv.shape)

@@ -122,3 +122,36 @@ def gpt_decode_step(tok, pos, wte, wpe, ln1w, ln1b, aw, ab, pw, pb, ln2w, ln2b, 
             for i in range(c):
                 t += row[i] * h[i]
             logits[b, v] = t
+
+
+# Host-side preparation (engine/models/gpt_decode.py hands over the parameters' arrays).
+LAYER_KEYS = ("ln1_w", "ln1_b", "attn_w", "attn_b", "proj_w", "proj_b", "ln2_w", "ln2_b",
+              "fc_w", "fc_b", "mlp_w", "mlp_b")
+
+
+def pack_weights(wte, wpe, layers, lnf_w, lnf_b, head_w):
+    """The argument tuple gpt_decode_step takes after (tok, pos): the embeddings, then each
+    of LAYER_KEYS stacked over the layers (a None bias becomes zeros shaped like its weight's
+    output axis, or like the LayerNorm weight), then the final LayerNorm and the head."""
+    def stacked(key):
+        arrays = []
+        for layer in layers:
+            a = layer[key]
+            if a is None:  # bias=False: a zero bias keeps one kernel for both
+                a = np.zeros(layer[key[:-2] + "_w"].shape[0], wte.dtype)
+            arrays.append(a)
+        return np.ascontiguousarray(np.stack(arrays))
+
+    zeros = np.zeros_like(lnf_w)
+    return (wte, wpe, *(stacked(k) for k in LAYER_KEYS), lnf_w,
+            zeros if lnf_b is None else lnf_b, head_w)
+
+
+def new_caches(n_layer, batch, n_head, max_len, head_size, dtype):
+    """Zeroed key and value caches (L, B, H, max_len, D)."""
+    k = np.zeros((n_layer, batch, n_head, max_len, head_size), dtype)
+    return k, np.zeros_like(k)
+
+
+def new_logits(batch, vocab, dtype):
+    return np.empty((batch, vocab), dtype)

@@ -24,3 +24,23 @@ class Attention(Function):
         dq, dk, dv = ops.kernel_for("attention_backward", g)(g, q, k, v, o, lse, ctx.causal,
                                                       ctx.scale, mask)
         return dq, dk, dv
+
+
+class SelfAttentionQKV(Function):
+    name = "self_attention"
+    formula = "d(softmax(QK^T s) V) with Q, K, V the thirds of one (B, T, 3C) input"
+
+    @staticmethod
+    def forward(ctx, qkv, n_head=1, causal=True, scale=1.0):
+        qkv = ops.kernel_for("contiguous", qkv)(qkv)
+        y, lse = ops.kernel_for("attention_qkv", qkv)(qkv, n_head, causal, scale)
+        ctx.save_for_backward(qkv, y, lse)
+        ctx.n_head, ctx.causal, ctx.scale = n_head, causal, scale
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        qkv, y, lse = ctx.saved
+        g = ops.kernel_for("contiguous", g)(g)
+        return ops.kernel_for("attention_qkv_backward", g)(g, qkv, y, lse, ctx.n_head,
+                                                            ctx.causal, ctx.scale)

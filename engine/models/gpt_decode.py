@@ -7,12 +7,7 @@ block_size, where the cache cannot hold the sequence, it recomputes like the gen
 import numpy as np
 
 import ops
-from ops.decode_cpu import gpt_decode_step
-
-
-def _data(tensor, like):
-    """A parameter's array, or zeros shaped like `like` for an absent bias."""
-    return np.zeros_like(like) if tensor is None else tensor.data
+from ops import decode_cpu
 
 
 def fused_decoder(model, batch_size):
@@ -25,39 +20,33 @@ def fused_decoder(model, batch_size):
     return FusedGPTDecoder(model, batch_size)
 
 
+def _arrays(block):
+    """One block's parameter arrays by decode_cpu.LAYER_KEYS (None for an absent bias)."""
+    def data(t):
+        return None if t is None else t.data
+    parts = {"ln1": block.ln_1, "attn": block.attn.c_attn, "proj": block.attn.c_proj,
+             "ln2": block.ln_2, "fc": block.mlp.c_fc, "mlp": block.mlp.c_proj}
+    return {f"{k}_{s}": data(getattr(m, "weight" if s == "w" else "bias"))
+            for k, m in parts.items() for s in ("w", "b")}
+
+
 class FusedGPTDecoder:
     """next_logits(tokens (B, T)) -> (B, V), feeding the positions not yet cached one at a
     time (the prompt too) through the fused step. The parameters are stacked per layer when
     the decoder is made: build a new decoder after changing the model."""
 
     def __init__(self, model, batch_size):
-        self.model, cfg = model, model.config
-        tr, blocks = model.transformer, model.transformer.h
-
-        def stack(get):
-            return np.ascontiguousarray(np.stack([get(b) for b in blocks]))
-
-        ln = [(b.ln_1, b.ln_2) for b in blocks]
-        self.params = (
-            tr.wte.weight.data, tr.wpe.weight.data,
-            stack(lambda b: b.ln_1.weight.data), stack(lambda b: _data(b.ln_1.bias, b.ln_1.weight.data)),
-            stack(lambda b: b.attn.c_attn.weight.data),
-            stack(lambda b: _data(b.attn.c_attn.bias, b.attn.c_attn.weight.data[:, 0])),
-            stack(lambda b: b.attn.c_proj.weight.data),
-            stack(lambda b: _data(b.attn.c_proj.bias, b.attn.c_proj.weight.data[:, 0])),
-            stack(lambda b: b.ln_2.weight.data), stack(lambda b: _data(b.ln_2.bias, b.ln_2.weight.data)),
-            stack(lambda b: b.mlp.c_fc.weight.data),
-            stack(lambda b: _data(b.mlp.c_fc.bias, b.mlp.c_fc.weight.data[:, 0])),
-            stack(lambda b: b.mlp.c_proj.weight.data),
-            stack(lambda b: _data(b.mlp.c_proj.bias, b.mlp.c_proj.weight.data[:, 0])),
-            tr.ln_f.weight.data, _data(tr.ln_f.bias, tr.ln_f.weight.data),
+        self.model, cfg, tr = model, model.config, model.transformer
+        self.params = decode_cpu.pack_weights(
+            tr.wte.weight.data, tr.wpe.weight.data, [_arrays(b) for b in tr.h],
+            tr.ln_f.weight.data, None if tr.ln_f.bias is None else tr.ln_f.bias.data,
             model.lm_head.weight.data)
-        self.eps = self.params[0].dtype.type(ln[0][0].eps) if ln else np.float32(1e-5)
-        shape = (cfg.n_layer, batch_size, cfg.n_head, cfg.block_size, cfg.n_embd // cfg.n_head)
-        self.k = np.zeros(shape, self.params[0].dtype)
-        self.v = np.zeros_like(self.k)
+        dtype = self.params[0].dtype
+        self.eps = dtype.type(tr.ln_f.eps)
+        self.k, self.v = decode_cpu.new_caches(cfg.n_layer, batch_size, cfg.n_head,
+                                               cfg.block_size, cfg.n_embd // cfg.n_head, dtype)
+        self.logits = decode_cpu.new_logits(batch_size, cfg.vocab_size, dtype)
         self.length = 0
-        self.logits = np.empty((batch_size, cfg.vocab_size), self.params[0].dtype)
 
     def next_logits(self, tokens):
         block = self.model.config.block_size
@@ -66,6 +55,7 @@ class FusedGPTDecoder:
             return np.array(ops.to_host(logits.data[:, -1, :]))
         for pos in range(self.length, tokens.shape[1]):
             column = np.ascontiguousarray(tokens[:, pos], dtype=np.int64)
-            gpt_decode_step(column, pos, *self.params, self.k, self.v, self.eps, self.logits)
+            decode_cpu.gpt_decode_step(column, pos, *self.params, self.k, self.v, self.eps,
+                                       self.logits)
         self.length = tokens.shape[1]
         return self.logits.copy()

@@ -75,6 +75,12 @@ class MultiHeadAttention(Module):
     def forward(self, x, need_weights=False, kv_cache=None, key_padding_mask=None):
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
+        if (kv_cache is None and key_padding_mask is None and not need_weights
+                and not (self.training and self.dropout > 0.0)):
+            # the common training path: attention reads q, k, v in place from the fused
+            # projection and writes the heads side by side (no split, transposes or copies)
+            y = F.self_attention(self.c_attn(x), nh, causal=self.causal)  # (B, T, C)
+            return self.resid_dropout(self.c_proj(y))
         q, k, v = F.split(self.c_attn(x), 3, axis=2)  # each (B, T, C)
         q = q.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.reshape(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)

@@ -71,6 +71,14 @@ def _adamw(r):
         0.1, 3
 
 
+def _attention_qkv_backward(causal):
+    def make(r):
+        qkv = _x(r, 2, 5, 12)
+        y, lse = ops.kernel("attention_qkv", backend="numpy")(qkv, 2, causal, 0.5)
+        return _x(r, *y.shape), qkv, y, lse, 2, causal, 0.5
+    return make
+
+
 # kernel name -> functions making its arguments (numpy, float64) from a seeded generator
 CASES = {
     "matmul": [lambda r: (_x(r, 4, 3), _x(r, 3, 5)), lambda r: (_x(r, 2, 4, 3), _x(r, 2, 3, 5))],
@@ -88,6 +96,8 @@ CASES = {
     "layer_norm_backward": [_layer_norm_backward],
     "attention": [_attention(*spec) for spec in ATTENTION],
     "attention_backward": [_attention_backward(*spec) for spec in ATTENTION],
+    "attention_qkv": [(lambda r, c=c: (_x(r, 2, 5, 12), 2, c, 0.5)) for c in (False, True)],
+    "attention_qkv_backward": [_attention_qkv_backward(c) for c in (False, True)],
     "cross_entropy": [(lambda r, t=t: (_x(r, 6, 5) * 3, t, -100)) for t in TARGETS],
     "cross_entropy_backward": [_cross_entropy_backward(t, g) for t in TARGETS
                                for g in (0.7, lambda r: np.asarray(1.3))],
