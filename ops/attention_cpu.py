@@ -117,11 +117,15 @@ def _online_softmax_row(row, n, wp, scale, m, l, r):
     """Fold one row of scores (row[:n] visible, scaled here) into its running max m[r] and
     sum l[r]; row[:wp] becomes p (0 past n). Returns alpha, the factor that rescales the
     row's output. A NaN score makes the row NaN through p and l (exp keeps NaN), as in the
-    reference, not "fully masked"; a row with nothing visible yet is left as it is."""
-    _scale_and_hide(row, n, wp, scale)
+    reference, not "fully masked"; a row with nothing visible yet is left as it is.
+    Only the whole vectors holding row[:n] are worked on (a causal row of the diagonal tile
+    sees part of it); the rest of row[:wp] is set to 0 directly."""
     w = lanes(row)
+    wr = -(-n // w) * w
+    row[wr:wp] = 0
+    _scale_and_hide(row, n, wr, scale)
     mv = vfill(row, -np.inf)
-    for j in range(0, wp, w):
+    for j in range(0, wr, w):
         mv = vmax(mv, vload(row, j))
     mx = max(m[r], vreduce_max(mv))             # a NaN lane is skipped by the max...
     if mx == -np.inf:
@@ -132,7 +136,7 @@ def _online_softmax_row(row, n, wp, scale, m, l, r):
     zero, lo = row.dtype.type(0), row.dtype.type(-87)
     alpha = _exp_below_zero(m[r] - mx, lo, zero)  # 0 on the first visible chunk (m = -inf)
     tot = zero
-    for j in range(wp):
+    for j in range(wr):
         p = _exp_below_zero(row[j] - mx, lo, zero)
         row[j] = p
         tot += p
@@ -216,12 +220,13 @@ def _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo):
     for r in range(nq):
         li = lse[lo + i0 + r]
         pr, dr = p[r * ls:(r + 1) * ls], ds[r * ls:(r + 1) * ls]
-        if li == -np.inf:
-            pr[:wp] = 0
-        else:
-            _scale_and_hide(pr, _visible(causal, i0 + r, off, j0, nk), wp, scale)
+        n = 0 if li == -np.inf else _visible(causal, i0 + r, off, j0, nk)
+        wr = -(-n // lanes(p)) * lanes(p)  # the whole vectors holding the visible keys
+        pr[wr:wp] = 0
+        if n > 0:
+            _scale_and_hide(pr, n, wr, scale)
             zero, low = p.dtype.type(0), p.dtype.type(-87)
-            for j in range(wp):
+            for j in range(wr):
                 pr[j] = _exp_below_zero(pr[j] - li, low, zero)
         di = drow[r]
         for j in range(nk):
