@@ -322,25 +322,34 @@ def run_sample(args):
 # ---- the table and main ----------------------------------------------------------------------
 
 # name: (one-line help, add_arguments(parser), run(args) -> exit status)
+BENCH_SUITES = {"kernels": "kernels", "train-step": "train_step", "generation": "generation",
+                "cold-start": "cold_start", "blas": "blas_policy"}
+
+
 def add_bench_args(p):
-    p.add_argument("suite", nargs="?", default="kernels", choices=["kernels", "train-step"],
+    p.add_argument("suite", nargs="?", default="kernels", choices=list(BENCH_SUITES),
                    help="kernels: every kernel, ours vs the numpy reference (and torch); "
-                        "train-step: one GPT training step, ours vs PyTorch eager")
+                        "train-step: one GPT training step, ours vs PyTorch eager; "
+                        "generation: tokens/s with and without the KV cache; cold-start: "
+                        "the first step with an empty and a warm kernel cache; blas: the "
+                        "BLAS thread policy")
     p.add_argument("--device", choices=("cpu", "cuda"),
                    help="cuda: the GPU benchmarks (says so and exits 0 without a GPU)")
     p.add_argument("rest", nargs=argparse.REMAINDER,
                    help="passed to the benchmark script (e.g. --quick, --only softmax)")
     p.epilog = """examples:
   attn bench --quick                         # every kernel, ours vs numpy, short
-  attn bench kernels --only softmax
-  attn bench train-step"""
+  attn bench kernels --only softmax --separate-processes
+  attn bench train-step --separate-processes # the README's training-step table
+  attn bench generation"""
 
 
 def run_bench(args):
-    if args.suite == "kernels":
-        from benchmarks.kernels import main as bench_main
-    else:
-        from benchmarks.train_step import main as bench_main
+    import importlib
+    bench_main = importlib.import_module(f"benchmarks.{BENCH_SUITES[args.suite]}").main
+    if args.device and args.suite not in ("kernels", "train-step"):
+        raise CliError(f"--device applies to the kernels and train-step suites, not "
+                       f"{args.suite}")
     if args.device:
         args.rest = [*args.rest, "--device", args.device]
     if any(flag in args.rest for flag in ("-h", "--help")):

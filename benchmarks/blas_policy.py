@@ -56,7 +56,9 @@ def measure(setting):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main():
+def main(argv=None):
+    import argparse
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     from rich.console import Console
     from rich.table import Table
 

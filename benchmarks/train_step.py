@@ -47,8 +47,8 @@ def _batch(cfg, batch, seed=0):
     return idx, np.roll(idx, -1, axis=1)
 
 
-def _median_step(step, repeats, warmup=3):
-    for _ in range(warmup):
+def _median_step(step, repeats):
+    for _ in range(WARMUP[0]):
         step()
     times = []
     for _ in range(repeats):
@@ -56,6 +56,9 @@ def _median_step(step, repeats, warmup=3):
         step()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+WARMUP = [3]  # steps run before timing (the scaling grid uses 1: its big points take seconds)
 
 
 def time_ours(spec, backend, repeats):
@@ -110,7 +113,7 @@ def _side_in_child(side, spec, repeats):
     if side == "numpy":
         env["ENGINE_BACKEND"] = "numpy"
     cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--configs", spec,
-           "--repeats", str(repeats)]
+           "--repeats", str(repeats), "--warmup", str(WARMUP[0])]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
@@ -180,11 +183,14 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="with --separate-processes")
     parser.add_argument("--scaling", action="store_true",
                         help="the model-size grid on ours (numba) and torch")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps first (default 3; 1 with --scaling)")
     parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)  # a child's one job
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the step on the GPU (benchmarks/cuda_bench.py); default cpu")
     args = parser.parse_args(argv)
+    WARMUP[0] = args.warmup if args.warmup is not None else (1 if args.scaling else 3)
     if args.side:
         seconds = time_side(args.side, args.configs[0], args.repeats)
         print(json.dumps({"seconds": seconds}))
@@ -199,7 +205,7 @@ def main(argv=None):
         return 0
     specs = [f"C{c}-T{t}-L{n}" for c, t, n in SCALING] if args.scaling else args.configs
     sides = ("numba", "torch") if args.scaling else SIDES
-    repeats = min(args.repeats, 5) if args.scaling else args.repeats
+    repeats = min(args.repeats, 3) if args.scaling else args.repeats
     rows = rows_of(measure(specs, sides, repeats, args.separate_processes, args.rounds))
     how = (f"each side alone in its own process, best of {args.rounds} rounds"
            if args.separate_processes else "all sides in one process")
