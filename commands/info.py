@@ -41,8 +41,16 @@ def collect(cuda=False):
             "backend": ops.get_backend(), "devices": list(ops.device_names()),
             "threading": {"layer": numba_config.THREADING_LAYER,
                           "active": _active_layer(), "threads": numba_config.num_threads()},
-            "kernel_cache": kernel_cache(), "cpu": cpu_features(),
+            "kernel_cache": kernel_cache(), "cpu": cpu_features(), "blas": _blas(),
             "cuda": cuda_status(probe=cuda)}
+
+
+def _blas():
+    """numpy's BLAS libraries and their threads (ops/blas.py's policy), and the vector width
+    the matmul kernel compiled for."""
+    from ops import simd
+    from ops.blas import blas_info
+    return {"libraries": blas_info(), "vector_bits": simd.VEC_BITS}
 
 
 def _versions():
@@ -169,6 +177,11 @@ def _print(facts):
     table.add_row("cpu", f"{cpu['name']}, {cpu['cores']} cores; " + " ".join(
         f"[green]{f}[/]" if on else f"[dim]-{f}[/]" for f, on in cpu["features"].items())
         + f" (from {cpu['source']})")
+    b = facts["blas"]
+    libs = ", ".join(f"{x['library']} {x['version']} on {x['threads']} thread"
+                     f"{'s' if x['threads'] != 1 else ''}" for x in b["libraries"]) or "none seen"
+    table.add_row("blas", f"{libs} (ENGINE_BLAS_THREADS); our kernels: {b['vector_bits']}-bit "
+                  f"vectors")
     table.add_row("cuda", _cuda_line(facts["cuda"]))
     Console().print(table)
 

@@ -31,6 +31,9 @@ def test_json_facts_and_a_cold_cache(tmp_path):
                                      "cached": 0, "warm": False}
     assert set(facts["cpu"]["features"]) >= {"avx2", "avx512f"}
     assert facts["cuda"]["probed"] is False and "available" not in facts["cuda"]
+    # the matmul kernel's width follows the CPU; numpy's BLAS runs on one thread (ops/blas.py)
+    assert facts["blas"]["vector_bits"] == (512 if facts["cpu"]["features"]["avx512f"] else 256)
+    assert all(lib["threads"] == 1 for lib in facts["blas"]["libraries"])
 
 
 def test_numba_cuda_is_not_imported_without_cuda():
