@@ -12,6 +12,7 @@ from ops.cuda import namespace as ns
 from ops.cuda.array import CudaArray, empty
 from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.matmul import matmul_cuda, matmul_nt_cuda, matmul_tn_cuda
+from ops.attention import attention_qkv_backward_composite, attention_qkv_composite
 from ops.registry import register
 
 
@@ -245,5 +246,9 @@ register("cross_entropy", "cuda", cross_entropy_cuda)
 register("cross_entropy_backward", "cuda", cross_entropy_backward_cuda)
 register("attention", "cuda", attention_cuda)
 register("attention_backward", "cuda", attention_backward_cuda)
+# self-attention from the fused projection: the composite (heads as views, this device's
+# contiguous and attention kernels, heads merged back) until a kernel reads q, k, v in place
+register("attention_qkv", "cuda", attention_qkv_composite)
+register("attention_qkv_backward", "cuda", attention_qkv_backward_composite)
 register("gelu", "cuda", gelu_cuda)
 register("gelu_backward", "cuda", gelu_backward_cuda)

@@ -31,6 +31,14 @@ def _attention_backward(*spec):
     return make
 
 
+def _attention_qkv_backward(causal):
+    def make(r):
+        qkv = _x(r, 2, 5, 12)
+        y, lse = ops.kernel("attention_qkv", backend="numpy")(qkv, 2, causal, 0.5)
+        return _x(r, *y.shape), qkv, y, lse, 2, causal, 0.5
+    return make
+
+
 def _mask_with_a_dead_row(tq, tk):
     """Additive (1, 1, Tq, Tk) mask: -1 here and there, row 1 fully masked."""
     mask = np.where(np.arange(tq * tk).reshape(1, 1, tq, tk) % 3 == 0, -1.0, 0.0)
@@ -103,6 +111,8 @@ CASES = {
     "layer_norm_backward": [_layer_norm_backward(2, 3, 8), _layer_norm_backward(9, 5)],
     "attention": [_attention(*spec) for spec in ATTENTION],
     "attention_backward": [_attention_backward(*spec) for spec in ATTENTION],
+    "attention_qkv": [(lambda r, c=c: (_x(r, 2, 5, 12), 2, c, 0.5)) for c in (False, True)],
+    "attention_qkv_backward": [_attention_qkv_backward(c) for c in (False, True)],
     "cross_entropy": [(lambda r, t=t: (_x(r, 6, 5) * 3, t, -100)) for t in TARGETS],
     "cross_entropy_backward": [_cross_entropy_backward(t, g) for t in TARGETS
                                for g in (0.7, lambda r: np.asarray(1.3))],
