@@ -6,13 +6,13 @@ import math
 import numpy as np
 from numba import cuda
 
+from ops.attention import attention_qkv_backward_composite, attention_qkv_composite
 from ops.cuda import attention as att
 from ops.cuda import launch, rows
 from ops.cuda import namespace as ns
 from ops.cuda.array import CudaArray, empty
 from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.matmul import matmul_cuda, matmul_nt_cuda, matmul_tn_cuda
-from ops.attention import attention_qkv_backward_composite, attention_qkv_composite
 from ops.registry import register
 
 
