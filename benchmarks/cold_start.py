@@ -21,6 +21,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 _CHILD = r"""
 import json, sys, time
@@ -94,7 +95,6 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     rows = measure()
-    from rich.console import Console
     from rich.table import Table
     table = Table(title=f"start-up of the tiny GPT's training, {os.cpu_count()} cores")
     for col in ("run", "import", "first step", "second step", "start to first step",
@@ -105,10 +105,8 @@ def main(argv=None):
                  ("import_s", "first_step_s", "second_step_s", "start_to_first_step_s",
                   "wall_s")]
         table.add_row(r["run"], *cells)
-    Console(width=max(Console().width, 120)).print(table)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    from benchmarks.report import show
+    show(table, rows, args.json)
     return 0
 
 

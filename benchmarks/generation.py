@@ -111,7 +111,6 @@ def main(argv=None):
         print(json.dumps({"tokens_per_s": time_side(args.side, args.configs[0], args.repeats)}))
         return 0
     results = measure(args.configs, args.repeats, args.rounds)
-    from rich.console import Console
     from rich.table import Table
     table = Table(title=f"greedy generation, batch 1, prompt {PROMPT} -> full block, tokens/s "
                         f"(best of {args.repeats} x {args.rounds} rounds, each side alone), "
@@ -127,10 +126,8 @@ def main(argv=None):
                       "-" if torch_tps is None else f"{torch_tps:,.0f}",
                       f"{cached / uncached:.2f}x",
                       "-" if torch_tps is None else f"{cached / torch_tps:.2f}x")
-    Console(width=max(Console().width, 120)).print(table)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+    from benchmarks.report import show
+    show(table, rows, args.json)
     return 0
 
 

@@ -153,9 +153,10 @@ def rows_of(results):
     return rows
 
 
-def print_table(rows, title):
-    from rich.console import Console
+def print_table(rows, title, json_path=None):
     from rich.table import Table
+
+    from benchmarks.report import show
 
     def ms(x):
         return "-" if x is None else f"{x:.1f} ms"
@@ -170,7 +171,7 @@ def print_table(rows, title):
                       ms(r["numpy_ms"]), ms(r["torch_ms"]),
                       "-" if ratio is None else f"{ratio:.2f}x",
                       "-" if r["tokens_per_s"] is None else f"{r['tokens_per_s']:,.0f}")
-    Console(width=max(Console().width, 120)).print(table)
+    show(table, rows, json_path)
 
 
 def main(argv=None):
@@ -210,10 +211,7 @@ def main(argv=None):
     how = (f"each side alone in its own process, best of {args.rounds} rounds"
            if args.separate_processes else "all sides in one process")
     print_table(rows, f"one training step (fwd+bwd+AdamW), median of {repeats}, "
-                      f"{os.cpu_count()} cores, {how}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+                      f"{os.cpu_count()} cores, {how}", args.json)
     return 0
 
 
