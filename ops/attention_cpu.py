@@ -1,7 +1,9 @@
 """Fused flash-style attention kernels for the CPU (Numba), forward and backward.
 
-Layout: the wrappers flatten batch and heads, q (BH, Tq, D), k (BH, Tk, D), v (BH, Tk, Dv),
-and pass them flat (one C-ordered buffer each) with per-head offsets.
+Layout: q, k, v, o (and the gradients) are flat C-ordered buffers; a head is found through a
+layout (base, batch stride, head stride, row stride): contiguous (B, H, T, D) arrays
+(flash_forward), or q, k, v read in place from the fused (B, T, 3C) projection with y
+written as (B, T, C) (flash_forward_qkv: no head transposes, no copies).
 
 Tiles: a block of BLOCK_Q query rows meets the keys in chunks of BLOCK_K. Each product
 inside a tile is a small matrix product done by the matmul kernel's register-tiled block
@@ -17,8 +19,9 @@ Backward: per head, query blocks outer and key chunks inner; P = exp(scale S - l
 recomputed, dP = dO V^T, dS = scale P (dP - rowsum(dO o)), then dV += P^T dO,
 dK += dS^T Q, dQ += dS K.
 
-Threads: the forward's prange covers (head, query block) pairs, each owning its o and lse
-rows; the backward's prange covers heads, each owning all of its dq, dk, dv rows. Every
+Threads: each prange iteration (one per thread, with its own scratch) takes a contiguous run
+of the forward's (head, query block) items, each owning its o and lse rows, or of the
+backward's heads, each owning all of its dq, dk, dv entries. Every
 output element has one writer and a fixed summation order, so results are bitwise the same
 for any thread count.
 """
