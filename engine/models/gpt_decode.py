@@ -53,6 +53,11 @@ class FusedGPTDecoder:
         if tokens.shape[1] > block:  # positions would shift: recompute the last block
             logits, _ = self.model(tokens[:, -block:])
             return np.array(ops.to_host(logits.data[:, -1, :]))
+        new = tokens[:, self.length:]
+        vocab = self.params[0].shape[0]
+        if new.size and (new.min() < 0 or new.max() >= vocab):  # the kernel reads wte[token]
+            bad = int(new.min()) if new.min() < 0 else int(new.max())
+            raise IndexError(f"embedding: index {bad} out of range for {vocab} rows")
         for pos in range(self.length, tokens.shape[1]):
             column = np.ascontiguousarray(tokens[:, pos], dtype=np.int64)
             decode_cpu.gpt_decode_step(column, pos, *self.params, self.k, self.v, self.eps,

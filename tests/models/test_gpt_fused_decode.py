@@ -63,3 +63,15 @@ def test_not_used_on_the_numpy_backend_or_without_the_cache():
     with ops.use_backend("numpy"):
         assert not isinstance(_decoder(model, 1, use_cache=True), FusedGPTDecoder)
     assert not isinstance(_decoder(model, 1, use_cache=False), FusedGPTDecoder)
+
+
+@pytest.mark.parametrize("bad", [11, -1])
+def test_out_of_range_tokens_raise_like_the_model(bad):
+    model = _model()
+    prompt = np.array([[1, 2, bad]])
+    message = f"embedding: index {bad} out of range for 11 rows"
+    with pytest.raises(IndexError, match=message):
+        model(prompt)  # the generic path's error
+    for use_cache in (True, False):
+        with pytest.raises(IndexError, match=message):
+            generate(model, prompt, 2, greedy=True, use_cache=use_cache)
