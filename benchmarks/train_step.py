@@ -47,8 +47,8 @@ def _batch(cfg, batch, seed=0):
     return idx, np.roll(idx, -1, axis=1)
 
 
-def _median_step(step, repeats):
-    for _ in range(WARMUP[0]):
+def _median_step(step, repeats, warmup):
+    for _ in range(warmup):
         step()
     times = []
     for _ in range(repeats):
@@ -58,10 +58,7 @@ def _median_step(step, repeats):
     return statistics.median(times)
 
 
-WARMUP = [3]  # steps run before timing (the scaling grid uses 1: its big points take seconds)
-
-
-def time_ours(spec, backend, repeats):
+def time_ours(spec, backend, repeats, warmup=3):
     import ops
     from engine.models import GPT
     from engine.optim import AdamW, weight_decay_groups
@@ -77,10 +74,10 @@ def time_ours(spec, backend, repeats):
         opt.step()
 
     with ops.use_backend(backend):
-        return _median_step(step, repeats)
+        return _median_step(step, repeats, warmup)
 
 
-def time_torch(spec, repeats):
+def time_torch(spec, repeats, warmup=3):
     try:
         import torch
     except ImportError:
@@ -100,25 +97,27 @@ def time_torch(spec, repeats):
         loss.backward()
         opt.step()
 
-    return _median_step(step, repeats)
+    return _median_step(step, repeats, warmup)
 
 
-def time_side(side, spec, repeats):
+def time_side(side, spec, repeats, warmup=3):
     """Median seconds of one step of `spec` on `side`, or None (torch missing)."""
-    return time_torch(spec, repeats) if side == "torch" else time_ours(spec, side, repeats)
+    if side == "torch":
+        return time_torch(spec, repeats, warmup)
+    return time_ours(spec, side, repeats, warmup)
 
 
-def _side_in_child(side, spec, repeats):
+def _side_in_child(side, spec, repeats, warmup):
     env = {k: v for k, v in os.environ.items() if k not in ("ENGINE_BACKEND",)}
     if side == "numpy":
         env["ENGINE_BACKEND"] = "numpy"
     cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--configs", spec,
-           "--repeats", str(repeats), "--warmup", str(WARMUP[0])]
+           "--repeats", str(repeats), "--warmup", str(warmup)]
     out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
 
 
-def measure(specs, sides, repeats, separate, rounds):
+def measure(specs, sides, repeats, separate, rounds, warmup=3):
     """{spec: {side: seconds or None}}; separate: each (round, spec, side) in a fresh process,
     the sides' order reversed every other round; the best round's median is kept."""
     results = {spec: {} for spec in specs}
@@ -126,12 +125,12 @@ def measure(specs, sides, repeats, separate, rounds):
         # torch last: its OpenMP threads spin after each call and would slow ours
         for side in sorted(sides, key=lambda s: s == "torch"):
             for spec in specs:
-                results[spec][side] = time_side(side, spec, repeats)
+                results[spec][side] = time_side(side, spec, repeats, warmup)
         return results
     for r in range(rounds):
         for spec in specs:
             for side in (sides if r % 2 == 0 else tuple(reversed(sides))):
-                s = _side_in_child(side, spec, repeats)
+                s = _side_in_child(side, spec, repeats, warmup)
                 old = results[spec].get(side)
                 results[spec][side] = s if old is None or (s is not None and s < old) else old
     return results
@@ -191,9 +190,9 @@ def main(argv=None):
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the step on the GPU (benchmarks/cuda_bench.py); default cpu")
     args = parser.parse_args(argv)
-    WARMUP[0] = args.warmup if args.warmup is not None else (1 if args.scaling else 3)
+    warmup = args.warmup if args.warmup is not None else (1 if args.scaling else 3)
     if args.side:
-        seconds = time_side(args.side, args.configs[0], args.repeats)
+        seconds = time_side(args.side, args.configs[0], args.repeats, warmup)
         print(json.dumps({"seconds": seconds}))
         return 0
     if args.device == "cuda":
@@ -207,7 +206,7 @@ def main(argv=None):
     specs = [f"C{c}-T{t}-L{n}" for c, t, n in SCALING] if args.scaling else args.configs
     sides = ("numba", "torch") if args.scaling else SIDES
     repeats = min(args.repeats, 3) if args.scaling else args.repeats
-    rows = rows_of(measure(specs, sides, repeats, args.separate_processes, args.rounds))
+    rows = rows_of(measure(specs, sides, repeats, args.separate_processes, args.rounds, warmup))
     how = (f"each side alone in its own process, best of {args.rounds} rounds"
            if args.separate_processes else "all sides in one process")
     print_table(rows, f"one training step (fwd+bwd+AdamW), median of {repeats}, "

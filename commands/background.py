@@ -32,6 +32,7 @@ from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, OPTIM_FILE
 from engine.training.metrics import METRICS_FILE
 from engine.training.progress import Reporter, describe_eval
 from engine.training.rundir import RunDirError
+from engine.training.support import sigterm_as_interrupt
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _RUN_FILES = (CONFIG_FILE, MODEL_FILE, OPTIM_FILE, METRICS_FILE)
@@ -87,20 +88,6 @@ def _feeding(shared):
         trainer.Reporter = original
 
 
-@contextlib.contextmanager
-def _sigterm_interrupts():
-    """SIGTERM raises KeyboardInterrupt in the main thread for the block, as Ctrl-C does
-    (left alone when it already has a handler of its own)."""
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def train_in_background(cfg, console):
     """Train `cfg` (a TrainConfig with out_dir) in a worker thread; draw its progress bar
     on `console` from this, the main, thread. Returns the history `train` returns; raises
@@ -120,7 +107,7 @@ def train_in_background(cfg, console):
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     worker = threading.Thread(target=work, name="attn-train", daemon=True)
     try:
-        with _feeding(shared), _sigterm_interrupts(), _bar(console, cfg.steps) as bar:
+        with _feeding(shared), sigterm_as_interrupt(), _bar(console, cfg.steps) as bar:
             worker.start()  # it and the threads it starts inherit the blocked mask
             try:
                 # a Ctrl-C that came while blocked is raised here: inside the try, so the

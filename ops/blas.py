@@ -19,8 +19,6 @@ import os
 
 from ops.registry import BACKENDS
 
-_state = {"applied": None}
-
 
 def blas_threads_wanted():
     """BLAS threads to set, or None to leave BLAS as it is."""
@@ -36,12 +34,10 @@ def blas_threads_wanted():
 
 
 def apply_policy():
-    """Limit BLAS threads as `blas_threads_wanted` says (once per process); returns the
-    number of threads set, or None when BLAS was left alone or threadpoolctl is missing."""
-    if _state["applied"] is not None:
-        return _state["applied"] or None
+    """Limit BLAS threads as `blas_threads_wanted` says (run once, when ops is imported);
+    returns the number of threads set, or None when BLAS was left alone or threadpoolctl
+    is missing."""
     threads = blas_threads_wanted()
-    _state["applied"] = 0
     if threads is None:
         return None
     try:
@@ -49,7 +45,6 @@ def apply_policy():
     except ImportError:  # a dependency, but a missing one must not stop the engine
         return None
     threadpool_limits(limits=threads, user_api="blas")
-    _state["applied"] = threads
     return threads
 
 
