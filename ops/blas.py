@@ -4,10 +4,9 @@ process default, so its worker threads never spin against our kernels.
 Why (measured on the README's 2-core machine by benchmarks/blas_policy.py): after one numpy
 BLAS call (`a @ b` on arrays, or a reference-form fallback such as attention with an explicit
 mask), OpenBLAS's threads spin for about a second, and a 512^3 product on our Numba kernels
-right after it took 4.3 ms instead of 1.9 ms; with OpenBLAS on one thread, 2.2 ms (a second
-run: 2.4 against 2.1 ms; the VM is noisy). The numba backend's own hot path calls no BLAS;
-what pays is the user's numpy in the same process, which loses its second thread (numpy's
-512^3 product: 1.7 -> 2.3-3.2 ms).
+right after it took 2.9-3.6 ms instead of 1.6-1.9 ms; with OpenBLAS on one thread, 1.2-1.6 ms.
+The numba backend's own hot path calls no BLAS; what pays is the user's numpy in the same
+process, which loses its second thread (numpy's 512^3 product: 1.2 -> 2.2-2.5 ms).
 
 ENGINE_BLAS_THREADS overrides: a number N gives BLAS N threads, "keep" leaves BLAS alone (the
 benchmarks' numpy baselines run in their own processes with "keep"). With ENGINE_BACKEND=numpy
