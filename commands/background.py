@@ -32,7 +32,6 @@ from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, OPTIM_FILE
 from engine.training.metrics import METRICS_FILE
 from engine.training.progress import Reporter, describe_eval
 from engine.training.rundir import RunDirError
-from engine.training.support import sigterm_as_interrupt
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _RUN_FILES = (CONFIG_FILE, MODEL_FILE, OPTIM_FILE, METRICS_FILE)
@@ -107,25 +106,44 @@ def train_in_background(cfg, console):
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     worker = threading.Thread(target=work, name="attn-train", daemon=True)
     try:
-        with _feeding(shared), sigterm_as_interrupt(), _bar(console, cfg.steps) as bar:
+        with _feeding(shared), _asking_to_stop(shared), _bar(console, cfg.steps) as bar:
             worker.start()  # it and the threads it starts inherit the blocked mask
-            try:
-                # a Ctrl-C that came while blocked is raised here: inside the try, so the
-                # worker is stopped (and its lock released) before the run is removed
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
-                _draw(shared, bar)
-            except KeyboardInterrupt:
-                _stop(shared, bar, console)
-                raise
-    except BaseException:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
+            _draw(shared, bar, console)
+    except BaseException:  # a second Ctrl-C, or an error of the main thread's own
         _remove_run(cfg.out_dir, made)
         raise
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    if "error" in box:
+    if "error" in box or shared.stop.is_set():
         _remove_run(cfg.out_dir, made)
-        raise box["error"]
+        if "error" in box and not isinstance(box["error"], KeyboardInterrupt):
+            raise box["error"]
+        raise KeyboardInterrupt
     return box["history"]
+
+
+@contextlib.contextmanager
+def _asking_to_stop(shared):
+    """For the block, Ctrl-C and SIGTERM only ask the worker to stop (shared.stop); a second
+    one raises KeyboardInterrupt, quitting at once.
+
+    The first signal must not raise: Python runs its handler in the main thread at the next
+    bytecode wherever that thread is, even with the signal blocked there (another thread of
+    the process, an OpenBLAS one made at import, can take it), so a KeyboardInterrupt could
+    come while the worker is being started, outside any code that stops it; the run
+    directory, still locked by the worker, was then left behind."""
+    def ask(signum, frame):
+        if shared.stop.is_set():
+            raise KeyboardInterrupt
+        shared.stop.set()
+
+    old = {sig: signal.signal(sig, ask) for sig in _SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def _bar(console, total):
@@ -144,42 +162,35 @@ def _bar(console, total):
     return progress
 
 
-def _draw(shared, bar):
-    """Update the bar until the worker ends, printing each evaluation as it comes.
+def _draw(shared, bar, console):
+    """Update the bar until the worker ends, printing each evaluation as it comes; once a
+    stop is asked, stop the bar, say so, and wait for the worker to end its step.
 
     It waits on an Event, not Thread.join: on Python 3.11 a join interrupted by Ctrl-C
     marks a running thread as ended (threading.Thread._wait_for_tstate_lock releases the
     thread's lock), which let the run directory be removed while the worker still held it."""
-    said_header, shown = False, 0
+    said_header, said_stop, shown = False, False, 0
     while True:
         alive = not shared.done.is_set()
+        if shared.stop.is_set() and not said_stop:
+            bar.stop()
+            console.print(f"[yellow]interrupted at step {shared.step} of {shared.total}:[/] "
+                          f"stopping; the unfinished run is removed, nothing is saved (a "
+                          f"second Ctrl-C quits at once)")
+            said_stop = True
         if shared.header and not said_header:
             bar.console.print(shared.header)
             said_header = True
-        loss = "-" if shared.loss is None else f"{shared.loss:.4f}"
-        bar.update(bar.task_ids[0], completed=shared.step, loss=loss)
+        if not said_stop:
+            loss = "-" if shared.loss is None else f"{shared.loss:.4f}"
+            bar.update(bar.task_ids[0], completed=shared.step, loss=loss)
         for final, result in shared.evals[shown:]:
             bar.console.print(("[bold green]final[/] " if final else "      ")
                               + describe_eval(result))
             shown += 1
         if not alive:
             return
-        shared.done.wait(0.1)  # Ctrl-C interrupts this wait (the main thread takes SIGINT)
-
-
-def _stop(shared, bar, console):
-    """Ask the worker to stop after its current step and wait for it; a second Ctrl-C
-    stops waiting (the worker, a daemon thread, ends with the process)."""
-    shared.stop.set()
-    bar.stop()
-    console.print(f"[yellow]interrupted at step {shared.step} of {shared.total}:[/] stopping; "
-                  f"the unfinished run is removed, nothing is saved (a second Ctrl-C quits "
-                  f"at once)")
-    try:
-        while not shared.done.wait(0.1):
-            pass
-    except KeyboardInterrupt:
-        pass
+        shared.done.wait(0.1)
 
 
 def _remove_run(path, made):

@@ -240,3 +240,45 @@ def test_ctrl_c_while_training_in_a_pseudo_terminal(tmp_path):
             proc.kill()
         os.close(master)
     assert not (tmp_path / "runs" / "reverse").exists()
+
+
+CTRL_C_AS_THE_WORKER_STARTS = """
+import os, signal, sys, threading, time, types
+sys.path.insert(0, sys.argv[1])
+from rich.console import Console
+import commands.background as bg
+from engine.training import TrainConfig
+
+class Thread(threading.Thread):
+    def start(self):
+        super().start()
+        if self.name == "attn-train":  # Ctrl-C taken by another thread (an OpenBLAS one)
+            while not os.path.exists("run/.lock"):  # once the worker holds the run
+                time.sleep(0.01)
+            other = threading.Thread(target=ctrl_c)  # while the main thread blocks it
+            other.start()
+            other.join()
+            time.sleep(0.2)  # Python runs the handler here, before start() returns
+
+
+def ctrl_c():
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.raise_signal(signal.SIGINT)
+
+bg.threading = types.SimpleNamespace(**dict(vars(threading), Thread=Thread))
+try:
+    bg.train_in_background(TrainConfig(task="reverse", steps=100000, out_dir="run"),
+                           Console(stderr=True))
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_while_the_worker_is_being_started(tmp_path):
+    """The first Ctrl-C only asks the worker to stop, wherever the main thread is: one that
+    came during Thread.start (outside the bar's wait) had left the run directory behind."""
+    r = subprocess.run([sys.executable, "-c", CTRL_C_AS_THE_WORKER_STARTS, ROOT],
+                       cwd=str(tmp_path), capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 130, r.stderr
+    assert "interrupted at step" in r.stderr and "nothing is saved" in r.stderr
+    assert not (tmp_path / "run").exists()
