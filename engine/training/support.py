@@ -3,6 +3,7 @@ non-finite values."""
 
 import contextlib
 import signal
+import sys
 import threading
 
 import numpy as np
@@ -61,6 +62,43 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_kept = []  # KeyboardInterrupts Python could not raise, while interrupts_kept() is on
+
+
+@contextlib.contextmanager
+def interrupts_kept():
+    """For the block, keep a Ctrl-C (or SIGTERM, as KeyboardInterrupt) that Python could not
+    raise, for `raise_kept_interrupt` to raise at the next step boundary.
+
+    Numba's compiler calls back into Python from inside LLVM (llvmlite's object-cache hook);
+    a KeyboardInterrupt raised in such a callback cannot cross the C frames, so Python prints
+    "Exception ignored on calling ctypes callback function" and drops it: a Ctrl-C during a
+    kernel's first compile (the ~30 s first step of a fresh install) was lost and training
+    went on (seen once in eleven `timeout` runs). Such exceptions reach sys.unraisablehook;
+    this block's hook keeps the KeyboardInterrupts and passes anything else on."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _kept.append(unraisable.exc_value)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+        _kept.clear()
+
+
+def raise_kept_interrupt():
+    """Raise KeyboardInterrupt if interrupts_kept() kept one since the last call."""
+    if _kept:
+        _kept.clear()
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

@@ -28,7 +28,9 @@ from engine.training.progress import Reporter
 from engine.training.support import (
     critical_section,
     get_rng_states,
+    interrupts_kept,
     locate_non_finite,
+    raise_kept_interrupt,
     set_rng_states,
     sigterm_as_interrupt,
 )
@@ -111,9 +113,11 @@ def _loop(run, reporter):
     while run.step < cfg.steps:
         t0 = time.perf_counter()
         loss, tokens = _train_step(run)
+        raise_kept_interrupt()  # a Ctrl-C the step's first compile could not raise
         reporter.step(run.step, loss, tokens / (time.perf_counter() - t0))
         if cfg.eval_every and run.step % cfg.eval_every == 0 and run.step < cfg.steps:
             result = evaluate(run, final=False)
+            raise_kept_interrupt()
             run.metrics.evaluation(result)
             reporter.evaluation(result)
         if cfg.out_dir and cfg.ckpt_every and run.step % cfg.ckpt_every == 0:
@@ -152,7 +156,7 @@ def train(cfg, *, progress=True):
     """
     ops.get_device(cfg.device)  # an unknown family or device is refused before the
     get_model(cfg.model)  # directory is created
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), interrupts_kept():
         if not cfg.out_dir:
             return _train(cfg, progress)
         with rundir.locked(cfg.out_dir):
@@ -170,7 +174,9 @@ def _train(cfg, progress):
             run.history["interrupted"] = False
             _loop(run, reporter)
             if run.step > started or run.history["final"] is None:
-                run.metrics.evaluation(evaluate(run, final=True), final=True)
+                result = evaluate(run, final=True)
+                raise_kept_interrupt()
+                run.metrics.evaluation(result, final=True)
                 reporter.evaluation(run.history["final"], final=True)
                 if cfg.out_dir:
                     _save(run, reporter, last=True)

@@ -1,8 +1,10 @@
 """Tests of engine.training: it learns, resumes bit-for-bit, and stops cleanly on NaN or Ctrl-C."""
 
+import ctypes
 import json
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import ops
 from engine.data import DataError
 from engine.training import NonFiniteLossError, TrainConfig, checkpoint, load_model, train
 from engine.training import trainer as train_mod
-from engine.training.support import critical_section
+from engine.training.support import critical_section, interrupts_kept, raise_kept_interrupt
 
 # A small model on short sequences so each test runs in a few seconds.
 SMALL = {"model_overrides": {"n_layer": 1, "n_embd": 32, "n_head": 2},
@@ -192,3 +194,45 @@ def test_training_on_the_strict_device_matches_the_cpu(tmp_path, monkeypatch):
     for a, b in zip(strict["eval"] + [strict["final"]], cpu["eval"] + [cpu["final"]]):
         assert a == {**b, "val_loss": pytest.approx(b["val_loss"], rel=1e-4)}
     assert checkpoint.load(out).config["train"]["device"] == "strict"
+
+
+def _callback_from_c(exc):
+    """A ctypes callback that raises `exc`: ctypes cannot pass it back through C, so it goes
+    to sys.unraisablehook, as a Ctrl-C landing in llvmlite's object-cache hook does while
+    Numba compiles a kernel."""
+    @ctypes.CFUNCTYPE(None)
+    def callback():
+        raise exc
+    return callback
+
+
+def test_a_ctrl_c_dropped_inside_a_callback_from_c_stops_at_the_step(tmp_path, monkeypatch):
+    real = train_mod._train_step
+
+    def step(run):
+        result = real(run)
+        if run.step == 3:
+            _callback_from_c(KeyboardInterrupt())()  # dropped by ctypes, kept by the trainer
+        return result
+
+    monkeypatch.setattr(train_mod, "_train_step", step)
+    out = str(tmp_path / "k")
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out_dir=out, **{**SMALL, "steps": 10}), progress=False)
+    saved = checkpoint.load(out)
+    assert saved.train_state["step"] == 3 and saved.train_state["interrupted"]
+
+
+def test_interrupts_kept_passes_other_unraisable_errors_on(monkeypatch):
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: seen.append(type(u.exc_value)))
+    with interrupts_kept():
+        _callback_from_c(ValueError("not ours"))()
+        _callback_from_c(KeyboardInterrupt())()
+        assert seen == [ValueError]
+        with pytest.raises(KeyboardInterrupt):
+            raise_kept_interrupt()
+        raise_kept_interrupt()  # raised once
+    assert sys.unraisablehook is not None and seen == [ValueError]
+    _callback_from_c(KeyboardInterrupt())()  # outside the block: the previous hook again
+    assert seen == [ValueError, KeyboardInterrupt]
