@@ -158,6 +158,11 @@ def run_train(args):
     cfg = train_config_from_args(args)
     if args.out is None:  # say where this run goes, first
         print(f"run directory: {cfg.out_dir}", flush=True)
+    if not args.quiet and cfg.device == "cpu":
+        from commands.info import first_compile_note
+        note = first_compile_note()
+        if note:
+            print(note, flush=True)
     try:
         history = train(cfg, progress=not args.quiet)
     except SaveError as e:

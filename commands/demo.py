@@ -111,6 +111,10 @@ def _checkpoint(args, console):
     cfg = TrainConfig(task=args.task, model=model, steps=args.steps, out_dir=out)
     console.print(f"no run of {args.task} yet: training the default one into {out} (as attn "
                   f"train would; Ctrl-C stops it and keeps nothing)")
+    from commands.info import first_compile_note
+    note = first_compile_note()
+    if note:
+        console.print(note)
     train_in_background(cfg, console)
     console.print(f"saved in {out}")
     return out

@@ -98,6 +98,17 @@ def kernel_cache():
             "warm": cached > 0 and stale == 0}
 
 
+def first_compile_note():
+    """A line to print before training when no kernel is in the cache yet (a fresh install,
+    or a new NUMBA_CACHE_DIR): the first step then compiles them, which would otherwise look
+    like a hang. None when some are cached, or off the numba backend."""
+    import ops
+    if ops.get_backend() != "numba" or kernel_cache()["cached"]:
+        return None
+    return ("first run here: the first step compiles the kernels (about 30 s on 2 cores); "
+            "they are cached for every later run")
+
+
 def cpu_features():
     """The CPU's name and which SIMD extensions it has (LLVM's view, else /proc/cpuinfo)."""
     try:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.cli.test_cli import ROOT, _one_line_error, attn
+from tests.cli.test_cli import FAST, ROOT, _one_line_error, attn
 
 
 def test_info_table():
@@ -60,3 +60,24 @@ def test_cuda_probe_under_the_simulator():
 
 def test_bad_flag():
     _one_line_error(attn("info", "--gpu"), "--gpu")
+
+
+def test_the_first_compile_is_announced_only_on_an_empty_cache(tmp_path, monkeypatch, capsys):
+    import cli
+    import ops
+    from commands import info
+    monkeypatch.setattr(info, "kernel_cache", lambda: {"cached": 0})
+    with ops.use_backend("numba"):
+        assert "the first step compiles the kernels" in info.first_compile_note()
+    with ops.use_backend("numpy"):  # no kernels to compile
+        assert info.first_compile_note() is None
+    # attn train says it before the first step, unless --quiet
+    with ops.use_backend("numba"):
+        assert cli.main(["train", *FAST, "--out", str(tmp_path / "a")]) == 0
+        assert "first run here" in capsys.readouterr().out
+        assert cli.main(["train", *FAST, "--quiet", "--out", str(tmp_path / "b")]) == 0
+        assert "first run here" not in capsys.readouterr().out
+        monkeypatch.setattr(info, "kernel_cache", lambda: {"cached": 1})  # some are cached
+        assert info.first_compile_note() is None
+        assert cli.main(["train", *FAST, "--out", str(tmp_path / "c")]) == 0
+        assert "first run here" not in capsys.readouterr().out
