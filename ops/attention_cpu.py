@@ -35,7 +35,20 @@ from numba.extending import overload
 from ops import matmul_cpu as mm
 from ops.fastexp import exp_f32
 from ops.numba_config import FASTMATH, jit, num_threads
-from ops.simd import lanes, vfill, vload, vmax, vreduce_max
+from ops.simd import (
+    lanes,
+    vadd,
+    vexp_below_zero,
+    vfill,
+    vfma,
+    vload,
+    vmax,
+    vreduce_add,
+    vreduce_max,
+    vstore,
+    vtail,
+    vzero,
+)
 
 # Tile sizes, read by the wrappers in ops/attention.py at call time (tests shrink them).
 BLOCK_Q = 64
@@ -64,6 +77,37 @@ def _exp_below_zero(x, lo, zero):
     e = exp_typed(max(x, lo))
     e = e if x > lo else zero
     return e if x == x else x  # noqa: PLR0124  (NaN stays NaN)
+
+
+def _exp_pass(row, wr, f, mx):
+    """row[j] = exp(f row[j] - mx), flushed to 0 below -87, for j < wr (whole vectors);
+    returns their sum. Only callable inside Numba kernels."""
+    raise NotImplementedError("only callable inside Numba kernels")
+
+
+@overload(_exp_pass, jit_options={"fastmath": FASTMATH})
+def _exp_pass_overload(row, wr, f, mx):
+    if row.dtype == types.float32:  # explicit vectors: ops.simd.vexp_below_zero
+        def vectors(row, wr, f, mx):
+            w = lanes(row)
+            fv, shift = vfill(row, f), vfill(row, -mx)
+            tot = vzero(row)
+            for j in range(0, wr, w):
+                p = vexp_below_zero(vfma(fv, vload(row, j), shift))
+                vstore(row, j, p)
+                tot = vadd(tot, p)
+            return vreduce_add(tot)
+        return vectors
+
+    def scalars(row, wr, f, mx):  # float64: math.exp per element
+        zero, lo = row.dtype.type(0), row.dtype.type(-87)
+        tot = zero
+        for j in range(wr):
+            p = _exp_below_zero(f * row[j] - mx, lo, zero)
+            row[j] = p
+            tot += p
+        return tot
+    return scalars
 
 
 @jit(inline="always")
@@ -99,52 +143,66 @@ def _row_stride(bk):
 
 
 @jit(inline="always")
-def _scale_and_hide(row, n, wp, scale):
-    """row[:wp] *= scale, then keys n.. (past the causal horizon or the chunk) get -inf."""
-    for j in range(wp):
-        row[j] *= scale
-    for j in range(n, wp):
-        row[j] = -np.inf
+def _prepare_row(row, n, wr, wp, scale):
+    """Make row[:wp] ready for its exp pass: keys n .. wr-1 (the tail of the last vector
+    holding visible keys) become -inf, keys wr .. wp-1 become 0, all with vector stores.
+    Returns the factor the exp pass applies to the scores: a finite positive scale is folded
+    into that pass (it keeps the row's max where it is: max(scale s) = scale max(s) exactly,
+    since rounding is monotonic), which saves a pass over the row; any other scale (0,
+    negative, inf, NaN) is applied here, before the -inf tail, and 1 is returned."""
+    w = lanes(row)
+    f = scale
+    if not (scale > 0 and scale < np.inf):
+        fv, z = vfill(row, scale), vzero(row)
+        for j in range(0, wr, w):
+            vstore(row, j, vfma(fv, vload(row, j), z))
+        f = row.dtype.type(1)
+    if wr > n:
+        vstore(row, wr - w, vtail(vload(row, wr - w), n - (wr - w), -np.inf))
+    z = vzero(row)
+    for j in range(wr, wp, w):
+        vstore(row, j, z)
+    return f
 
 
-@jit(inline="always")
-def _has_nan(row, n):
+@jit
+def _unseen_row(row, n, wr):
+    """For a row whose visible scores have no max (all -inf, or NaN: the vector max skips
+    NaN lanes): NaN when one of them is NaN (the row becomes NaN, as in the reference),
+    else -inf after zeroing row[:wr] (nothing visible yet). Out of line: inlined, this rare
+    branch made the common path of the row ~30% slower."""
     for j in range(n):
         if row[j] != row[j]:
-            return True
-    return False
+            return row.dtype.type(np.nan)
+    row[:wr] = 0
+    return row.dtype.type(-np.inf)
 
 
 @jit(inline="always")
 def _online_softmax_row(row, n, wp, scale, m, l, r):
-    """Fold one row of scores (row[:n] visible, scaled here) into its running max m[r] and
-    sum l[r]; row[:wp] becomes p (0 past n). Returns alpha, the factor that rescales the
-    row's output. A NaN score makes the row NaN through p and l (exp keeps NaN), as in the
-    reference, not "fully masked"; a row with nothing visible yet is left as it is.
-    Only the whole vectors holding row[:n] are worked on (a causal row of the diagonal tile
-    sees part of it); the rest of row[:wp] is set to 0 directly."""
+    """Fold one row of scores (row[:n] visible) into its running max m[r] and sum l[r];
+    row[:wp] becomes p (0 past n). Returns alpha, the factor that rescales
+    the row's output. A NaN score makes the row NaN through p and l (exp keeps NaN), as in
+    the reference, not "fully masked"; a row with nothing visible yet is left as it is.
+    Only the whole vectors holding the visible keys are worked on (a causal row of the
+    diagonal tile sees part of it); the rest of row[:wp] is set to 0 directly. The row is a
+    slice, indexed from 0, so Numba adds no negative-index check and LLVM vectorises the
+    loops (offsets into the tile instead made the kernels 2-3x slower)."""
     w = lanes(row)
     wr = -(-n // w) * w
-    row[wr:wp] = 0
-    _scale_and_hide(row, n, wr, scale)
+    f = _prepare_row(row, n, wr, wp, scale)
     mv = vfill(row, -np.inf)
     for j in range(0, wr, w):
         mv = vmax(mv, vload(row, j))
-    mx = max(m[r], vreduce_max(mv))             # a NaN lane is skipped by the max...
-    if mx == -np.inf:
-        if not _has_nan(row, n):                # nothing visible yet: leave the row as is
-            row[:wp] = 0
-            return row.dtype.type(1)
-        mx = row.dtype.type(np.nan)             # ...but a row of only NaN scores is NaN
-    zero, lo = row.dtype.type(0), row.dtype.type(-87)
-    alpha = _exp_below_zero(m[r] - mx, lo, zero)  # 0 on the first visible chunk (m = -inf)
-    tot = zero
-    for j in range(wr):
-        p = _exp_below_zero(row[j] - mx, lo, zero)
-        row[j] = p
-        tot += p
-    l[r] = l[r] * alpha + tot
-    m[r] = mx
+    mx = max(m[r], f * vreduce_max(mv))
+    if mx == -np.inf:  # nothing visible yet, or only NaN (skipped by the max): look again
+        mx = _unseen_row(row, n, wr)
+    alpha = row.dtype.type(1)  # a row with nothing visible yet is left as it is
+    if mx != -np.inf:
+        zero, lo = row.dtype.type(0), row.dtype.type(-87)
+        alpha = _exp_below_zero(m[r] - mx, lo, zero)  # 0 on the first visible chunk
+        l[r] = l[r] * alpha + _exp_pass(row, wr, f, mx)
+        m[r] = mx
     return alpha
 
 
@@ -171,9 +229,9 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, 
         wp = -(-nk // lanes(s)) * lanes(s)
         _gemm(q, qo + i0 * rq, rq, 0, k, ko + j0 * rk, rk, 1, s, 0, ls, nq, nk, d, False, bufs)
         for r in range(nq):
-            row = s[r * ls:(r + 1) * ls]
-            alpha = _online_softmax_row(row, _visible(causal, i0 + r, off, j0, nk), wp,
-                                        scale, m, l, r)
+            alpha = _online_softmax_row(s[r * ls:(r + 1) * ls],
+                                        _visible(causal, i0 + r, off, j0, nk), wp, scale, m,
+                                        l, r)
             if j0 > 0 and alpha != 1:
                 base = oo + (i0 + r) * ro
                 for e in range(dv):
@@ -225,12 +283,9 @@ def _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo):
         pr, dr = p[r * ls:(r + 1) * ls], ds[r * ls:(r + 1) * ls]
         n = 0 if li == -np.inf else _visible(causal, i0 + r, off, j0, nk)
         wr = -(-n // lanes(p)) * lanes(p)  # the whole vectors holding the visible keys
-        pr[wr:wp] = 0
+        f = _prepare_row(pr, n, wr, wp, scale)
         if n > 0:
-            _scale_and_hide(pr, n, wr, scale)
-            zero, low = p.dtype.type(0), p.dtype.type(-87)
-            for j in range(wr):
-                pr[j] = _exp_below_zero(pr[j] - li, low, zero)
+            _exp_pass(pr, wr, f, li)
         di = drow[r]
         for j in range(nk):
             dr[j] = scale * pr[j] * (dr[j] - di)
