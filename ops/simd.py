@@ -281,21 +281,23 @@ def vexp_below_zero(typingctx, x):
     return x(x), codegen
 
 
+def _broadcast(builder, value, vty):
+    """The scalar LLVM value in every lane of vector type vty."""
+    one = builder.insert_element(ir.Constant(vty, ir.Undefined), value, ir.IntType(32)(0))
+    zeros = ir.Constant(ir.VectorType(ir.IntType(32), vty.count), [0] * vty.count)
+    return builder.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
+
+
 @intrinsic
 def vtail(typingctx, v, k, fill):
     """v with lanes k, k+1, ... replaced by the scalar fill (lanes below k kept)."""
     def codegen(context, builder, sig, args):
-        vec, kk, val = args
-        n_lanes = vec.type.count
-        ity = ir.VectorType(ir.IntType(64), n_lanes)
-        idx = ir.Constant(ity, list(range(n_lanes)))
-        kk = context.cast(builder, kk, sig.args[1], types.int64)
-        ksplat = builder.shuffle_vector(
-            builder.insert_element(ir.Constant(ity, ir.Undefined), kk, ir.IntType(32)(0)),
-            ir.Constant(ity, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), n_lanes), [0] * n_lanes))
-        val = context.cast(builder, val, sig.args[2], v.dtype)
-        fsplat = builder.shuffle_vector(
-            builder.insert_element(ir.Constant(vec.type, ir.Undefined), val, ir.IntType(32)(0)),
-            ir.Constant(vec.type, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), n_lanes), [0] * n_lanes))
-        return builder.select(builder.icmp_signed("<", idx, ksplat), vec, fsplat)
+        vec, k_val, fill_val = args
+        ity = ir.VectorType(ir.IntType(64), vec.type.count)
+        below = builder.icmp_signed(
+            "<", ir.Constant(ity, list(range(vec.type.count))),
+            _broadcast(builder, context.cast(builder, k_val, sig.args[1], types.int64), ity))
+        fill_vec = _broadcast(builder, context.cast(builder, fill_val, sig.args[2], v.dtype),
+                              vec.type)
+        return builder.select(below, vec, fill_vec)
     return v(v, k, fill), codegen
