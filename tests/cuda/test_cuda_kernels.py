@@ -8,6 +8,7 @@ import pytest
 
 import ops
 from ops.cuda import launch, reduce
+from tests.ops.test_strict_kernels import _attention_qkv_backward
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 
@@ -28,14 +29,6 @@ def _attention_backward(*spec):
         q, k, v, causal, scale, mask = _attention(*spec)(r)
         o, lse = ops.kernel("attention", backend="numpy")(q, k, v, causal, scale, mask)
         return _x(r, *o.shape), q, k, v, o, lse, causal, scale, mask
-    return make
-
-
-def _attention_qkv_backward(causal):
-    def make(r):
-        qkv = _x(r, 2, 5, 12)
-        y, lse = ops.kernel("attention_qkv", backend="numpy")(qkv, 2, causal, 0.5)
-        return _x(r, *y.shape), qkv, y, lse, 2, causal, 0.5
     return make
 
 
