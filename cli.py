@@ -439,6 +439,8 @@ def main(argv=None):
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
+        import ops.runtime
+        ops.runtime.configure()  # the CLI owns its process: threading layer, BLAS, malloc
         return args.run(args)
     except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
         return _fail(args, e, 2)

@@ -20,8 +20,9 @@ _CHILD = r"""
 import json, statistics, sys, time
 sys.path.insert(0, ".")
 import numpy as np
-import ops
+import ops, ops.runtime
 from ops.matmul import matmul_cpu
+ops.runtime.configure()  # the BLAS policy under test (ENGINE_BLAS_THREADS)
 rng = np.random.default_rng(0)
 a = rng.standard_normal((512, 512)).astype(np.float32)
 b = rng.standard_normal((512, 512)).astype(np.float32)

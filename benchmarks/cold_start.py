@@ -30,8 +30,9 @@ import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, ".")
 import numpy as np
-import engine
+import engine, ops.runtime
 from engine.models import GPT, GPTConfig
+ops.runtime.configure()  # as attn train does
 from engine.optim import AdamW, weight_decay_groups
 t_import = time.perf_counter()
 cfg = GPTConfig.from_name("tiny")

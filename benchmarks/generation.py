@@ -33,6 +33,8 @@ def _setup(name):
 
 
 def time_ours(name, use_cache, repeats):
+    import ops.runtime
+    ops.runtime.configure()  # as attn sample does
     from engine.generate import generate
     from engine.models import GPT
     cfg, prompt, new = _setup(name)

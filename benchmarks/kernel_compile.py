@@ -59,6 +59,8 @@ def child(names):
     spawned = float(os.environ["BENCH_SPAWNED_AT"])
     t0 = time.perf_counter()
     import ops
+    import ops.runtime
+    ops.runtime.configure()  # as the CLI does
     report = {"import_s": time.perf_counter() - t0, "first_call_s": {}, "no_cpu": []}
     rng = np.random.default_rng(0)
     for name in names:

@@ -248,6 +248,8 @@ def main(argv=None):
             return 0
         cuda_bench.print_kernels(args.quick, args.only)
         return 0
+    import ops.runtime
+    ops.runtime.configure()  # ours as the CLI runs it (numpy sides: ENGINE_BLAS_THREADS=keep)
     from benchmarks import kernel_report
     console = kernel_report.console()
     runner = run_separate if args.separate_processes else run

@@ -71,8 +71,10 @@ def child(repeats, size):
     import numba
     import numpy as np
 
-    from ops import matmul
+    from ops import matmul, runtime
     from ops.matmul import matmul_cpu
+
+    runtime.configure()  # reads NUMBA_THREADING_LAYER, preloads TBB
 
     matmul.SERIAL_WORK = 0  # always take the prange path: that is what is being compared
     rng = np.random.default_rng(0)

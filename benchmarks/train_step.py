@@ -60,6 +60,8 @@ def _median_step(step, repeats, warmup):
 
 def time_ours(spec, backend, repeats, warmup=3):
     import ops
+    import ops.runtime
+    ops.runtime.configure()  # as attn train does
     from engine.models import GPT
     from engine.optim import AdamW, weight_decay_groups
     cfg, batch = config(spec)

@@ -34,12 +34,14 @@ def run(args):
 
 def collect(cuda=False):
     """Every fact `attn info` shows, as a JSON-able dict."""
+    import numba
+
     import ops
     from ops import numba_config
     return {"python": platform.python_version(), "platform": platform.platform(),
             "versions": _versions(),
             "backend": ops.get_backend(), "devices": list(ops.device_names()),
-            "threading": {"layer": numba_config.THREADING_LAYER,
+            "threading": {"layer": numba.config.THREADING_LAYER,
                           "active": _active_layer(), "threads": numba_config.num_threads()},
             "kernel_cache": kernel_cache(), "cpu": cpu_features(), "blas": _blas(),
             "cuda": cuda_status(probe=cuda)}
@@ -78,9 +80,13 @@ def kernel_cache():
     from numba.core.registry import CPUDispatcher
 
     import ops
+    from ops.devices import OPTIONAL_MODULES
     kernels, cached, stale, where = 0, 0, 0, set()
     for info in pkgutil.iter_modules(ops.__path__):
-        module = importlib.import_module(f"ops.{info.name}")
+        name = f"ops.{info.name}"
+        if info.ispkg or name in OPTIONAL_MODULES:  # the CPU kernels only: never import an
+            continue  # optional device (ops.strict needs array-api-strict, ops.cuda numba.cuda)
+        module = importlib.import_module(name)
         for fn in vars(module).values():
             if not (isinstance(fn, CPUDispatcher) and fn.__module__ == module.__name__):
                 continue

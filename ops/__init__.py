@@ -1,17 +1,15 @@
 """Kernels on arrays, one family per module, dispatched through `ops.registry`."""
 
-# Importing a family module runs its register(...) calls; memory tunes malloc and blas
-# limits BLAS threads (see there).
+# Importing a family module runs its register(...) calls and nothing else: process-wide
+# tuning (threading layer, BLAS threads, malloc) is the explicit ops.runtime.configure().
 from ops import (  # noqa: F401
     arrays,
     attention,
-    blas,
     elementwise,
     embedding,
     layernorm,
     loss,
     matmul,
-    memory,
     optim,
     softmax,
 )

@@ -1,5 +1,6 @@
 """The BLAS thread policy: numpy's OpenBLAS gets one thread while the numba backend is the
-process default, so its worker threads never spin against our kernels.
+process default, so its worker threads never spin against our kernels. Applied only by
+`ops.runtime.configure()`, never on import.
 
 Why (measured on the README's 2-core machine by benchmarks/blas_policy.py): after one numpy
 BLAS call (`a @ b` on arrays, or a reference-form fallback such as attention with an explicit
@@ -33,7 +34,7 @@ def blas_threads_wanted():
 
 
 def apply_policy():
-    """Limit BLAS threads as `blas_threads_wanted` says (run once, when ops is imported);
+    """Limit BLAS threads as `blas_threads_wanted` says (ops.runtime.configure calls it);
     returns the number of threads set, or None when BLAS was left alone or threadpoolctl
     is missing."""
     threads = blas_threads_wanted()
@@ -57,5 +58,3 @@ def blas_info():
              "threads": i.get("num_threads")} for i in threadpool_info()
             if i.get("user_api") == "blas"]
 
-
-apply_policy()

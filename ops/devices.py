@@ -79,6 +79,9 @@ CPU = Device("cpu", np, _is_numpy, lambda a: np.asarray(a), lambda a: np.asarray
 _DEVICES: dict[str, Device] = {"cpu": CPU}
 # Devices whose module registers them when first asked for: name -> module.
 _LAZY = {"strict": "ops.strict", "cuda": "ops.cuda.device"}
+# The modules (and packages) of those devices: optional or test-only, so nothing imports them
+# unless that device is asked for (array-api-strict, numba.cuda may be absent).
+OPTIONAL_MODULES = ("ops.strict", "ops.cuda")
 _MISSING: dict[str, str] = {}  # devices named but not built: name -> the one-line error
 _load_lock = threading.Lock()
 # [calls, bytes] each way; _scalar_reads: float(a) / int(a) / bool(a) of device arrays

@@ -7,6 +7,7 @@ page faults included, against 4.5 ms with the memory reused (benchmarks/kernels.
 own temporaries gain too, 30 -> 21 ms). Raising the mmap and trim thresholds keeps freed
 blocks in the heap for reuse -- the job PyTorch's caching allocator does -- at the cost of a
 process that returns memory to the system less eagerly. ENGINE_MALLOC_TUNING=0 turns it off.
+Applied only by `ops.runtime.configure()`, never on import.
 """
 
 import ctypes
@@ -21,7 +22,7 @@ TRIM_THRESHOLD = 512 << 20
 
 
 def tune_malloc():
-    """Apply the thresholds once; True when glibc accepted both."""
+    """Apply the thresholds (ops.runtime.configure calls it); True when glibc accepted both."""
     if not sys.platform.startswith("linux") or os.environ.get("ENGINE_MALLOC_TUNING") == "0":
         return False
     try:
@@ -32,5 +33,3 @@ def tune_malloc():
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or mallopt(_M_MMAP_THRESHOLD, 32 << 20)
     return bool(mmap_ok) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
-
-MALLOC_TUNED = tune_malloc()

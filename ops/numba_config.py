@@ -1,53 +1,11 @@
-"""Numba set-up shared by every CPU kernel: threading layer, thread count, jit flags.
+"""Numba set-up shared by every CPU kernel: the jit flags and the thread count.
 
-Threading layer, chosen by measurement on these 2-core machines
-(benchmarks/threading_layers.py; ../shared/NUMBA.md):
-
-| layer     | empty parallel region | numpy/OpenBLAS interleaved | child after fork() |
-|-----------|-----------------------|----------------------------|--------------------|
-| tbb       | 3.5-8 us              | 1.6x the separate times    | survives           |
-| workqueue | 150-350 us            | 1.1x                       | survives           |
-| omp       | 2 us                  | 13x (it spin-waits)        | killed             |
-
-So: "tbb" when Intel TBB is installed (the `tbb` wheel, a dependency on Linux), else
-"workqueue"; never "omp". pip puts libtbb.so.12 in <prefix>/lib, which is not on the loader's
-path, so it is preloaded here (RTLD_GLOBAL) before Numba looks for it. Set
-NUMBA_THREADING_LAYER yourself to override, before the first kernel runs.
+The threading layer and the other process-wide settings are not chosen here: importing
+changes nothing in the host process. `ops.runtime.configure()` chooses them, once, for the
+programs that ask (the CLI, the trainer, the benchmarks, the tests).
 """
 
-import ctypes
-import glob
-import os
-import sys
-
 import numba
-
-
-def _preload_tbb():
-    """Load pip's libtbb.so.12 globally so Numba's tbb layer can link; True on success."""
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libtbb.so.12*"))):
-            try:
-                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-                return True
-            except OSError:
-                continue
-    return False
-
-
-def _choose_threading_layer():
-    if "NUMBA_THREADING_LAYER" in os.environ:
-        return os.environ["NUMBA_THREADING_LAYER"]
-    if sys.platform.startswith("linux") and _preload_tbb():
-        try:
-            from numba.np.ufunc import tbbpool  # noqa: F401  (links against libtbb)
-            return "tbb"
-        except ImportError:
-            pass
-    return "workqueue"
-
-
-numba.config.THREADING_LAYER = THREADING_LAYER = _choose_threading_layer()
 
 # fastmath without 'nnan'/'ninf': with those flags np.isnan(NaN) is False and masking with
 # -inf breaks. These four still let LLVM reassociate and vectorise reductions.

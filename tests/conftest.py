@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 import ops
+import ops.runtime
 from engine import Tensor, gradcheck
+
+# The suite runs the kernels as the CLI and the trainer do: with the process-wide tuning
+# (threading layer, one BLAS thread, malloc thresholds). Importing the engine alone leaves the
+# process as it was (tests/cli/test_newcomer.py).
+ops.runtime.configure()
 
 
 @pytest.fixture(params=["numpy", "numba"])

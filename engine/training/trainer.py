@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 import ops
+import ops.runtime
 from engine.models import get_model
 from engine.nn import eval_mode
 from engine.optim import clip_grad_norm, cosine_lr, set_lr
@@ -148,12 +149,16 @@ def train(cfg, *, progress=True):
     baseline too). With cfg.out_dir the same rows go to metrics.jsonl beside the checkpoint;
     on resume the history is read back from it. progress=False prints nothing.
 
+    Training owns its process: it applies ops.runtime.configure() (Numba's threading layer,
+    one BLAS thread, malloc thresholds) before the first kernel.
+
     With cfg.out_dir the directory is proved writable and locked (engine.training.rundir)
     before anything else, and held until the end; a new run refuses a directory that
     already holds a checkpoint. SIGTERM stops a run as Ctrl-C does (a checkpoint is saved,
     then KeyboardInterrupt is raised). A checkpoint that cannot be written is a warning
     while training goes on, and a SaveError (holding the run) at the end.
     """
+    ops.runtime.configure()  # a training run owns its process (threads, BLAS, malloc)
     ops.get_device(cfg.device)  # an unknown family or device is refused before the
     get_model(cfg.model)  # directory is created
     with sigterm_as_interrupt(), interrupts_kept():

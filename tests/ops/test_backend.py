@@ -51,17 +51,19 @@ def test_bad_backend_and_unknown_kernel_give_clear_errors():
 def test_threading_layer_is_the_chosen_one_and_never_omp():
     import numba
 
-    from ops.numba_config import THREADING_LAYER
+    from ops import runtime
 
+    chosen = runtime.configured()["threading_layer"]  # the conftest configured the process
     ops.kernel("softmax")(np.ones((1024, 512), np.float32))  # big enough to run in parallel
-    assert numba.threading_layer() == THREADING_LAYER
-    assert THREADING_LAYER in ("tbb", "workqueue")
+    assert numba.threading_layer() == chosen
+    assert chosen in ("tbb", "workqueue")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_after_parallel_kernels_survives_and_computes():
     code = """
-import os, numpy as np, ops
+import os, numpy as np, ops, ops.runtime
+ops.runtime.configure()
 a = np.random.default_rng(0).standard_normal((300, 200)).astype(np.float32)
 b = np.random.default_rng(1).standard_normal((200, 100)).astype(np.float32)
 ops.kernel("matmul")(a, b)
@@ -80,7 +82,7 @@ print(os.waitstatus_to_exitcode(status))
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
 def test_malloc_is_tuned_on_glibc_and_can_be_turned_off():
-    code = "import ops.memory as m; print(m.MALLOC_TUNED)"
+    code = "import ops.runtime as r; print(r.configure()['malloc_tuned'])"
     on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                         check=True).stdout.strip()
     env = dict(os.environ, ENGINE_MALLOC_TUNING="0")
