@@ -50,7 +50,8 @@ def _non_negative_float(text):
 def add_train_args(p):
     data = p.add_mutually_exclusive_group()
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
-                      help="synthetic task (default: reverse); glyphs: images, for --model vit")
+                      help="synthetic task (default: the model family's: reverse; glyphs "
+                           "for --model vit)")
     data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
@@ -79,7 +80,9 @@ def add_train_args(p):
     p.add_argument("--digits", type=_positive_int, metavar="N", help="digits per addend for --task add (3)")
     p.add_argument("--min-len", type=_positive_int, metavar="N", help="shortest input of reverse/copy/sort")
     p.add_argument("--max-len", type=_positive_int, metavar="N", help="longest input of reverse/copy/sort")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no per-evaluation lines: only the final result "
+                        "line and the checkpoint directory (what a script reads)")
     p.epilog = """examples:
   attn train                                 # the tiny GPT on reverse, into runs/reverse
   attn train --task add --steps 3000         # 3-digit addition
@@ -112,7 +115,8 @@ def _given_train_settings(args):
 def _default_out(args):
     if args.text:
         return run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
-    return run_base(args.task or "reverse", args.model)
+    from engine.training.config import family_defaults
+    return run_base(args.task or family_defaults(args.model or "gpt")["task"], args.model)
 
 
 def train_config_from_args(args):
@@ -164,7 +168,7 @@ def run_train(args):
         if note:
             print(note, flush=True)
     try:
-        history = train(cfg, progress=not args.quiet)
+        history = train(cfg, progress="quiet" if args.quiet else True)
     except SaveError as e:
         _rescue(e)
     final = history["final"] or {}
@@ -178,9 +182,10 @@ def run_train(args):
 def add_sample_args(p):
     p.add_argument("--ckpt", metavar="DIR",
                    help="checkpoint directory (default: the newest run of --task)")
-    p.add_argument("--task", default="reverse", metavar="NAME",
+    p.add_argument("--task", metavar="NAME",
                    help="without --ckpt, sample the newest run under runs/ of this task (or "
-                        "text file name) (default reverse)")
+                        "text file name) (default: the model family's task: reverse; glyphs "
+                        "for --model vit)")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="without --ckpt, the newest run of this model family on --task "
                         "(default: the task's usual one, gpt; vit for glyphs)")

@@ -19,7 +19,11 @@ def newest_checkpoint(args):
     from engine.training import rundir
     if args.ckpt is not None:
         return args.ckpt
-    base = run_base(args.task, args.model)
+    task = args.task
+    if task is None:
+        from engine.training.config import family_defaults
+        task = family_defaults(args.model or "gpt")["task"]
+    base = run_base(task, args.model)
     newest = rundir.newest(base)
     if newest is None:
         raise CliError(f"no checkpoint under '{base}': train one with `attn train`"

@@ -4,8 +4,20 @@ from dataclasses import asdict, dataclass, field, fields
 
 from engine.training.validate import check_train_config
 
-# What steps, lr and batch_size are when neither the user nor the model family says.
-TRAIN_DEFAULTS = {"steps": 600, "lr": 3e-3, "batch_size": 32}
+# What task, steps, lr and batch_size are when neither the user nor the model family says.
+TRAIN_DEFAULTS = {"task": "reverse", "steps": 600, "lr": 3e-3, "batch_size": 32}
+
+
+def family_defaults(model):
+    """TRAIN_DEFAULTS with model family `model`'s own values over them (its config class's
+    TRAIN_DEFAULTS: the ViT trains on glyphs, 2000 steps of 128 images, ...); the plain
+    defaults for a name that is not a registered family (check_train_config refuses it)."""
+    family = {}
+    if isinstance(model, str):
+        from engine.models import get_model, model_names
+        if model in model_names():
+            family = getattr(get_model(model).config, "TRAIN_DEFAULTS", {})
+    return {**TRAIN_DEFAULTS, **family}
 
 
 @dataclass
@@ -21,7 +33,8 @@ class TrainConfig:
     (the schedule stretches from there on).
     """
 
-    task: str = "reverse"  # reverse | copy | sort | add (ignored when `text` is set)
+    task: str | None = None  # reverse | copy | sort | add | glyphs (ignored when `text` is
+    #                          set); None: the family's (reverse; the ViT's glyphs)
     text: str | None = None  # path of a UTF-8 text file: character-level language model
     model: str = "gpt"  # registered model family (engine.models.model_names())
     config: str = "tiny"  # the family's config name: tiny | small
@@ -46,17 +59,13 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        # steps, lr and batch_size left as None take the model family's recommended values (its
-        # config class's TRAIN_DEFAULTS), else these; fixed here, so saved runs record them.
+        # task, steps, lr and batch_size left as None take the model family's recommended
+        # values (family_defaults); fixed here, so saved runs record them.
         unset = [name for name in TRAIN_DEFAULTS if getattr(self, name) is None]
         if unset:
-            family = {}
-            if isinstance(self.model, str):  # else check_train_config names the bad value
-                from engine.models import get_model, model_names
-                if self.model in model_names():
-                    family = getattr(get_model(self.model).config, "TRAIN_DEFAULTS", {})
+            defaults = family_defaults(self.model)
             for name in unset:
-                setattr(self, name, family.get(name, TRAIN_DEFAULTS[name]))
+                setattr(self, name, defaults[name])
         check_train_config(self)  # ConfigError naming the first bad field
 
     def to_dict(self):

@@ -28,10 +28,13 @@ def describe_eval(result):
 
 
 class Reporter:
-    """Rich progress bar (loss, tokens/s, ETA) and evaluation lines; silent when disabled."""
+    """What a run prints, by `mode`: True, a rich progress bar (loss, tokens/s, ETA) and a line
+    per evaluation; "quiet", only what a script reads: the final result line and the
+    checkpoint directory (plain text); False, nothing. Warnings go to stderr in every mode."""
 
-    def __init__(self, cfg, run, enabled):
-        self.cfg, self.run, self.enabled = cfg, run, enabled
+    def __init__(self, cfg, run, mode):
+        self.cfg, self.run = cfg, run
+        self.enabled, self.quiet = mode is True, mode == "quiet"
         self.loss = self.tok_s = None  # exponential moving averages
 
     def __enter__(self):
@@ -66,6 +69,8 @@ class Reporter:
                                  tok_s=f"{self.tok_s:,.0f}")
 
     def evaluation(self, result, final=False):
+        if self.quiet and final:
+            print("final " + describe_eval(result), flush=True)
         if self.enabled:
             prefix = "[bold green]final[/] " if final else "      "
             self.console.print(prefix + describe_eval(result))
@@ -78,19 +83,22 @@ class Reporter:
         sys.stderr.flush()
 
     def interrupted(self, step):
-        if not self.enabled:
+        if not (self.enabled or self.quiet):
             return
-        self.progress.stop()  # the bar first, then the message under it
         where = (f"checkpoint saved in {self.cfg.out_dir}; continue with --resume --out "
                  f"{self.cfg.out_dir}"
                  if self.cfg.out_dir else "no checkpoint directory, nothing saved")
+        if self.quiet:
+            print(f"interrupted at step {step}: {where}", flush=True)
+            return
+        self.progress.stop()  # the bar first, then the message under it
         self.console.print(f"[yellow]interrupted at step {step}:[/] {where}")
 
     def __exit__(self, *exc):
         if self.enabled:
             self.progress.stop()
-            if exc[0] is None and self.cfg.out_dir:
-                self.console.print(f"checkpoint: {self.cfg.out_dir}")
+        if exc[0] is None and self.cfg.out_dir and (self.enabled or self.quiet):
+            (self.console.print if self.enabled else print)(f"checkpoint: {self.cfg.out_dir}")
 
 
 def _header(cfg, run):

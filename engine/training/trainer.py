@@ -147,7 +147,9 @@ def train(cfg, *, progress=True):
     exact_match on tasks); history["final"]: the last evaluation (tasks: exact match by
     greedy decoding on cfg.final_eval_examples held-out problems; text: the bigram
     baseline too). With cfg.out_dir the same rows go to metrics.jsonl beside the checkpoint;
-    on resume the history is read back from it. progress=False prints nothing.
+    on resume the history is read back from it. progress=True shows a progress bar and a
+    line per evaluation, progress="quiet" only the final result line and the checkpoint
+    directory (what a script reads), progress=False nothing.
 
     Training owns its process: it applies ops.runtime.configure() (Numba's threading layer,
     one BLAS thread, malloc thresholds) before the first kernel.
@@ -158,6 +160,8 @@ def train(cfg, *, progress=True):
     then KeyboardInterrupt is raised). A checkpoint that cannot be written is a warning
     while training goes on, and a SaveError (holding the run) at the end.
     """
+    if progress not in (True, False, "quiet"):
+        raise ValueError(f"train: progress must be True, False or 'quiet', got {progress!r}")
     ops.runtime.configure()  # a training run owns its process (threads, BLAS, malloc)
     ops.get_device(cfg.device)  # an unknown family or device is refused before the
     get_model(cfg.model)  # directory is created

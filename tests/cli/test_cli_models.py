@@ -43,8 +43,8 @@ def test_vit_train_and_classify_held_out_and_a_file(tmp_path):
 
 
 def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
-    _one_line_error(attn("train", "--model", "vit", *FAST, "--out", str(tmp_path / "a")),
-                    "task 'reverse'", "image task")
+    _one_line_error(attn("train", "--model", "vit", "--task", "reverse", *FAST, "--out",
+                         str(tmp_path / "a")), "task 'reverse'", "image task")
     _one_line_error(attn("train", "--model", "seq2seq-transformer", "--task", "glyphs", *FAST,
                          "--out", str(tmp_path / "b")), "input and an answer")
 
@@ -70,3 +70,27 @@ def test_default_run_directories_name_the_family(tmp_path, monkeypatch, capsys):
     assert "task reverse" in capsys.readouterr().out
     assert cli.main(["sample", "--num", "1"]) == 2  # no GPT run of reverse yet
     assert "no checkpoint under 'runs/reverse'" in capsys.readouterr().err
+
+
+def test_each_family_trains_on_its_own_task_by_default(tmp_path, monkeypatch, capsys):
+    import cli
+    from engine.training import checkpoint
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--model", "vit", *FAST, "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "run directory: runs/glyphs"
+    assert checkpoint.load("runs/glyphs").config["train"]["task"] == "glyphs"
+    assert cli.main(["sample", "--model", "vit", "--num", "1"]) == 0  # finds runs/glyphs
+    assert "glyphs" in capsys.readouterr().out
+
+
+def test_quiet_keeps_only_the_result_line_and_the_checkpoint(tmp_path, capsys):
+    import cli
+    out = str(tmp_path / "q")
+    args = ["--model", "seq2seq-gru", *FAST, "--eval-every", "1", "--min-len", "2",
+            "--max-len", "3", "--out", out]
+    assert cli.main(["train", *args, "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2, lines  # no header, no per-evaluation lines, no bar
+    assert lines[0].startswith("final step      2  val loss ") and "exact match" in lines[0]
+    assert lines[1] == f"checkpoint: {out}"
