@@ -7,7 +7,7 @@ import io
 import os
 import sys
 
-from commands import CliError
+from commands import CliError, apply_steps_cap
 from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
@@ -135,10 +135,10 @@ def train_config_from_args(args):
         elif rundir.holds_checkpoint(out):
             raise CliError(f"'{out}' already holds a checkpoint: pass --resume to continue "
                            f"it, or choose another --out")
-        return TrainConfig(**given, out_dir=out)
+        return apply_steps_cap(TrainConfig(**given, out_dir=out))
     if out is None:
         out = rundir.newest(_default_out(args)) or _default_out(args)
-    return resume_config(out, given)
+    return apply_steps_cap(resume_config(out, given))
 
 
 def _rescue(error):

@@ -16,3 +16,24 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+STEPS_CAP = "ATTN_STEPS_CAP"
+
+
+def apply_steps_cap(cfg):
+    """Cap cfg.steps at N steps past where the run starts when the environment sets
+    ATTN_STEPS_CAP=N. Only CI sets it, to run every documented `attn` example quickly
+    (scripts/run_examples.py); a user never needs it. Returns cfg."""
+    import os
+    value = os.environ.get(STEPS_CAP, "").strip()
+    if not value:
+        return cfg
+    if not value.isdigit() or int(value) < 1:
+        raise CliError(f"{STEPS_CAP}={value!r}: use a positive number of steps, or unset it")
+    start = 0
+    if cfg.resume:
+        from engine.training.checkpoint import load
+        start = int(load(cfg.out_dir).train_state["step"])
+    cfg.steps = min(cfg.steps, start + int(value))
+    return cfg

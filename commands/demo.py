@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError, plots, positive_int
+from commands import CliError, apply_steps_cap, plots, positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
@@ -108,7 +108,8 @@ def _checkpoint(args, console):
                        f"({', '.join(TASKS + IMAGE_TASKS)}); pass --ckpt")
     model = args.model or ("vit" if args.task in IMAGE_TASKS else "gpt")
     out = rundir.fresh(run_base(args.task, args.model))
-    cfg = TrainConfig(task=args.task, model=model, steps=args.steps, out_dir=out)
+    cfg = apply_steps_cap(TrainConfig(task=args.task, model=model, steps=args.steps,
+                                      out_dir=out))
     console.print(f"no run of {args.task} yet: training the default one into {out} (as attn "
                   f"train would; Ctrl-C stops it and keeps nothing)")
     from commands.info import first_compile_note

@@ -11,8 +11,9 @@ EXAMPLE = """examples:
   attn gradcheck softmax attention GRU    # just these
   attn gradcheck --backend numpy          # the numpy reference kernels
   attn gradcheck --device strict          # on array-api-strict arrays (pip install array-api-strict)
-  attn gradcheck softmax --device cuda    # on the GPU (NUMBA_ENABLE_CUDASIM=1: the simulator,
-                                          # slow: name an op or two)
+  NUMBA_ENABLE_CUDASIM=1 attn gradcheck softmax --device cuda   # the cuda kernels on the
+                                          # simulator (slow: name an op or two); on a GPU
+                                          # leave the variable out
   attn gradcheck --list                   # the names"""
 
 
