@@ -349,7 +349,7 @@ def add_bench_args(p):
     p.add_argument("rest", nargs=argparse.REMAINDER,
                    help="passed to the benchmark script (e.g. --quick, --only softmax)")
     p.epilog = """examples:
-  attn bench --quick                         # every kernel, ours vs numpy, short
+  attn bench kernels --quick                 # every kernel, ours vs numpy, short
   attn bench kernels --only softmax --separate-processes
   attn bench train-step --separate-processes # the README's training-step table
   attn bench generation"""

@@ -17,7 +17,7 @@ def describe_eval(result):
         text += (f"  accuracy {100 * result['accuracy']:.1f}% "
                  f"({result['accuracy_n']} held out)")
     if "linear_baseline" in result:
-        text += f"  (linear classifier on pixels {100 * result['linear_baseline']:.1f}%)"
+        text += f"  (logistic regression on the pixels {100 * result['linear_baseline']:.1f}%)"
     if "bigram_baseline" in result:
         text += f"  (bigram baseline {result['bigram_baseline']:.4f})"
     for name, value in result.items():

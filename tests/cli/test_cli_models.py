@@ -28,7 +28,7 @@ def test_vit_train_and_classify_held_out_and_a_file(tmp_path):
     r = attn("train", "--model", "vit", "--task", "glyphs", *FAST, "--out", out)
     assert r.returncode == 0, r.stderr
     text = " ".join(r.stdout.split())
-    assert "ViT tiny" in text and "accuracy" in text and "linear classifier" in text
+    assert "ViT tiny" in text and "accuracy" in text and "logistic regression on the pixels" in text
     r = attn("sample", "--ckpt", out, "--num", "2", "--attention")
     assert r.returncode == 0, r.stderr
     assert "class token attention" in r.stdout

@@ -39,6 +39,12 @@ for argv in (["--help"], ["info"], ["info", "--json"],
         statuses[" ".join(argv)] = cli.main(argv)
     except SystemExit as e:  # argparse's --help exits 0
         statuses[" ".join(argv)] = e.code
+import tempfile
+out = tempfile.mkdtemp() + "/run"  # a short run and a sample, as the first command does
+for argv in (["train", "--steps", "2", "--eval-every", "0", "--eval-examples", "5",
+              "--min-len", "3", "--max-len", "4", "--batch-size", "4", "--out", out],
+             ["sample", "--ckpt", out, "--num", "2"]):
+    statuses[" ".join(argv[:1])] = cli.main(argv)
 print("\\n" + json.dumps({"imported": imported, "statuses": statuses}))
 """.replace("import importlib", "import importlib, json")
 
@@ -56,6 +62,7 @@ def test_public_modules_and_every_help_run_without_optional_packages():
     assert "engine.training.trainer" in report["imported"]
     assert "ops.attention_cpu" in report["imported"]
     assert "commands.info" in report["imported"]
+    assert {"train", "sample", "info", "--help"} <= set(report["statuses"])
     bad = {argv: status for argv, status in report["statuses"].items() if status not in (0, None)}
     assert not bad, (bad, out.stderr[-2000:])
     assert "error" not in out.stderr
