@@ -39,7 +39,7 @@ def add_args(p):
                    help="run straight through instead of waiting for Enter after each cell")
     p.epilog = ("examples:\n  attn tutorial                # the list\n"
                 "  attn tutorial 1              # step through the first, Enter after each cell\n"
-                "  attn tutorial 8 --no-pause   # run straight through")
+                "  attn tutorial 11 --no-pause  # run straight through")
 
 
 def tutorial_files(folder=TUTORIALS):

@@ -17,11 +17,21 @@ FILES = tutorial.tutorial_files()
 
 def test_the_tutorials_folder_is_found_beside_the_package():
     assert os.path.dirname(tutorial.TUTORIALS) == ROOT
-    assert sorted(FILES) == list(range(1, 11))  # the ten tutorials of issue 10
+    assert sorted(FILES) == list(range(1, 14))
+
+
+def test_the_inside_tutorials_are_numbered_into_the_sequence():
+    names = {n: os.path.basename(p) for n, p in FILES.items()}
+    assert names[4] == "04_autodiff_inside.py" and names[5] == "05_matmul_kernel.py"
+    assert names[8] == "08_flash_attention.py" and names[10] == "10_gpt_from_parts.py"
+    for n, path in FILES.items():  # the heading's number is the file's
+        assert tutorial.parse_cells(open(path, encoding="utf-8").read())[0].text.startswith(
+            f"# {n}. "), path
 
 
 @pytest.mark.parametrize("number", sorted(FILES))
-def test_tutorial_runs_straight_through(number):
+def test_tutorial_runs_straight_through(number, monkeypatch):
+    monkeypatch.setenv("ATTN_TUTORIAL_QUICK", "1")  # the measuring cells at their small sizes
     r = attn("tutorial", str(number), "--no-pause")
     assert r.returncode == 0, r.stderr
     with open(FILES[number], encoding="utf-8") as f:

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 9. Bahdanau, the Transformer, the ViT: one idea three times
+# # 12. Bahdanau, the Transformer, the ViT: one idea three times
 #
 # Attention is a soft lookup: a query scores every key, the softmax turns the scores into
 # weights, the output is the weighted mix of the values. The three models below differ in
@@ -30,7 +30,7 @@ FAST = {"eval_every": 0, "eval_examples": 50, "final_eval_examples": 100, "ckpt_
 
 def train_briefly(model, task, overrides, steps, lr, **options):
     """Train `model` on `task` for a few seconds; return (model, data, history)."""
-    out = tempfile.TemporaryDirectory(prefix="tutorial09-")
+    out = tempfile.TemporaryDirectory(prefix="tutorial12-")
     RUNS.append(out)  # removed at the end
     history = train(TrainConfig(task=task, model=model, model_overrides=overrides,
                                 steps=steps, batch_size=32, lr=lr, out_dir=out.name,
@@ -127,7 +127,7 @@ import os
 if viz.have_matplotlib():
     grid = vit.config.image_size // vit.config.patch_size
     patches = maps["cls"][0].reshape(grid, grid)              # row by row, as patch_grid
-    path = os.path.join(tempfile.gettempdir(), "attn-tutorial09-maps.png")
+    path = os.path.join(tempfile.gettempdir(), "attn-tutorial12-maps.png")
     fig = viz.maps_figure([(a, list("51413"), src, "seq2seq-gru: alignment"),
                            (cross, list("51413"), src, "transformer: cross, mean of heads"),
                            (patches, range(grid), range(grid), "vit: class token -> patches")],

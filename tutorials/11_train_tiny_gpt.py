@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 8. Training a tiny GPT on reversal, and reading its attention
+# # 11. Training a tiny GPT on reversal, and reading its attention
 #
 # The task: read a digit string, then write it backwards (`31415=51413.`). A decoder-only
 # Transformer sees the whole row and predicts each next token; for the answer it must look
@@ -17,7 +17,7 @@ from engine.generate import generate
 from engine.models import attention_maps
 from engine.training import TrainConfig, load_model, train
 
-run_dir = tempfile.TemporaryDirectory(prefix="tutorial08-")
+run_dir = tempfile.TemporaryDirectory(prefix="tutorial11-")
 cfg = TrainConfig(task="reverse", task_options={"min_len": 5, "max_len": 5},
                   model="gpt", config="tiny",
                   model_overrides={"n_layer": 2, "n_head": 4, "n_embd": 32, "block_size": 16},
@@ -107,8 +107,8 @@ import os
 
 if viz.have_matplotlib():
     folder = tempfile.gettempdir()
-    heads_png = os.path.join(folder, "attn-tutorial08-heads.png")
-    loss_png = os.path.join(folder, "attn-tutorial08-loss.png")
+    heads_png = os.path.join(folder, "attn-tutorial11-heads.png")
+    loss_png = os.path.join(folder, "attn-tutorial11-loss.png")
     labels = list(task.vocab.decode(tokens))                 # one character per token
     fig = viz.heads_figure(maps[name][0], labels, labels, path=heads_png,
                            title=f"31415 -> 51413.: {name}, every head")

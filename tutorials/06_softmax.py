@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 5. Softmax: overflow, the stable form, the fused kernel, its gradient
+# # 6. Softmax: overflow, the stable form, the fused kernel, its gradient
 #
 # softmax(x)_i = exp(x_i) / Σ_j exp(x_j) turns a row of scores into probabilities. Written
 # that way it breaks on the scores attention produces; this tutorial fixes it, runs the

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 7. Multi-head attention and the Transformer block, shapes at every line
+# # 9. Multi-head attention and the Transformer block, shapes at every line
 #
 # One attention head compares whole C-dimensional vectors. Multi-head attention splits C
 # into H heads of size C/H, lets each attend on its own (one may track position, another

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 4. A matmul kernel in Numba: from three loops to a packed, register-tiled kernel
+# # 5. A matmul kernel in Numba: from three loops to a packed, register-tiled kernel
 #
 # C = A @ B is the hot spot of every model here: each linear layer is one, forward and
 # backward. We write it five ways and time each against numpy (OpenBLAS). Every version is

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 6. Scaled dot-product attention, masks, and the flash-style kernel
+# # 7. Scaled dot-product attention, masks, and the flash-style kernel
 #
 # Attention lets each query position read a weighted mix of the value vectors, weighted by
 # how well its query matches each key: softmax(q kᵀ / √D) v. Shapes are (B, H, T, D):

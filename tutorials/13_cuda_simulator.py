@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 10. CUDA in Numba: threads, blocks, shared memory, a tiled matmul and softmax
+# # 13. CUDA in Numba: threads, blocks, shared memory, a tiled matmul and softmax
 #
 # `numba.cuda.jit` compiles Python to GPU kernels. Without a GPU, Numba's CUDA *simulator*
 # (`NUMBA_ENABLE_CUDASIM=1`) runs the same kernels on the CPU, each GPU thread as a Python
