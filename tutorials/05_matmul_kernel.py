@@ -146,3 +146,31 @@ for size in (256, 512):
     B2 = rng.standard_normal((size, size)).astype(np.float32)
     report("engine (packed, 6x16 register tile)", best_time(engine_matmul, A2, B2), size)
     report("numpy (OpenBLAS)", best_time(np.matmul, A2, B2), size)
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 5 --exercise` writes a copy with these parts removed;
+# `attn tutorial 5 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `matmul_tiles(a, b, tile)`: C = A @ B computed tile by tile: for each (tile × tile)
+#    block of C, sum the products of the matching blocks of A and B (numpy `@` on the
+#    blocks is fine). Sizes need not be multiples of the tile.
+
+# %%
+def matmul_tiles(a, b, tile):
+    # >>> exercise 1: return C, built one (tile x tile) block at a time
+    m, k = a.shape
+    c = np.zeros((m, b.shape[1]), dtype=a.dtype)
+    for i in range(0, m, tile):
+        for j in range(0, b.shape[1], tile):
+            for p in range(0, k, tile):
+                c[i:i + tile, j:j + tile] += a[i:i + tile, p:p + tile] @ b[p:p + tile, j:j + tile]
+    return c
+    # <<< exercise 1
+
+
+a_, b_ = rng.standard_normal((37, 29)), rng.standard_normal((29, 41))
+assert np.allclose(matmul_tiles(a_, b_, 8), a_ @ b_), "tiled product differs from a @ b"
+print("tiled product == a @ b")

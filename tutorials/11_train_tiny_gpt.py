@@ -119,3 +119,33 @@ if viz.have_matplotlib():
     assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
 else:
     print("matplotlib is not installed, so no figures: pip install 'attn-engine[plots]'")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 11 --exercise` writes a copy with these parts removed;
+# `attn tutorial 11 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `mirror_score(a, W, n)`: for one head's (T, T) map `a`, the mean weight that answer
+#    position W + t puts on input position W - 1 - t, over t < n (the score used above).
+# 2. `focus(a)`: how concentrated a map is: the mean over its rows of the largest weight
+#    in the row (1 for a head that always reads one key, 1/T for a uniform one).
+
+# %%
+def mirror_score(a, W, n):
+    # >>> exercise 1: return a float
+    return float(np.mean([a[W + t, W - 1 - t] for t in range(n)]))
+    # <<< exercise 1
+
+
+def focus(a):
+    # >>> exercise 2: return a float
+    return float(a.max(axis=-1).mean())
+    # <<< exercise 2
+
+
+for (name_, h_), s_ in scores.items():
+    assert np.isclose(mirror_score(maps[name_][0, h_], W, len(digits)), s_), (name_, h_)
+assert np.isclose(focus(np.eye(4)), 1.0) and np.isclose(focus(np.full((4, 4), 0.25)), 0.25)
+print("mirror head focus:", round(focus(maps[name][0, h][W:W + len(digits)]), 2))

@@ -136,3 +136,50 @@ if viz.have_matplotlib():
     assert sum(1 for ax in fig.axes if ax.images) == 3 and os.path.getsize(path) > 0
 else:
     print("matplotlib is not installed, so no figure: pip install 'attn-engine[plots]'")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 12 --exercise` writes a copy with these parts removed;
+# `attn tutorial 12 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `additive_weights(q, K, Wq, Wk, bk, v)`: Bahdanau's weights for one query q (Dq,)
+#    over keys K (S, Dk): softmax over j of vᵀ tanh(Wq q + Wk k_j + bk), in numpy (weights
+#    stored as (out, in), as `nn.Linear` stores them).
+# 2. `dot_weights(q, K)`: the Transformer's weights for the same query against the same
+#    keys (q and K of one size D): softmax of q·k_j / √D.
+
+# %%
+def additive_weights(q, K, Wq, Wk, bk, v):
+    # >>> exercise 1: return (S,) weights
+    s = np.tanh(K @ Wk.T + bk + Wq @ q) @ v
+    e = np.exp(s - s.max())
+    return e / e.sum()
+    # <<< exercise 1
+
+
+def dot_weights(q, K):
+    # >>> exercise 2: return (S,) weights
+    s = K @ q / np.sqrt(len(q))
+    e = np.exp(s - s.max())
+    return e / e.sum()
+    # <<< exercise 2
+
+
+import engine.functional as F  # noqa: E402  (for the checks below)
+from engine import Tensor, nn  # noqa: E402
+
+additive = nn.AdditiveAttention(6, 5, 8, rng=0)
+qa = np.random.default_rng(1).standard_normal(6).astype(np.float32)
+Ka = np.random.default_rng(2).standard_normal((7, 5)).astype(np.float32)
+_, want = additive(Tensor(qa[None]), Tensor(Ka[None]))
+mine = additive_weights(qa, Ka, additive.query_proj.weight.numpy(),
+                        additive.key_proj.weight.numpy(), additive.key_proj.bias.numpy(),
+                        additive.v.weight.numpy()[0])
+assert np.allclose(mine, want.numpy()[0], atol=1e-5), "additive weights differ from nn's"
+Kd = Ka[:, :4].astype(np.float64)
+qd = np.random.default_rng(3).standard_normal(4)
+want = F.attention_weights(Tensor(qd[None, None, None]), Tensor(Kd[None, None])).numpy()
+assert np.allclose(dot_weights(qd, Kd), want[0, 0, 0]), "dot-product weights"
+print("Bahdanau's and the Transformer's weights, by hand")
