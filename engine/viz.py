@@ -125,10 +125,12 @@ def _new_figure(**kwargs):
     return Figure(layout="constrained", **kwargs)
 
 
-def maps_figure(panels, *, title=None, path=None, columns=4):
+def maps_figure(panels, *, title=None, path=None, columns=4, vmax=None):
     """Attention maps as heatmaps side by side: `panels` is a list of (weights (R, C), row
-    labels, column labels, panel title); rows read columns, as in `heatmap`. Saved to
-    `path` (PNG unless its extension names another format) when given; returns the Figure."""
+    labels, column labels, panel title); rows read columns, as in `heatmap`. Every panel
+    uses one colour scale, 0 to `vmax` (default: the largest weight of all panels), so the
+    one colorbar is true for each. Saved to `path` (PNG unless its extension names another
+    format) when given; returns the Figure."""
     n = len(panels)
     if n == 0:
         raise ValueError("maps_figure: no panels")
@@ -138,23 +140,62 @@ def maps_figure(panels, *, title=None, path=None, columns=4):
     cell = min(4.0, max(2.2, 0.22 * size))
     fig = _new_figure(figsize=(cell * cols + 0.8, cell * grid_rows + (0.5 if title else 0)))
     axes = np.atleast_1d(fig.subplots(grid_rows, cols, squeeze=False)).ravel()
+    image = _draw_panels(axes, panels, _shared_vmax(panels, vmax))
+    fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="attention weight")
+    if title:
+        fig.suptitle(title)
+    return _saved(fig, path)
+
+
+def _shared_vmax(panels, vmax):
+    if vmax is not None:
+        return float(vmax)
+    return max(max(float(np.nanmax(np.asarray(w, dtype=np.float64))) for w, *_ in panels), 1e-9)
+
+
+def _draw_panels(axes, panels, vmax):
+    """Each panel on its axes, all on the scale 0..vmax; the other axes hidden."""
     for ax, (w, rows, columns_, name) in zip(axes, panels):
         w = np.asarray(w, dtype=np.float64)
-        image = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(np.nanmax(w)), 1e-9),
-                          aspect="auto", interpolation="nearest")
+        image = ax.imshow(w, cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto",
+                          interpolation="nearest")
         ax.set_title(name, fontsize=9)
         ax.set_xticks(range(w.shape[1]), [str(c) for c in columns_], fontsize=6)
         ax.set_yticks(range(w.shape[0]), [str(r) for r in rows], fontsize=6)
         ax.tick_params(length=0)
         ax.xaxis.tick_top()
-    for ax in axes[n:]:
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="attention weight")
-    if title:
-        fig.suptitle(title)
+    return image
+
+
+def _saved(fig, path):
     if path is not None:
         fig.savefig(path, dpi=120, format=None if _has_extension(path) else "png")
     return fig
+
+
+def snapshots_figure(steps, losses, snap_steps, panels, *, title=None, path=None):
+    """A loss curve with the snapshot steps marked, above one map at those steps (`panels`
+    as in maps_figure), all maps on one 0-1 scale with one colorbar; returns the Figure."""
+    n = len(panels)
+    if n == 0:
+        raise ValueError("snapshots_figure: no panels")
+    fig = _new_figure(figsize=(max(7.0, 2.4 * n + 0.8), 6.5))
+    grid = fig.add_gridspec(2, n, height_ratios=[1, 1.3])
+    ax = fig.add_subplot(grid[0, :])
+    ax.plot(steps, losses, lw=1, label="training loss")
+    for st in snap_steps:
+        ax.axvline(st, color="grey", lw=0.6, alpha=0.5)
+    ax.set_xlabel("step (grey lines: attention snapshots)")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    axes = np.array([fig.add_subplot(grid[1, i]) for i in range(n)])
+    image = _draw_panels(axes, panels, 1.0)
+    fig.colorbar(image, ax=axes.tolist(), shrink=0.8, label="attention weight")
+    if title:
+        fig.suptitle(title)
+    return _saved(fig, path)
 
 
 def heads_figure(heads, rows, cols, *, title=None, path=None):
