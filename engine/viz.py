@@ -4,8 +4,8 @@
 per cell (" ", "░", "▒", "▓", "█"), row labels on the left and column labels on top; the
 shade is relative to the largest value unless `vmax` is given. `image(img)` draws a grey
 image with a ten-step ASCII ramp, two characters per pixel so it keeps its aspect.
-`alignment(model, task, inputs)` picks, for any sequence model, the map from answer tokens
-to input tokens that shows what it attends to (see its docstring). `sparkline(values)` is a
+`alignments(model, tokens, src_len)` gives, for any sequence model, every head's map from
+answer tokens to input tokens, the most focused first (`focus` says how sharp a map is). `sparkline(values)` is a
 curve in one line of text.
 
 Figures (`maps_figure`, `heads_figure`, `loss_figure`) need matplotlib, an optional extra
@@ -65,25 +65,40 @@ def patch_grid(weights, grid):
     return heatmap(w.reshape(grid, grid), rows=[""] * grid, cols=[""] * grid)
 
 
-def alignment(model, tokens, src_len):
-    """The answer-to-input attention of a sequence model for one token row (T,): a matrix
-    (answer positions, input positions), averaged over heads. seq2seq-gru: its additive
-    alignment; seq2seq-transformer: the last decoder block's cross-attention; GPT: its last
-    layer's self-attention from the answer positions to the input positions. The input
-    field is tokens[:src_len]; the answer starts after the separator at src_len."""
+def focus(weights):
+    """How sharply a map (R, C) attends: the mean, over the rows that give weight to at
+    least two columns, of the row's largest weight (1: each row reads one column; 1/C:
+    uniform). Rows with one column or none (the first rows of a causal map) say nothing."""
+    w = np.asarray(weights, dtype=np.float64)
+    rows = w[(w > 0).sum(axis=-1) >= 2]
+    return float(rows.max(axis=-1).mean()) if len(rows) else 0.0
+
+
+def alignments(model, tokens, src_len):
+    """Every answer-to-input map of a sequence model for one token row (T,), one per head
+    (never a mean of heads, which blurs a sharp head into its neighbours), the most focused
+    first: [(label, (answer positions, input positions) matrix, focus)]. seq2seq-gru: its
+    additive alignment; seq2seq-transformer: each decoder block's cross-attention heads;
+    GPT: every layer's heads, rows from the separator at src_len on (it predicts answer
+    token 0), columns the input field tokens[:src_len]."""
     from engine.models import attention_maps
     tokens = np.asarray(tokens, dtype=np.int64)[None, :]
     maps = attention_maps(model, tokens)
-    if "alignment" in maps:
-        return maps["alignment"][0]  # (T_dec, S): decoder step t predicts answer token t
-    def deepest(names):  # the last layer's name: "layer.{i}" or "decoder.{i}.cross"
-        return max(names, key=lambda k: int(k.split(".")[1]), default=None)
+    if "alignment" in maps:  # (T_dec, S): decoder step t predicts answer token t
+        found = [("alignment", maps["alignment"][0])]
+    else:
+        cross = [k for k in maps if k.endswith(".cross")]
+        names = cross or [k for k in maps if k.startswith("layer.")]
+        cut = (slice(None), slice(None)) if cross else (slice(src_len, None), slice(0, src_len))
+        found = [(f"{name} head {h}", heads[cut]) for name in names
+                 for h, heads in enumerate(maps[name][0])]
+    ranked = [(label, a, focus(a)) for label, a in found]
+    return sorted(ranked, key=lambda r: -r[2])
 
-    cross = deepest([k for k in maps if k.endswith(".cross")])
-    if cross is not None:
-        return maps[cross][0].mean(axis=0)  # (T_dec, S)
-    heads = maps[deepest([k for k in maps if k.startswith("layer.")])][0].mean(axis=0)
-    return heads[src_len:, :src_len]  # position src_len ('=') predicts answer token 0
+
+def alignment(model, tokens, src_len):
+    """The most focused of `alignments(model, tokens, src_len)`: its (answer, input) map."""
+    return alignments(model, tokens, src_len)[0][1]
 
 
 # ---- curves in the terminal, figures with matplotlib (optional: the [plots] extra) -------
