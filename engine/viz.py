@@ -140,12 +140,15 @@ def _new_figure(**kwargs):
     return Figure(layout="constrained", **kwargs)
 
 
-def maps_figure(panels, *, title=None, path=None, columns=4, vmax=None):
+def maps_figure(panels, *, title=None, path=None, columns=4, vmax=None, scale="shared"):
     """Attention maps as heatmaps side by side: `panels` is a list of (weights (R, C), row
-    labels, column labels, panel title); rows read columns, as in `heatmap`. Every panel
-    uses one colour scale, 0 to `vmax` (default: the largest weight of all panels), so the
-    one colorbar is true for each. Saved to `path` (PNG unless its extension names another
-    format) when given; returns the Figure."""
+    labels, column labels, panel title); rows read columns, as in `heatmap`. scale="shared":
+    every panel on one colour scale, 0 to `vmax` (default: the largest weight of all
+    panels), with one colorbar true for each; scale="each": each panel on its own scale
+    (0 to its largest weight) with its own colorbar, for maps of different kinds. Saved to
+    `path` (PNG unless its extension names another format) when given; returns the Figure."""
+    if scale not in ("shared", "each"):
+        raise ValueError(f"maps_figure: scale must be 'shared' or 'each', got {scale!r}")
     n = len(panels)
     if n == 0:
         raise ValueError("maps_figure: no panels")
@@ -155,8 +158,15 @@ def maps_figure(panels, *, title=None, path=None, columns=4, vmax=None):
     cell = min(4.0, max(2.2, 0.22 * size))
     fig = _new_figure(figsize=(cell * cols + 0.8, cell * grid_rows + (0.5 if title else 0)))
     axes = np.atleast_1d(fig.subplots(grid_rows, cols, squeeze=False)).ravel()
-    image = _draw_panels(axes, panels, _shared_vmax(panels, vmax))
-    fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="attention weight")
+    if scale == "each":
+        for ax, panel in zip(axes, panels):
+            fig.colorbar(_draw_panels([ax], [panel], _shared_vmax([panel], None)), ax=ax,
+                         shrink=0.8)
+        for ax in axes[n:]:
+            ax.set_visible(False)
+    else:
+        image = _draw_panels(axes, panels, _shared_vmax(panels, vmax))
+        fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="attention weight")
     if title:
         fig.suptitle(title)
     return _saved(fig, path)
@@ -240,6 +250,30 @@ def loss_figure(steps, losses, *, evals=(), title=None, path=None):
     if path is not None:
         fig.savefig(path, dpi=120, format=None if _has_extension(path) else "png")
     return fig
+
+
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (where a figure can be shown inline)."""
+    import sys
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show(fig, path):
+    """Show a figure where the reader is: inline in a Jupyter notebook, else saved to `path`
+    (PNG unless its extension says otherwise) with a line naming the file. Returns the path
+    written, or None when shown inline. Tutorials draw every figure through this."""
+    if in_notebook():
+        import io
+
+        from IPython.display import Image, display
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=100, format="png")
+        display(Image(data=buffer.getvalue()))
+        return None
+    _saved(fig, path)
+    print("figure saved to", path)
+    return path
 
 
 def _has_extension(path):

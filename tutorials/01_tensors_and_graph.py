@@ -6,6 +6,10 @@
 # That record is the computation graph; `loss.backward()` walks it in reverse.
 # Run this file plainly (`python tutorials/01_tensors_and_graph.py`), open it as a
 # notebook, or step through it with `attn tutorial 1`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np

@@ -5,6 +5,10 @@
 # the inputs. Here we do it by hand for a tiny network, `loss = sum(tanh(x @ w + b) ** 2)`,
 # compare every step with what `backward()` computes, then check both against finite
 # differences with `engine.gradcheck`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np

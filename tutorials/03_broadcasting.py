@@ -5,6 +5,10 @@
 # copied four times. Each of those copies touched the loss, so b's gradient is the sum of
 # the gradients of all its copies. The engine does this in one helper (`unbroadcast`):
 # sum over the axes that broadcasting added or stretched, so `b.grad` has b's shape.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np

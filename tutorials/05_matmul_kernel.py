@@ -5,6 +5,10 @@
 # backward. We write it five ways and time each against numpy (OpenBLAS). Every version is
 # checked against numpy; the timings are printed for you to read, never asserted (this
 # machine is shared and noisy, and the sizes are kept small so the tutorial runs fast).
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import os

@@ -4,6 +4,10 @@
 # softmax(x)_i = exp(x_i) / Σ_j exp(x_j) turns a row of scores into probabilities. Written
 # that way it breaks on the scores attention produces; this tutorial fixes it, runs the
 # engine's fused Numba kernel against the numpy reference, and derives the backward pass.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import time

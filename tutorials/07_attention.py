@@ -4,6 +4,10 @@
 # Attention lets each query position read a weighted mix of the value vectors, weighted by
 # how well its query matches each key: softmax(q kᵀ / √D) v. Shapes are (B, H, T, D):
 # batch, heads, positions, features per head.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tracemalloc

@@ -5,6 +5,10 @@
 # into H heads of size C/H, lets each attend on its own (one may track position, another
 # content), then mixes their outputs again. We rebuild `nn.MultiHeadAttention` from its own
 # weights, line by line, then the pre-LayerNorm `nn.TransformerBlock` around it.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np

@@ -212,6 +212,28 @@ last = snapshots[steps[-1]][layer][0, head][W:W + W, :W]
 assert np.all(last.argmax(axis=1) == np.arange(W)[::-1])      # the anti-diagonal
 
 # %% [markdown]
+# ## As a figure, when matplotlib is installed
+#
+# The loss curve with the snapshot steps marked, above the mirror head at every other
+# snapshot, all on one scale from 0 to 1 (`attn runs RUN --attention --plot` draws the same
+# for a run of `attn train`, which records these snapshots at each evaluation). Inline in a
+# notebook, saved to a file when run as a script; without matplotlib this cell says so.
+
+# %%
+import os
+import tempfile
+
+if viz.have_matplotlib():
+    panels = [(snapshots[s][layer][0, head][W:W + W, :W], rows, cols, f"step {s}")
+              for s in steps[1::2]]
+    fig = viz.snapshots_figure(np.arange(1, len(losses) + 1), losses, steps, panels,
+                               title=f"layer {layer} head {head} as the loss falls")
+    viz.show(fig, os.path.join(tempfile.gettempdir(), "attn-tutorial10-snapshots.png"))
+    assert sum(1 for ax in fig.axes if ax.images) == len(panels) == 6
+else:
+    print("matplotlib is not installed, so no figure: pip install 'attn-engine[plots]'")
+
+# %% [markdown]
 # ## Exercises
 #
 # Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.

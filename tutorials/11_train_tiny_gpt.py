@@ -6,6 +6,10 @@
 # back at the *mirrored* input position. We train a small GPT for a couple of seconds, then
 # find the heads that learned to do exactly that. (`attn train` runs the full-size version:
 # 600 steps, strings of 8-16 digits.)
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tempfile
@@ -99,8 +103,8 @@ run_dir.cleanup()
 #
 # The best head's whole layer and the loss curve as matplotlib figures (the optional extra:
 # `pip install 'attn-engine[plots]'`; from the command line `attn demo --plot` and
-# `attn runs --plot` draw the same). Without matplotlib this cell says so and goes on:
-# pictures are never required.
+# `attn runs --plot` draw the same): inline in a notebook, saved to files when run as a
+# script. Without matplotlib this cell says so and goes on: pictures are never required.
 
 # %%
 import os
@@ -110,13 +114,14 @@ if viz.have_matplotlib():
     heads_png = os.path.join(folder, "attn-tutorial11-heads.png")
     loss_png = os.path.join(folder, "attn-tutorial11-loss.png")
     labels = list(task.vocab.decode(tokens))                 # one character per token
-    fig = viz.heads_figure(maps[name][0], labels, labels, path=heads_png,
-                           title=f"31415 -> 51413.: {name}, every head")
-    viz.loss_figure(np.arange(1, len(losses) + 1), losses, path=loss_png,
-                    title="tiny GPT on reversal")
-    print("saved", heads_png, "and", loss_png)
+    fig = viz.heads_figure(maps[name][0], labels, labels,
+                           title=f"31415 -> 51413.: {name}, every head (one scale)")
+    viz.show(fig, heads_png)
+    viz.show(viz.loss_figure(np.arange(1, len(losses) + 1), losses,
+                             title="tiny GPT on reversal"), loss_png)
     assert sum(1 for ax in fig.axes if ax.images) == maps[name].shape[1]  # a panel per head
-    assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
+    if not viz.in_notebook():
+        assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
 else:
     print("matplotlib is not installed, so no figures: pip install 'attn-engine[plots]'")
 

@@ -13,6 +13,10 @@
 #
 # We train each briefly on data the project generates and read its attention with the same
 # call: `attention_maps(model, inputs)`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tempfile
@@ -119,7 +123,9 @@ for run in RUNS:
 #
 # The same three pictures as one figure (`pip install 'attn-engine[plots]'`): two
 # anti-diagonals, one for each model that learned to reverse, and the ViT's class token
-# over its 4×4 patches. Without matplotlib this cell says so and goes on.
+# over its 4×4 patches, each panel on its own scale with its own colorbar (a class token's
+# weights over 17 tokens are small beside an alignment's). Inline in a notebook, saved to a
+# file when run as a script; without matplotlib this cell says so and goes on.
 
 # %%
 import os
@@ -131,9 +137,10 @@ if viz.have_matplotlib():
     fig = viz.maps_figure([(a, list("51413"), src, "seq2seq-gru: alignment"),
                            (cross, list("51413"), src, "transformer: cross, mean of heads"),
                            (patches, range(grid), range(grid), "vit: class token -> patches")],
-                          title="rows attend to columns", path=path)
-    print("saved", path)
-    assert sum(1 for ax in fig.axes if ax.images) == 3 and os.path.getsize(path) > 0
+                          title="rows attend to columns", scale="each")
+    viz.show(fig, path)
+    assert sum(1 for ax in fig.axes if ax.images) == 3
+    assert viz.in_notebook() or os.path.getsize(path) > 0
 else:
     print("matplotlib is not installed, so no figure: pip install 'attn-engine[plots]'")
 

@@ -7,6 +7,9 @@
 # turns the simulator on for itself (before `numba.cuda` is first imported) and keeps every
 # shape tiny. The engine's own CUDA device is a separate piece of work; here we write
 # kernels by hand.
+#
+# **First run:** Numba compiles each kernel at its first launch, here for the simulator
+# (a second or two each); nothing is cached between runs in simulator mode.
 
 # %%
 import math
