@@ -92,7 +92,7 @@ def _fold(node, seen, shapes, names, numbers):
     """When the unprinted part of `node`'s subtree repeats an earlier one with only block
     numbers changed: mark it seen and return the note; else remember it and return None."""
     members, blocks, signature = _shape_of(node, seen, names)
-    if len(members) < 4 or not any(p[0] == "param" or "." in p[0] for p in signature):
+    if len(members) < 4 or not _holds_parameters(signature):
         return None  # only subtrees that hold parameters, and more than a line or two
     first = shapes.get(signature)
     if first is None:
@@ -104,22 +104,29 @@ def _fold(node, seen, shapes, names, numbers):
     return f"── {len(members)} nodes folded: the same ops as #{first[0]}, {how}"
 
 
+def _holds_parameters(signature):
+    """Whether a subtree reads a parameter (new in it, or printed before): only those fold."""
+    return any(part[-1] for part in signature)
+
+
 def _shape_of(node, seen, names):
     """(ids of the unprinted subtree, its block prefixes like 'transformer.h.1', its
-    signature: ops, shapes and parameter names with block numbers blanked)."""
+    signature: ops, shapes and parameter names with block numbers blanked, each part ending
+    in whether it is a parameter, a leaf that requires grad)."""
     members, blocks, parts, stack = set(), set(), [], [node]
     while stack:
         t = stack.pop()
+        name = (names or {}).get(id(t), "")
+        leaf = _INDEX.sub(".#.", name) or ("param" if t.requires_grad else "const")
+        is_param = not t._prev and t.requires_grad
         if id(t) in seen or id(t) in members:
-            parts.append(("ref", t._op.name if t._op else "leaf", tuple(t.shape)))
+            parts.append(("ref", t._op.name if t._op else leaf, tuple(t.shape), is_param))
             continue
         members.add(id(t))
-        name = (names or {}).get(id(t), "")
         match = _INDEX.search(name)
         if match:
             blocks.add(name[:match.end() - 1])
-        leaf = _INDEX.sub(".#.", name) or ("param" if t.requires_grad else "const")
-        parts.append((t._op.name if t._op else leaf, tuple(t.shape), len(t._prev)))
+        parts.append((t._op.name if t._op else leaf, tuple(t.shape), len(t._prev), is_param))
         stack.extend(reversed(t._prev))
     return members, blocks, tuple(parts)
 

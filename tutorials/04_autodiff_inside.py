@@ -13,9 +13,8 @@ import inspect
 
 import numpy as np
 
-import engine.autograd as autograd
 import engine.functional as F
-from engine import Tensor
+from engine import Tensor, autograd
 
 
 class Ctx:

@@ -174,8 +174,8 @@ def dot_weights(q, K):
     # <<< exercise 2
 
 
-import engine.functional as F  # noqa: E402  (for the checks below)
-from engine import Tensor, nn  # noqa: E402
+import engine.functional as F  # for the checks below
+from engine import Tensor, nn
 
 additive = nn.AdditiveAttention(6, 5, 8, rng=0)
 qa = np.random.default_rng(1).standard_normal(6).astype(np.float32)

@@ -50,12 +50,17 @@ def take(model, inputs):
 
 def snapshot_run(run):
     """Record the attention of `run` (engine.training.run.Run) at its current step in its
-    directory; returns None, or a warning line when it could not (training goes on)."""
+    directory; returns None, or a warning line when it could not (training goes on). A
+    model family without attention maps (the registry does not require them) records none."""
+    if not hasattr(run.model, "attention_maps"):
+        return None
     try:
         if getattr(run, "attention_probe", None) is None:
             run.attention_probe = probe(run.data, run.cfg.seed)
         inputs, labels = run.attention_probe
-        record(run.cfg.out_dir, run.step, take(run.model, inputs), labels)
+        maps = take(run.model, inputs)
+        if maps:
+            record(run.cfg.out_dir, run.step, maps, labels)
     except (OSError, ValueError) as e:
         return f"could not record the attention snapshot of step {run.step}: {e}"
     return None

@@ -25,8 +25,8 @@ def test_the_inside_tutorials_are_numbered_into_the_sequence():
     assert names[4] == "04_autodiff_inside.py" and names[5] == "05_matmul_kernel.py"
     assert names[8] == "08_flash_attention.py" and names[10] == "10_gpt_from_parts.py"
     for n, path in FILES.items():  # the heading's number is the file's
-        assert tutorial.parse_cells(open(path, encoding="utf-8").read())[0].text.startswith(
-            f"# {n}. "), path
+        with open(path, encoding="utf-8") as f:
+            assert tutorial.parse_cells(f.read())[0].text.startswith(f"# {n}. "), path
 
 
 @pytest.mark.parametrize("number", sorted(FILES))
@@ -125,11 +125,12 @@ def test_exercise_copy_fails_in_one_line_and_a_solution_passes(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "all 2 exercise(s) of tutorial 4 pass" in " ".join(r.stdout.split())
     # a wrong gradient is caught by the tutorial's own assert, named by its line
-    wrong = FILES[4].replace(".py", "")  # not a path: only the text is used
-    text = open(FILES[4], encoding="utf-8").read().replace(
+    with open(FILES[4], encoding="utf-8") as f:
+        reference = f.read()
+    text = reference.replace(
         "return sum_to(g / b, a.shape), sum_to(-g * a / (b * b), b.shape)",
         "return sum_to(g / b, a.shape), sum_to(g * a / (b * b), b.shape)")
-    assert text != open(FILES[4], encoding="utf-8").read(), wrong
+    assert text != reference
     copy2 = tmp_path / "wrong.py"
     copy2.write_text(text, encoding="utf-8")
     r = attn("tutorial", "4", "--check", str(copy2))

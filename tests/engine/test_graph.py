@@ -165,3 +165,20 @@ def test_repeated_blocks_fold_into_one_line_each():
     # each fold hides its members but the first, and the one "(see above)" line of the
     # residual stream that its branch reads
     assert len(unfolded.splitlines()) == len(lines3) + folded_nodes
+
+
+def test_repeated_steps_with_shared_weights_fold_too():
+    from engine.graph import names_of
+    w, u = _param(3, 3), _param(3, 3)
+    h, outs = Tensor(np.zeros((1, 3), np.float32)), []
+    for t in range(4):  # an unrolled recurrence: every step reads the same w and u
+        x = Tensor(np.full((1, 3), t, np.float32))
+        h = (h @ w + x @ u).tanh()
+        outs.append(h.reshape(1, 1, 3))
+    root = F.concat(outs, axis=1).sum()
+    names = names_of(None, w=w, u=u)
+    folded = render_tree(root, names=names)
+    notes = [line for line in folded.splitlines() if "folded" in line]
+    assert notes and all("the same parameters again" in n for n in notes)
+    assert len(folded.splitlines()) < len(render_tree(root, names=names, fold=False)
+                                          .splitlines())

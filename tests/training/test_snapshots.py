@@ -99,7 +99,7 @@ def test_attn_runs_replays_the_snapshots(run_dir):
     assert out.count("focus ") >= 3 and "snaps" in out
     snap = snapshots.load(run_dir)
     from commands.attention_replay import choose
-    label, series, focuses = choose(snap)
+    label, _, focuses = choose(snap)
     assert f"{label} at step 6 (focus {focuses[-1]:.2f}" in " ".join(out.split())
 
 
