@@ -16,7 +16,7 @@ from commands import CliError, plots, positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
-       "q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
+       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
        "new input"
 ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
 EXAMPLE = """examples:
@@ -77,7 +77,8 @@ def run(args):
         import signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     # training says what it does on stderr when stdout is for JSON
-    model, data = load_model(_checkpoint(args, _console(stderr=args.json)))
+    args.ckpt_dir = _checkpoint(args, _console(stderr=args.json))
+    model, data = load_model(args.ckpt_dir)
     if args.input is not None:
         result = analyse(model, data, args.input)
         if args.json:
@@ -335,6 +336,9 @@ def interact(model, data, args):
             return 0
         if line in ("q", "quit", "exit"):
             return 0
+        if line == "s":
+            _snapshots(args.ckpt_dir, console)
+            continue
         header = False
         if line in ARROW_COMMANDS:  # up/down: the layer before/after, left/right: head
             last = 0 if result is None else len(result["views"]) - 1
@@ -371,6 +375,16 @@ def _check_move(index, count, what):
     if not 0 <= index < count:
         raise CliError(f"{what} {index}: there are {what}s 0 to {count - 1}")
     return index
+
+
+def _snapshots(path, console):
+    """The run's attention snapshots beside its loss (as attn runs RUN --attention)."""
+    from commands import attention_replay
+    from commands.runs import _history
+    try:
+        attention_replay.replay(path, _history(path), console)
+    except CliError as e:
+        console.print(f"[red]{e}[/]")
 
 
 def _is_command(line):

@@ -71,13 +71,18 @@ def write_exercise(path, text, where):
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise CliError(f"no folder {folder} to write {path} into")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".exercise-", suffix=".py")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".exercise-", suffix=".py")
+    except OSError as e:
+        raise CliError(f"cannot write into {folder}: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(stub_text(text, where))
         os.link(tmp, target)  # fails if the name appeared meanwhile: never replaces a file
     except FileExistsError:
         raise CliError(f"{path} already exists: give another path") from None
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         os.unlink(tmp)
     return target

@@ -111,7 +111,7 @@ def _shown(chunk):
 
 def test_interactive_through_a_pipe(runs):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
-                        runs["gpt"]], input="31415\nh 2\nn\nl 1\nh 9\nl 7\nbad\nzz\nq\n",
+                        runs["gpt"]], input="31415\nh 2\nn\nl 1\nh 9\nl 7\nbad\nzz\ns\nq\n",
                        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     out = r.stdout
@@ -124,6 +124,7 @@ def test_interactive_through_a_pipe(runs):
     assert "head 9: there are heads 0 to 3" in answers[4]  # refused, not clamped
     assert "layer 7: there are layers 0 to 1" in answers[5]
     assert "is not a string" in out  # zz: said, and the prompt goes on
+    assert "attention snapshots: 1, steps 150 to 150" in " ".join(out.split())  # s
 
 
 def test_inputs_outside_the_trained_lengths_are_flagged(runs):
