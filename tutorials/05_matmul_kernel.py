@@ -153,11 +153,12 @@ t_ipj = report("numba i, p, j (vectorised)", best_time(matmul_ipj, A3, B3), big)
 t_tiled = report("numba tiled + prange", best_time(matmul_tiled, A3, B3), big)
 print(f"n={big}: tiled + prange takes {t_tiled / t_ipj:.2f}x the time of i, p, j")
 # What tiling changes for certain, whatever the machine's load: how much of B comes from
-# beyond the L2 cache. i, p, j reads all of B once per row of C; a BP-row panel of B stays
-# in cache while the BI rows of a block use it, so the tiled form reads B once per BI rows.
-streamed = {"i, p, j": big * big * big * 4, "tiled": -(-big // BI) * big * big * 4}
-print(f"B ({big * big * 4 / 2**20:.2f} MiB; L2 holds about 1 MiB) read from beyond L2: "
-      f"i, p, j {streamed['i, p, j'] / 2**20:,.0f} MiB, tiled "
+# beyond the L2 cache at n = 1024 (B is 4 MiB, L2 about 1 MiB). i, p, j reads all of B once
+# per row of C; a BP-row panel of B stays in cache while the BI rows of a block use it, so
+# the tiled form reads B once per BI rows.
+N = 1024
+streamed = {"i, p, j": N * N * N * 4, "tiled": -(-N // BI) * N * N * 4}
+print(f"n={N}: B read from beyond L2: i, p, j {streamed['i, p, j'] / 2**20:,.0f} MiB, tiled "
       f"{streamed['tiled'] / 2**20:,.0f} MiB ({streamed['i, p, j'] // streamed['tiled']}x less)")
 assert streamed["i, p, j"] == BI * streamed["tiled"]
 
