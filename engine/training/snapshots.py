@@ -19,11 +19,13 @@ that would pass it are left out, listed in `names` only when kept).
 """
 
 import os
+import re
 import tempfile
 
 import numpy as np
 
 FILE, FORMAT = "attention.npz", 1
+_TEMP = re.compile(r"\.attention\..+\.tmp$")  # what _write leaves if killed midway
 MAX_SNAPSHOTS, MAX_TOKENS, MAX_BYTES = 48, 64, 4 << 20
 
 
@@ -107,6 +109,9 @@ def _write(run_dir, steps, series, labels):
     arrays["names"] = np.asarray(names, dtype=str)
     if labels is not None:
         arrays["labels"] = np.asarray(labels, dtype=str)
+    for name in os.listdir(run_dir):  # the run holds the directory's lock: these are stale
+        if _TEMP.match(name):
+            os.unlink(os.path.join(run_dir, name))
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=".attention.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:

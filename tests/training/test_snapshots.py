@@ -67,6 +67,12 @@ def test_a_resumed_run_replaces_the_steps_it_repeats(tmp_path):
     assert np.allclose(snap["maps"]["layer.0"][:, 0, 0, 0], [0.1, 0.5], atol=1e-3)
 
 
+def test_a_temporary_file_left_by_a_killed_write_is_removed(tmp_path):
+    (tmp_path / ".attention.abc123.tmp").write_bytes(b"half a file")
+    snapshots.record(tmp_path, 3, _maps(0.2), None)
+    assert sorted(os.listdir(tmp_path)) == [snapshots.FILE]
+
+
 def test_never_written_through_a_symlink(tmp_path):
     outside = tmp_path / "outside.npz"
     outside.write_bytes(b"not yours")
