@@ -252,17 +252,24 @@ def _sample_task(args, model, task, rng):
 
 
 def _attention_text(model, task, prompt, out):
-    """The answer -> input attention of one decoded problem, as a text heatmap."""
+    """The answer -> input attention of one decoded problem: the most focused head's map
+    as a text heatmap (shade 0 to 1), and every other head's focus in one line."""
     import numpy as np
 
     from engine import viz
     width = task.input_width
     tokens = np.concatenate([prompt, out])
-    w = viz.alignment(model, tokens, width)[:len(out)]  # (answer tokens, input field)
+    ranked = viz.alignments(model, tokens, width)  # per head, the most focused first
+    label, w, sharp = ranked[0]
+    w = w[:len(out)]  # (answer tokens, input field)
     cols = [task.vocab.itos[t] for t in prompt[:width]]
     rows = [task.vocab.itos[t] for t in out]
-    return viz.heatmap(w, rows, cols, title=f"\n{task.vocab.decode(prompt)} -> "
-                       f"{task.vocab.decode(out)}: what each answer token attended to")
+    others = "; then " + ", ".join(f"{name} {f:.2f}" for name, _, f in ranked[1:8]) if len(
+        ranked) > 1 else ""
+    title = (f"\n{task.vocab.decode(prompt)} -> {task.vocab.decode(out)}: {label}, the most "
+             f"focused of {len(ranked)} head(s) (focus {sharp:.2f}, the mean of each row's "
+             f"largest weight{others})\nshades 0 to 1: what each answer token attended to")
+    return viz.heatmap(w, rows, cols, title=title, vmax=1.0)
 
 
 def _sample_text(args, model, vocab, rng):

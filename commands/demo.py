@@ -16,7 +16,7 @@ from commands import CliError, apply_steps_cap, plots, positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
-       "q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
+       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
        "new input"
 ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
 EXAMPLE = """examples:
@@ -77,7 +77,8 @@ def run(args):
         import signal
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     # training says what it does on stderr when stdout is for JSON
-    model, data = load_model(_checkpoint(args, _console(stderr=args.json)))
+    args.ckpt_dir = _checkpoint(args, _console(stderr=args.json))
+    model, data = load_model(args.ckpt_dir)
     if args.input is not None:
         result = analyse(model, data, args.input)
         if args.json:
@@ -149,8 +150,31 @@ def _analyse_task(model, task, text):
     ok = len(out) == len(want) and bool(np.all(out == want))
     result = {"input": text, "output": task.vocab.decode(out), "ok": ok,
               "expected": task.vocab.decode(want), "views": views, "image": None}
-    result["note"] = _mirror_note(views, task, len(inp)) if task.name == "reverse" else None
+    mirror = _mirror_head(views, task, len(inp)) if task.name == "reverse" else None
+    result["note"] = _mirror_note(mirror)
+    result["start"] = _start(views, mirror)
+    result["warning"] = _length_warning(task, len(inp))
     return result
+
+
+def _length_warning(task, length):
+    """A line when the input's length is outside what the model was trained on."""
+    if task.name == "add" or task.min_len <= length <= task.max_len:
+        return None
+    return (f"the model was trained on inputs of {task.min_len} to {task.max_len} digits; "
+            f"this one has {length}, so expect mistakes (models rarely generalise past "
+            f"the lengths they saw)")
+
+
+def _start(views, mirror):
+    """(view, head) to open on: the mirror head the note names, else the most focused."""
+    from engine import viz
+    if mirror is not None and mirror[0] >= 0.5:
+        names = [v.name for v in views]
+        return names.index(mirror[1]), mirror[2]
+    ranked = [(viz.focus(a), i, h) for i, v in enumerate(views) for h, a in enumerate(v.heads)]
+    _, i, h = max(ranked) if ranked else (0, 0, 0)
+    return i, h
 
 
 def _labels(name, labels, width):
@@ -164,8 +188,9 @@ def _labels(name, labels, width):
     return target, (target if name.endswith(".self") else source)
 
 
-def _mirror_note(views, task, length):
-    """For reverse: the head that puts the most weight on the mirrored input position."""
+def _mirror_head(views, task, length):
+    """For reverse: (score, view name, head) of the head that puts the most weight on the
+    mirrored input position, or None."""
     width, best = task.input_width, (0.0, None, None)
     for v in views:
         if v.heads.shape[2] < width:
@@ -176,7 +201,11 @@ def _mirror_note(views, task, length):
         for h, a in enumerate(v.heads):
             score = float(np.mean([a[offset + t, width - 1 - t] for t in range(length)]))
             best = max(best, (score, v.name, h), key=lambda b: b[0])
-    if best[1] is None:
+    return None if best[1] is None else best
+
+
+def _mirror_note(best):
+    if best is None:
         return None
     if best[0] < 0.5:
         return (f"no head attends to the mirrored input position yet (the closest: {best[1]} "
@@ -198,12 +227,13 @@ def _analyse_image(model, data, path):
     note = "rows/columns: c = the class token, 0.. = patches row by row"
     return {"input": path, "output": data.classes[pred], "expected": None, "ok": None,
             "views": views, "image": image, "cls": maps["cls"][0], "grid": grid,
-            "note": note}
+            "note": note, "warning": None, "start": _start(views, None)}
 
 
 def to_json(result):
     return {"input": result["input"], "output": result["output"],
             "expected": result["expected"], "ok": result["ok"], "note": result["note"],
+            "warning": result.get("warning"),
             "maps": {v.name: {"rows": v.rows, "cols": v.cols,
                               "heads": np.round(v.heads.astype(np.float64), 4).tolist()}
                      for v in result["views"]}}
@@ -219,6 +249,7 @@ def show(result, console, layer=None, head=None, every=False, header=True):
     from engine import viz
     if header:
         _header(result, console)
+    from rich.columns import Columns
     views = result["views"]
     chosen = range(len(views)) if layer is None else [_check(layer, len(views), "layer")]
     for i in chosen:
@@ -226,10 +257,38 @@ def show(result, console, layer=None, head=None, every=False, header=True):
         heads = range(len(v.heads)) if head is None else [_check(head, len(v.heads), "head")]
         if not every and head is None:
             heads = heads[:1]
-        for h in heads:
-            title = (f"\nlayer {i} of {len(views)} ({v.name}), head {h} of {len(v.heads)}: "
-                     f"each row is a position, its shades what it attends to")
-            console.print(viz.heatmap(v.heads[h], v.rows, v.cols, title=title), markup=False)
+        console.print(f"\nlayer {i} of {len(views)} ({v.name}): each row is a position, its "
+                      f"shades what it attends to (one scale, 0 to 1: {_legend()})")
+        blocks = [_coloured(v.heads[h], v.rows, v.cols, f"head {h} of {len(v.heads)} (focus "
+                            f"{viz.focus(v.heads[h]):.2f})") for h in heads]
+        console.print(Columns(blocks, padding=(0, 3)))  # side by side when they fit
+
+
+RAMP = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")  # viridis, one per shade
+
+
+def _legend():
+    from engine import viz
+    return " ".join(f"{viz.SHADES[k]}{k / (len(viz.SHADES) - 1):.2g}"
+                    for k in range(1, len(viz.SHADES)))
+
+
+def _coloured(a, rows, cols, title):
+    """One head as rich Text: engine.viz.heatmap's shade characters on the scale 0..1, each
+    cell also coloured on a viridis ramp (a terminal without colour keeps the shades)."""
+    from rich.text import Text
+
+    from engine import viz
+    plain = viz.heatmap(a, rows, cols, title=title, vmax=1.0).split("\n")
+    pad, head = max((len(str(r)) for r in rows), default=0), len(plain) - len(rows)
+    text = Text("\n".join(plain[:head]) + "\n")
+    for r, line in enumerate(plain[head:]):
+        text.append(line[:pad + 1])
+        for c in range(a.shape[1]):
+            k = viz.SHADES.index(line[pad + 1 + 2 * c])
+            text.append(line[pad + 1 + 2 * c:pad + 3 + 2 * c], style=RAMP[k] if k else "")
+        text.append("\n" if r < len(rows) - 1 else "")
+    return text
 
 
 def plot(result, layer, path):
@@ -254,6 +313,8 @@ def _header(result, console):
         console.print(viz.patch_grid(result["cls"], result["grid"]), markup=False)
     if result["note"]:
         console.print(f"[cyan]{result['note']}[/]")
+    if result.get("warning"):
+        console.print(f"[yellow]warning: {result['warning']}[/]")
 
 
 def _check(index, count, what):
@@ -276,16 +337,26 @@ def interact(model, data, args):
             return 0
         if line in ("q", "quit", "exit"):
             return 0
+        if line == "s":
+            _snapshots(args.ckpt_dir, console)
+            continue
         header = False
         if line in ARROW_COMMANDS:  # up/down: the layer before/after, left/right: head
-            line = "" if result is None else ARROW_COMMANDS[line].format(up=layer - 1,
-                                                                          down=layer + 1)
+            last = 0 if result is None else len(result["views"]) - 1
+            line = "" if result is None else ARROW_COMMANDS[line].format(
+                up=max(0, layer - 1), down=min(last, layer + 1))  # arrows stop at the ends
         if result is not None and _is_command(line):
-            layer, head, every = _move(line, layer, head, result["views"], console)
+            try:
+                layer, head, every = _move(line, layer, head, result["views"], console)
+            except CliError as e:  # out of range: said in one line, the view stays
+                console.print(f"[red]{e}[/]")
+                continue
         elif line:
             try:
-                result, layer, head, every = analyse(model, data, line), 0, 0, False
-                header = True
+                result, every, header = analyse(model, data, line), False, True
+                layer, head = result["start"]
+                if args.layer is not None or args.head is not None:
+                    layer, head = args.layer or 0, args.head or 0
             except Exception as e:  # noqa: BLE001  (a bad input: say so, keep the prompt)
                 console.print(f"[red]{e}[/]")
                 continue
@@ -301,20 +372,37 @@ def interact(model, data, args):
             console.print(f"[red]{e}[/]")
 
 
+def _check_move(index, count, what):
+    if not 0 <= index < count:
+        raise CliError(f"{what} {index}: there are {what}s 0 to {count - 1}")
+    return index
+
+
+def _snapshots(path, console):
+    """The run's attention snapshots beside its loss (as attn runs RUN --attention)."""
+    from commands import attention_replay
+    from commands.runs import _history
+    try:
+        attention_replay.replay(path, _history(path), console)
+    except CliError as e:
+        console.print(f"[red]{e}[/]")
+
+
 def _is_command(line):
     word = line.split()[0] if line else ""
     return word in ("l", "h", "n", "p", "a")
 
 
 def _move(line, layer, head, views, console):
-    """The (layer, head, all heads?) a navigation command asks for, kept in range."""
+    """The (layer, head, all heads?) a navigation command asks for; CliError (one line)
+    for a layer or head the model does not have (arrow keys stop at the ends instead)."""
     word, *rest = line.split()
     number = int(rest[0]) if rest and rest[0].lstrip("-").isdigit() else None
     heads = len(views[layer].heads)
     if word == "l" and number is not None:
-        layer, head = max(0, min(number, len(views) - 1)), 0
+        layer, head = _check_move(number, len(views), "layer"), 0
     elif word == "h" and number is not None:
-        head = max(0, min(number, heads - 1))
+        head = _check_move(number, heads, "head")
     elif word in ("n", "p"):
         flat = [(i, h) for i, v in enumerate(views) for h in range(len(v.heads))]
         k = (flat.index((layer, head)) + (1 if word == "n" else -1)) % len(flat)

@@ -27,6 +27,9 @@ def add_args(p):
                         "EXPR (its tiny size on a batch of 2): gpt, seq2seq-gru, "
                         "seq2seq-transformer, vit")
     p.add_argument("--no-formulas", action="store_true", help="leave out the derivatives")
+    p.add_argument("--unfold", action="store_true",
+                   help="print every block of a stack in full (by default a block that "
+                        "repeats an earlier one with other parameters is one line)")
     p.epilog = EXAMPLE
 
 
@@ -34,27 +37,29 @@ def run(args):
     from engine.graph import count_ops, render_tree, to_dot
     if (args.expr is None) == (args.model is None):
         raise CliError("give an EXPR or --model NAME (not both); see attn graph --help")
-    root, what = _model_loss(args) if args.model else _expression(args)
+    root, what, names = _model_loss(args) if args.model else _expression(args)
     if args.dot:
-        print(to_dot(root))
+        print(to_dot(root, names=names))
         return 0
     from rich.console import Console
     console = Console(highlight=False)
     console.print(f"[bold]{what}[/]: {tuple(root.shape)} {root.dtype}; ops "
                   + ", ".join(f"{name} x{n}" for name, n in count_ops(root).items()))
-    console.print(render_tree(root, formulas=not args.no_formulas), markup=False,
-                  soft_wrap=True)
+    console.print(render_tree(root, formulas=not args.no_formulas, names=names,
+                              fold=not args.unfold), markup=False, soft_wrap=True)
     return 0
 
 
 def _expression(args):
     from engine.exprgraph import ExprError, evaluate, inputs_for, parse_shape
+    from engine.graph import names_of
     from engine.tensor import Tensor
     if args.model is None and args.shape == [] and not args.expr.strip():
         raise CliError("EXPR is empty")
     try:
         shapes = dict(parse_shape(s) for s in args.shape)
-        value = evaluate(args.expr, inputs_for(shapes))
+        inputs = inputs_for(shapes)
+        value = evaluate(args.expr, inputs)
     except ExprError as e:
         raise CliError(str(e)) from None
     except (ValueError, TypeError) as e:  # the engine refused the call: shapes, arguments
@@ -62,7 +67,7 @@ def _expression(args):
     if not isinstance(value, Tensor):
         raise CliError(f"{args.expr!r} is the number {value!r}, not a tensor: use an input "
                        f"given with --shape")
-    return value, args.expr
+    return value, args.expr, names_of(None, **inputs)
 
 
 def _model_loss(args):
@@ -91,8 +96,9 @@ def _model_loss(args):
     model = family.model(config, rng=0)
     inputs, targets = data.get_batch("train", 2, np.random.default_rng(0))
     _, loss = model(inputs, targets)
+    from engine.graph import names_of
     return loss, (f"{args.model} tiny: its loss on {data.describe()['name']}, inputs "
-                  f"{inputs.shape} ({model.num_parameters():,} parameters)")
+                  f"{inputs.shape} ({model.num_parameters():,} parameters)"), names_of(model)
 
 
 # What --model feeds a family: the first of these its config fits (config.for_data).

@@ -50,7 +50,9 @@ EXAMPLE = """examples:
   attn runs                           # every run under runs/: model, data, steps, result
   attn runs reverse                   # one run (a name under runs/, or a directory): its
                                       # settings, loss curve and evaluations
-  attn runs runs/reverse --plot loss.png   # its loss curve as a figure (needs matplotlib)"""
+  attn runs runs/reverse --plot loss.png   # its loss curve as a figure (needs matplotlib)
+  attn runs reverse --attention       # replay the attention snapshots beside the loss
+  attn runs reverse --attention --plot formed.png  # the same as a figure"""
 
 
 def add_args(p):
@@ -62,21 +64,32 @@ def add_args(p):
     p.add_argument("--plot", metavar="PATH",
                    help="with RUN: save its loss curve (and validation losses) as a PNG "
                         "(needs matplotlib: pip install 'attn-engine[plots]')")
+    p.add_argument("--attention", action="store_true",
+                   help="with RUN: replay the attention snapshots it recorded at each "
+                        "evaluation beside its loss curve (with --plot: as a figure)")
     p.epilog = EXAMPLE
 
 
 def run(args):
     from commands import plots
-    if args.plot is not None and args.name is None:
-        raise CliError("--plot draws one run's loss curve: name the run (attn runs lists "
-                       "them)")
+    if (args.plot is not None or args.attention) and args.name is None:
+        raise CliError(f"{'--plot' if args.plot is not None else '--attention'} shows one "
+                       f"run: name the run (attn runs lists them)")
     plots.check(args.plot)
     if args.name is None:
         return _list(args.root)
     path = _find(args.name, args.root)
     info, history = _read(path), _history(path)
     _show(path, info, history)
-    if args.plot is not None:
+    if args.attention:
+        from rich.console import Console
+
+        from commands import attention_replay
+        replayed = attention_replay.replay(path, history, Console(highlight=False))
+        if args.plot is not None:
+            attention_replay.figure(path, history, replayed, args.plot)
+            print(f"figure of the attention as it formed: {args.plot}")
+    elif args.plot is not None:
         from functools import partial
 
         from engine import viz

@@ -6,6 +6,10 @@ renders the markdown with rich, shows the code highlighted, runs it in one names
 by all cells (as a notebook does), and waits for Enter between cells unless --no-pause.
 The folder is found next to the package (the repository root), so an editable install
 (`pip install -e .`) finds it; a plain wheel install does not ship it.
+
+Each tutorial ends with exercises (commands/exercises.py): `--exercise [PATH]` writes a copy
+with the solutions taken out, `--check FILE` runs the tutorial's asserts on the learner's.
+`ATTN_TUTORIAL_QUICK=1` makes the measuring cells use their small sizes (the tests set it).
 """
 
 import os
@@ -37,9 +41,16 @@ def add_args(p):
                    help="the tutorial to step through (default: list them)")
     p.add_argument("--no-pause", action="store_true",
                    help="run straight through instead of waiting for Enter after each cell")
+    p.add_argument("--exercise", nargs="?", const="", metavar="PATH",
+                   help="write a copy of tutorial N with its exercises to fill in (default: "
+                        "NN_topic_exercise.py in the current folder)")
+    p.add_argument("--check", metavar="FILE",
+                   help="run tutorial N's asserts with your exercise solutions from FILE")
     p.epilog = ("examples:\n  attn tutorial                # the list\n"
                 "  attn tutorial 1              # step through the first, Enter after each cell\n"
-                "  attn tutorial 8 --no-pause   # run straight through")
+                "  attn tutorial 11 --no-pause  # run straight through\n"
+                "  attn tutorial 4 --exercise   # write 04_autodiff_inside_exercise.py\n"
+                "  attn tutorial 4 --check 04_autodiff_inside_exercise.py")
 
 
 def tutorial_files(folder=TUTORIALS):
@@ -98,7 +109,28 @@ def run(args):
         known = ", ".join(str(n) for n in files) or "none"
         raise CliError(f"no tutorial {args.number} (there are: {known}; `attn tutorial` "
                        f"lists them)")
-    step_through(files[args.number], console, pause=not args.no_pause)
+    path = files[args.number]
+    if args.exercise is not None or args.check is not None:
+        return _exercises(args, path, console)
+    step_through(path, console, pause=not args.no_pause)
+    return 0
+
+
+def _exercises(args, path, console):
+    from commands import exercises
+    if args.exercise is not None and args.check is not None:
+        raise CliError("--exercise writes the copy, --check checks it: one at a time")
+    if args.check is not None:
+        n = exercises.check(path, args.check, step_through, TutorialFailed)
+        console.print(f"all {n} exercise(s) of tutorial {args.number} pass: the tutorial's "
+                      f"asserts hold with your code from {args.check}")
+        return 0
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    out = args.exercise or os.path.basename(path).replace(".py", "_exercise.py")
+    written = exercises.write_exercise(out, text, os.path.basename(path))
+    console.print(f"wrote {written}: fill in the regions marked '# >>> exercise N', then "
+                  f"`attn tutorial {args.number} --check {out}`")
     return 0
 
 

@@ -6,6 +6,10 @@
 # That record is the computation graph; `loss.backward()` walks it in reverse.
 # Run this file plainly (`python tutorials/01_tensors_and_graph.py`), open it as a
 # notebook, or step through it with `attn tutorial 1`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np
@@ -72,3 +76,44 @@ assert a.grad[0] == 2 * 3.0 + 1  # d(a^2 + a)/da = 2a + 1: every path summed
 dot = to_dot(b)
 assert dot.count("->") == 4      # mul takes a twice, add takes mul and a
 print(dot.splitlines()[0], "...", len(dot.splitlines()), "lines of DOT")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 1 --exercise` writes a copy with these parts removed;
+# `attn tutorial 1 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `leaves(t)`: the distinct leaf tensors `t` depends on (those with no `_prev`), in the
+#    order a walk from `t` through `_prev` first meets them. Use a loop, not recursion.
+# 2. `cube_grad(values)`: d/dx of sum(x ** 3) by hand, for the numpy array `values`.
+
+# %%
+def leaves(t):
+    # >>> exercise 1: walk t._prev (a stack or queue); return a list of the leaves
+    found, seen, todo = [], set(), [t]
+    while todo:
+        node = todo.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not node._prev:
+            found.append(node)
+        todo.extend(node._prev)
+    return found
+    # <<< exercise 1
+
+
+def cube_grad(values):
+    # >>> exercise 2: return the gradient array
+    return 3 * values ** 2
+    # <<< exercise 2
+
+
+found = leaves(((x @ w).tanh() ** 2).sum())
+assert len(found) == 2 and found[0] is x and found[1] is w, "leaves should be [x, w]"
+assert [t is a for t in leaves(a * a + a)] == [True], "a diamond has one leaf"
+c = Tensor([[1.0, -2.0, 0.5]], requires_grad=True)
+(c ** 3).sum().backward()
+assert np.allclose(cube_grad(c.data), c.grad), "d sum(x^3) / dx is 3 x^2"
+print("leaves and cube_grad agree with the graph and the engine")

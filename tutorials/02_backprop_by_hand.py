@@ -5,6 +5,10 @@
 # the inputs. Here we do it by hand for a tiny network, `loss = sum(tanh(x @ w + b) ** 2)`,
 # compare every step with what `backward()` computes, then check both against finite
 # differences with `engine.gradcheck`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np
@@ -97,3 +101,31 @@ try:
 except GradcheckError as e:
     print("gradcheck refused it:", e)
     assert "analytic" in str(e) and "numeric" in str(e)
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 2 --exercise` writes a copy with these parts removed;
+# `attn tutorial 2 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. Backprop by hand through `loss = sum(relu(X @ W) * Cw)` (Cw a fixed weight):
+#    return dX and dW. relu passes the gradient where its input was positive.
+
+# %%
+Cw = rng.standard_normal((4, 2))
+
+
+def relu_net_grads(X, W, Cw):
+    # >>> exercise 1: forward keeping the intermediates, then backward; return (dX, dW)
+    z = X @ W
+    dz = Cw * (z > 0)
+    return dz @ W.T, X.T @ dz
+    # <<< exercise 1
+
+
+xe, we = Tensor(X, requires_grad=True), Tensor(W, requires_grad=True)
+((xe @ we).relu() * Tensor(Cw)).sum().backward()
+dX_mine, dW_mine = relu_net_grads(X, W, Cw)
+assert np.allclose(dX_mine, xe.grad) and np.allclose(dW_mine, we.grad), "dX or dW is wrong"
+print("relu network: by hand == engine")

@@ -5,6 +5,10 @@
 # copied four times. Each of those copies touched the loss, so b's gradient is the sum of
 # the gradients of all its copies. The engine does this in one helper (`unbroadcast`):
 # sum over the axes that broadcasting added or stretched, so `b.grad` has b's shape.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np
@@ -76,3 +80,33 @@ for sa, sb in [((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 1, 4), (3, 1)), ((), (4,))
     a_, b_ = (Tensor(rng.standard_normal(s), requires_grad=True) for s in (sa, sb))
     report = gradcheck(lambda a, b: a * b + b, a_, b_)
     print(f"gradcheck a{sa} * b{sb}: worst rel err {max(report.max_rel_error):.1e}")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 3 --exercise` writes a copy with these parts removed;
+# `attn tutorial 3 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `unbroadcast(g, shape)`: sum the gradient `g` (of the broadcast result) back to
+#    `shape`: over the leading axes broadcasting added, and (keeping them) over the axes
+#    where `shape` has size 1.
+
+# %%
+def unbroadcast(g, shape):
+    # >>> exercise 1: return an array of exactly `shape`
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+    # <<< exercise 1
+
+
+for sa, sb in [((4, 3), (3,)), ((4, 1), (1, 3)), ((2, 1, 3), (4, 1)), ((), (5,))]:
+    a_, b_ = (Tensor(rng.standard_normal(s), requires_grad=True) for s in (sa, sb))
+    w_ = rng.standard_normal(np.broadcast_shapes(sa, sb))
+    (Tensor(w_) * (a_ + b_)).sum().backward()
+    for t, s in ((a_, sa), (b_, sb)):
+        mine = unbroadcast(w_, s)
+        assert np.shape(mine) == s and np.allclose(mine, t.grad), f"unbroadcast to {s}"
+print("unbroadcast matches the engine for every pair")

@@ -23,7 +23,7 @@ from engine.models import get_model
 from engine.nn import eval_mode
 from engine.optim import clip_grad_norm, cosine_lr, set_lr
 from engine.training import run as runs
-from engine.training import rundir
+from engine.training import rundir, snapshots
 from engine.training.checkpoint import CheckpointError
 from engine.training.progress import Reporter
 from engine.training.support import (
@@ -121,8 +121,16 @@ def _loop(run, reporter):
             raise_kept_interrupt()
             run.metrics.evaluation(result)
             reporter.evaluation(result)
+            _snapshot(run, reporter)
         if cfg.out_dir and cfg.ckpt_every and run.step % cfg.ckpt_every == 0:
             _save(run, reporter, last=False)
+
+
+def _snapshot(run, reporter):
+    """The attention of the run's probe example at this evaluation (engine.training.snapshots)."""
+    problem = snapshots.snapshot_run(run) if run.cfg.out_dir else None
+    if problem:
+        reporter.warning(f"{problem}; training goes on")
 
 
 def _save(run, reporter, *, last, why=""):
@@ -187,6 +195,7 @@ def _train(cfg, progress):
                 raise_kept_interrupt()
                 run.metrics.evaluation(result, final=True)
                 reporter.evaluation(run.history["final"], final=True)
+                _snapshot(run, reporter)
                 if cfg.out_dir:
                     _save(run, reporter, last=True)
         except KeyboardInterrupt:

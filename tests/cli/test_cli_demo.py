@@ -50,7 +50,8 @@ def _json(*args):
 def test_gpt_output_maps_and_the_mirror_head(runs):
     r = attn("demo", "--ckpt", runs["gpt"], "--input", "31415")
     assert r.returncode == 0, r.stderr
-    assert "31415 -> 51413. ok" in r.stdout and "layer 1 of 2 (layer.1), head 3 of 4" in r.stdout
+    assert "31415 -> 51413. ok" in r.stdout and "layer 1 of 2 (layer.1)" in r.stdout
+    assert "head 3 of 4 (focus" in r.stdout and "one scale, 0 to 1" in r.stdout
     out = _json("--ckpt", runs["gpt"], "--input", "31415")
     assert out["output"] == "51413." and out["ok"] is True
     m = out["maps"]["layer.0"]
@@ -102,16 +103,47 @@ def test_bad_input(runs, tmp_path):
     _one_line_error(attn("demo", "--input", "31415", "--steps", "0"), "--steps")
 
 
+def _shown(chunk):
+    """(layer name, head) of the one map a demo answer showed."""
+    name = chunk.split("(layer.")[1].split(")")[0]
+    return f"layer.{name}", int(chunk.split("\nhead ")[1].split(" of")[0])
+
+
 def test_interactive_through_a_pipe(runs):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
-                        runs["gpt"]], input="31415\nh 2\nn\nl 1\nbad\nzz\nq\n",
+                        runs["gpt"]], input="31415\nh 2\nn\nl 1\nh 9\nl 7\nbad\nzz\ns\nq\n",
                        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert r.returncode == 0, r.stderr
     out = r.stdout
     assert "31415 -> 51413." in out
-    assert "(layer.0), head 2 of 4" in out and "(layer.0), head 3 of 4" in out  # h 2, n
-    assert "(layer.1), head 0 of 4" in out  # l 1
+    answers = out.split("31415 -> 51413.")[1].split("\n> ")
+    named = out.split("attends to the mirrored input position")[0].split("\n")[-1].split()
+    assert _shown(answers[0]) == (named[0], int(named[2]))  # opens on the head it names
+    assert _shown(answers[1])[1] == 2 and _shown(answers[2])[1] == 3  # h 2, n
+    assert _shown(answers[3]) == ("layer.1", 0)  # l 1
+    assert "head 9: there are heads 0 to 3" in answers[4]  # refused, not clamped
+    assert "layer 7: there are layers 0 to 1" in answers[5]
     assert "is not a string" in out  # zz: said, and the prompt goes on
+    assert "attention snapshots: 1, steps 150 to 150" in " ".join(out.split())  # s
+
+
+def test_inputs_outside_the_trained_lengths_are_flagged(runs):
+    r = attn("demo", "--ckpt", runs["gpt"], "--input", "313", "--layer", "0", "--head", "0")
+    assert r.returncode == 0, r.stderr
+    assert "trained on inputs of 5 to 5 digits; this one has 3" in " ".join(r.stdout.split())
+    assert "warning" not in attn("demo", "--ckpt", runs["gpt"], "--input", "31415").stdout
+    assert "5 to 5 digits" in _json("--ckpt", runs["gpt"], "--input", "31")["warning"]
+
+
+def test_maps_are_coloured_on_one_scale_in_a_colour_terminal(runs):
+    env = {**os.environ, "FORCE_COLOR": "1", "COLORTERM": "truecolor", "COLUMNS": "200"}
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
+                        runs["gpt"], "--input", "31415", "--layer", "0"], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300, check=False, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "38;2;253;231;37" in r.stdout  # the ramp's top colour (#fde725) on weights near 1
+    lines = [line for line in r.stdout.splitlines() if "head 0 of 4" in line]
+    assert lines and "head 3 of 4" in lines[0]  # four 12-column heads fit side by side
 
 
 def _read_until(fd, text, timeout=60):
@@ -144,11 +176,13 @@ def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
         os.write(master, b"h 1\n")
         assert "head 1 of 4" in _read_until(master, "\n> ")
         os.write(master, b"\x1b[C")  # right arrow: the next head, at once (no Enter)
-        assert "(layer.0), head 2 of 4" in _read_until(master, "\n> ")
+        assert _shown(_read_until(master, "\n> ")) == ("layer.0", 2)
         os.write(master, b"\x1b[B")  # down arrow: the next layer
-        assert "(layer.1), head 0 of 4" in _read_until(master, "\n> ")
+        assert _shown(_read_until(master, "\n> ")) == ("layer.1", 0)
+        os.write(master, b"\x1b[B")  # down again: the last layer stays
+        assert _shown(_read_until(master, "\n> ")) == ("layer.1", 0)
         os.write(master, b"h 9x\x7f\x7f3\n")  # typed, with Backspace
-        assert "(layer.1), head 3 of 4" in _read_until(master, "\n> ")
+        assert _shown(_read_until(master, "\n> ")) == ("layer.1", 3)
         os.write(master, b"\x03")  # Ctrl-C, as the terminal sends it: SIGINT
         assert proc.wait(timeout=60) == 0
     finally:
@@ -282,3 +316,24 @@ def test_ctrl_c_while_the_worker_is_being_started(tmp_path):
     assert r.returncode == 130, r.stderr
     assert "interrupted at step" in r.stderr and "nothing is saved" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_sample_attention_shows_the_most_focused_head_not_a_mean(runs):
+    import numpy as np
+
+    from engine import viz
+    from engine.training import load_model
+    r = attn("sample", "--ckpt", runs["gpt"], "--prompt", "31415", "--attention")
+    assert r.returncode == 0, r.stderr
+    model, task = load_model(runs["gpt"])
+    tokens = np.concatenate([task.prompt_tokens("31415"), task.vocab.encode("51413.")])
+    ranked = viz.alignments(model, tokens, task.input_width)
+    label, best, sharp = ranked[0]
+    assert sharp == max(f for _, _, f in ranked) and len(ranked) == 8  # 2 layers x 4 heads
+    mean = np.mean([a for _, a, _ in ranked if a.shape == best.shape], axis=0)
+    assert sharp > viz.focus(mean) + 0.2  # what the head mean used to hide
+    text = " ".join(r.stdout.split())
+    assert f"{label}, the most focused of 8 head(s) (focus {sharp:.2f}" in text
+    heat = r.stdout.split("attended to")[1].strip("\n").splitlines()
+    assert heat[0].split() == list("31415")
+    assert heat[1].startswith("5 ") and heat[1].rstrip().endswith("██")  # 5 reads the last 5

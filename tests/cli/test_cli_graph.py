@@ -9,7 +9,7 @@ def test_expression_tree_with_formulas():
     r = attn("graph", "softmax(x @ w, axis=-1)", "--shape", "x=4,8", "--shape", "w=8,3")
     assert r.returncode == 0, r.stderr
     assert "#0 softmax (4, 3) float32" in r.stdout
-    assert "d(A@B) = dY @ B^T, A^T @ dY" in r.stdout and "#3 param (8, 3)" in r.stdout
+    assert "d(A@B) = dY @ B^T, A^T @ dY" in r.stdout and "#3 w (8, 3)" in r.stdout
 
 
 def test_dot_output():

@@ -146,3 +146,26 @@ def test_every_subcommand_help_has_an_example():
     assert "runs" in sub.choices
     for name, p in sub.choices.items():
         assert f"examples:\n  attn {name}" in p.format_help(), name
+
+
+def test_every_panel_uses_the_one_scale_its_colorbar_shows():
+    pytest.importorskip("matplotlib")
+    faint, sharp = np.full((3, 3), 0.05), np.eye(3) * 0.9
+    fig = viz.maps_figure([(faint, "abc", "abc", "faint"), (sharp, "abc", "abc", "sharp")])
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert [im.get_clim() for im in images] == [(0.0, 0.9), (0.0, 0.9)]  # not each its own
+    assert sum(1 for ax in fig.axes if ax.get_label() == "<colorbar>") == 1
+    fig = viz.maps_figure([(faint, "abc", "abc", "faint")], vmax=1.0)
+    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images] == [(0.0, 1.0)]
+
+
+def test_or_each_panel_on_its_own_scale_with_its_own_colorbar():
+    pytest.importorskip("matplotlib")
+    faint, sharp = np.full((3, 3), 0.05), np.eye(3) * 0.9
+    fig = viz.maps_figure([(faint, "abc", "abc", "faint"), (sharp, "abc", "abc", "sharp")],
+                          scale="each")
+    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images and
+            ax.get_label() != "<colorbar>"] == [(0.0, 0.05), (0.0, 0.9)]
+    assert sum(1 for ax in fig.axes if ax.get_label() == "<colorbar>") == 2
+    with pytest.raises(ValueError, match="scale must be"):
+        viz.maps_figure([(faint, "abc", "abc", "faint")], scale="own")

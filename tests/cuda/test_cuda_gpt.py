@@ -150,3 +150,6 @@ def test_the_training_loop_runs_on_cuda_as_on_the_cpu(tmp_path):
     np.testing.assert_allclose(cuda["final"]["val_loss"], cpu["final"]["val_loss"], rtol=1e-5)
     assert cuda["final"]["exact_match"] == cpu["final"]["exact_match"]
     assert any((tmp_path / "cuda").iterdir())
+    from engine.training import snapshots  # the attention snapshot, taken on the device
+    on_gpu, on_cpu = (snapshots.load(tmp_path / d)["maps"]["layer.0"] for d in ("cuda", "cpu"))
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)  # float16 files

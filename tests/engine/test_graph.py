@@ -125,3 +125,60 @@ def test_to_dot_of_a_chain_deeper_than_the_recursion_limit(chains):
     nodes, edges = _parse_dot(to_dot(chains[0]))  # 3,000 ops: past the default limit of 1,000
     assert len(nodes) == 2 * 3_000 + 1 and len(edges) == 2 * 3_000
     assert sum(v[0] == "mul" for v in nodes.values()) == 3_000
+
+
+def test_leaves_are_named_by_the_caller():
+    from engine.graph import names_of
+    x, w = _param(1, 3), _param(3, 1)
+    y = (x @ w).tanh()
+    names = names_of(None, x=x, w=w)
+    rows = _parse_tree(render_tree(y, names=names))
+    assert [r["op"] for r in rows] == ["tanh", "matmul", "x", "w"]
+    assert "param" in render_tree(y)  # unnamed, as before
+    nodes, _ = _parse_dot(to_dot(y, names=names))
+    assert sorted(n[0] for n in nodes.values()) == ["matmul", "tanh", "w", "x"]
+
+
+def _gpt_loss(n_layer):
+    from engine.graph import names_of
+    from engine.models import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=8, block_size=4, n_embd=8, n_head=2, n_layer=n_layer),
+                rng=0)
+    idx = np.zeros((1, 4), np.int64)
+    return model(idx, idx)[1], names_of(model)
+
+
+def test_repeated_blocks_fold_into_one_line_each():
+    one, names1 = _gpt_loss(1)
+    three, names3 = _gpt_loss(3)
+    lines1 = render_tree(one, names=names1).splitlines()
+    lines3 = render_tree(three, names=names3).splitlines()
+    folds = [line for line in lines3 if "nodes folded" in line]
+    # two branches (attention, MLP) per extra block, each one line: 2 residual adds + 2 folds
+    assert len(folds) == 4 and len(lines3) == len(lines1) + 2 * 4
+    assert sum("transformer.h.2 in place of transformer.h.0" in f for f in folds) == 2
+    assert "transformer.h.0.attn.c_attn.weight" in "\n".join(lines3)
+    assert "transformer.h.1.attn.c_attn.weight" not in "\n".join(lines3)
+    unfolded = render_tree(three, names=names3, fold=False)
+    assert "transformer.h.2.mlp.c_fc.weight" in unfolded and "folded" not in unfolded
+    folded_nodes = sum(int(f.split("── ")[1].split()[0]) for f in folds)
+    # each fold hides its members but the first, and the one "(see above)" line of the
+    # residual stream that its branch reads
+    assert len(unfolded.splitlines()) == len(lines3) + folded_nodes
+
+
+def test_repeated_steps_with_shared_weights_fold_too():
+    from engine.graph import names_of
+    w, u = _param(3, 3), _param(3, 3)
+    h, outs = Tensor(np.zeros((1, 3), np.float32)), []
+    for t in range(4):  # an unrolled recurrence: every step reads the same w and u
+        x = Tensor(np.full((1, 3), t, np.float32))
+        h = (h @ w + x @ u).tanh()
+        outs.append(h.reshape(1, 1, 3))
+    root = F.concat(outs, axis=1).sum()
+    names = names_of(None, w=w, u=u)
+    folded = render_tree(root, names=names)
+    notes = [line for line in folded.splitlines() if "folded" in line]
+    assert notes and all("the same parameters again" in n for n in notes)
+    assert len(folded.splitlines()) < len(render_tree(root, names=names, fold=False)
+                                          .splitlines())

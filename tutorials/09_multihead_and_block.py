@@ -1,10 +1,14 @@
 # %% [markdown]
-# # 7. Multi-head attention and the Transformer block, shapes at every line
+# # 9. Multi-head attention and the Transformer block, shapes at every line
 #
 # One attention head compares whole C-dimensional vectors. Multi-head attention splits C
 # into H heads of size C/H, lets each attend on its own (one may track position, another
 # content), then mixes their outputs again. We rebuild `nn.MultiHeadAttention` from its own
 # weights, line by line, then the pre-LayerNorm `nn.TransformerBlock` around it.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import numpy as np
@@ -84,3 +88,42 @@ counts = {name: p.size for name, p in block.named_parameters()}
 for name, n in counts.items():
     print(f"{name:24} {n:6}")
 assert sum(counts.values()) == block.num_parameters() == 12 * C * C + 13 * C
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 9 --exercise` writes a copy with these parts removed;
+# `attn tutorial 9 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `split_heads(a, H)`: a numpy (B, T, C) array to (B, H, T, C // H), and
+#    `merge_heads(a)` back; merge_heads(split_heads(a, H)) must give `a` again.
+# 2. `block_params(C)`: the parameter count of one block, from the formula above.
+
+# %%
+def split_heads(a, H):
+    # >>> exercise 1: reshape then transpose; return (B, H, T, C // H)
+    B_, T_, C_ = a.shape
+    return a.reshape(B_, T_, H, C_ // H).transpose(0, 2, 1, 3)
+    # <<< exercise 1
+
+
+def merge_heads(a):
+    # >>> exercise 1: the inverse of split_heads; return (B, T, C)
+    B_, H_, T_, hs_ = a.shape
+    return a.transpose(0, 2, 1, 3).reshape(B_, T_, H_ * hs_)
+    # <<< exercise 1
+
+
+def block_params(C):
+    # >>> exercise 2: return the count as an int
+    return 12 * C * C + 13 * C
+    # <<< exercise 2
+
+
+qx = F.linear(x, mha.c_attn.weight, mha.c_attn.bias).numpy()[..., :C]     # the queries
+assert np.allclose(split_heads(qx, H), q.numpy()), "split_heads differs from q"
+assert np.array_equal(merge_heads(split_heads(qx, H)), qx), "merge_heads does not invert"
+for c in (8, 16, 48):
+    assert block_params(c) == nn.TransformerBlock(c, 4, rng=0).num_parameters(), c
+print("heads split and merged; block sizes counted")

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 10. CUDA in Numba: threads, blocks, shared memory, a tiled matmul and softmax
+# # 13. CUDA in Numba: threads, blocks, shared memory, a tiled matmul and softmax
 #
 # `numba.cuda.jit` compiles Python to GPU kernels. Without a GPU, Numba's CUDA *simulator*
 # (`NUMBA_ENABLE_CUDASIM=1`) runs the same kernels on the CPU, each GPU thread as a Python
@@ -7,6 +7,9 @@
 # turns the simulator on for itself (before `numba.cuda` is first imported) and keeps every
 # shape tiny. The engine's own CUDA device is a separate piece of work; here we write
 # kernels by hand.
+#
+# **First run:** Numba compiles each kernel at its first launch, here for the simulator
+# (a second or two each); nothing is cached between runs in simulator mode.
 
 # %%
 import math
@@ -182,3 +185,33 @@ print(ops.get_device("cuda"), "| on the device:", type(y_gpu).__name__, y_gpu.sh
 assert np.allclose(ops.to_host(y_gpu), reference, atol=1e-6)
 t = F.softmax(Tensor(x, device="cuda"), axis=-1)     # the same kernel, under a tensor
 assert t.device == "cuda" and np.allclose(ops.to_host(t.data), reference, atol=1e-6)
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 13 --exercise` writes a copy with these parts removed;
+# `attn tutorial 13 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `scale_rows`: a kernel where each thread computes out[i, j] = x[i, j] * s[i] for the
+#    elements of a 2-D grid-stride loop (`cuda.grid(2)`, `cuda.gridsize(2)`), so any
+#    launch covers any shape.
+
+# %%
+@cuda.jit
+def scale_rows(x, s, out):
+    # >>> exercise 1: two nested grid-stride loops (rows along y, columns along x)
+    j0, i0 = cuda.grid(2)
+    sj, si = cuda.gridsize(2)
+    for i in range(i0, x.shape[0], si):
+        for j in range(j0, x.shape[1], sj):
+            out[i, j] = x[i, j] * s[i]
+    # <<< exercise 1
+
+
+xs = rng.standard_normal((5, 7)).astype(np.float32)
+ss = rng.standard_normal(5).astype(np.float32)
+outs = np.zeros_like(xs)
+scale_rows[(2, 1), (2, 2)](xs, ss, outs)                  # 4 x 2 threads for 7 x 5 elements
+assert np.allclose(outs, xs * ss[:, None]), "scale_rows missed or mis-scaled elements"
+print("scale_rows covered a (5, 7) array with 8 threads")

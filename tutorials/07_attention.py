@@ -1,9 +1,13 @@
 # %% [markdown]
-# # 6. Scaled dot-product attention, masks, and the flash-style kernel
+# # 7. Scaled dot-product attention, masks, and the flash-style kernel
 #
 # Attention lets each query position read a weighted mix of the value vectors, weighted by
 # how well its query matches each key: softmax(q kᵀ / √D) v. Shapes are (B, H, T, D):
 # batch, heads, positions, features per head.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tracemalloc
@@ -104,3 +108,40 @@ small = [Tensor(rng.standard_normal(s), requires_grad=True)
 report = gradcheck(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, causal=True),
                    *small)
 print(report)
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 7 --exercise` writes a copy with these parts removed;
+# `attn tutorial 7 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `causal_mask(T)`: a (T, T) boolean array, True where query i may see key j.
+# 2. `attention_np(q, k, v, allowed)`: attention in numpy for q, k, v (T, D) and a boolean
+#    (T, T) mask (True = may attend); a query that may see no key gets a zero output.
+
+# %%
+def causal_mask(T):
+    # >>> exercise 1: return the (T, T) boolean mask
+    return np.tril(np.ones((T, T), dtype=bool))
+    # <<< exercise 1
+
+
+def attention_np(q, k, v, allowed):
+    # >>> exercise 2: scores, mask, a stable softmax per row, then the weighted values
+    s = np.where(allowed, q @ k.T / np.sqrt(q.shape[-1]), -np.inf)
+    top = s.max(axis=-1, keepdims=True)
+    e = np.exp(s - np.where(np.isfinite(top), top, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return (e / np.where(total > 0, total, 1.0)) @ v
+    # <<< exercise 2
+
+
+qe, ke, ve = (rng.standard_normal((5, 4)) for _ in range(3))
+assert causal_mask(3).tolist() == [[True, False, False], [True, True, False], [True] * 3]
+out = F.scaled_dot_product_attention(*(Tensor(a[None, None]) for a in (qe, ke, ve)),
+                                     causal=True).numpy()[0, 0]
+assert np.allclose(attention_np(qe, ke, ve, causal_mask(5)), out), "causal attention"
+allowed = causal_mask(5) & np.array([False, True, True, True, True])   # key 0 hidden
+assert np.all(attention_np(qe, ke, ve, allowed)[0] == 0), "a query seeing no key gives 0"
+print("numpy attention agrees with the engine, masked rows included")

@@ -1,11 +1,15 @@
 # %% [markdown]
-# # 8. Training a tiny GPT on reversal, and reading its attention
+# # 11. Training a tiny GPT on reversal, and reading its attention
 #
 # The task: read a digit string, then write it backwards (`31415=51413.`). A decoder-only
 # Transformer sees the whole row and predicts each next token; for the answer it must look
 # back at the *mirrored* input position. We train a small GPT for a couple of seconds, then
 # find the heads that learned to do exactly that. (`attn train` runs the full-size version:
 # 600 steps, strings of 8-16 digits.)
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tempfile
@@ -17,7 +21,7 @@ from engine.generate import generate
 from engine.models import attention_maps
 from engine.training import TrainConfig, load_model, train
 
-run_dir = tempfile.TemporaryDirectory(prefix="tutorial08-")
+run_dir = tempfile.TemporaryDirectory(prefix="tutorial11-")
 cfg = TrainConfig(task="reverse", task_options={"min_len": 5, "max_len": 5},
                   model="gpt", config="tiny",
                   model_overrides={"n_layer": 2, "n_head": 4, "n_embd": 32, "block_size": 16},
@@ -99,23 +103,54 @@ run_dir.cleanup()
 #
 # The best head's whole layer and the loss curve as matplotlib figures (the optional extra:
 # `pip install 'attn-engine[plots]'`; from the command line `attn demo --plot` and
-# `attn runs --plot` draw the same). Without matplotlib this cell says so and goes on:
-# pictures are never required.
+# `attn runs --plot` draw the same): inline in a notebook, saved to files when run as a
+# script. Without matplotlib this cell says so and goes on: pictures are never required.
 
 # %%
 import os
 
 if viz.have_matplotlib():
     folder = tempfile.gettempdir()
-    heads_png = os.path.join(folder, "attn-tutorial08-heads.png")
-    loss_png = os.path.join(folder, "attn-tutorial08-loss.png")
+    heads_png = os.path.join(folder, "attn-tutorial11-heads.png")
+    loss_png = os.path.join(folder, "attn-tutorial11-loss.png")
     labels = list(task.vocab.decode(tokens))                 # one character per token
-    fig = viz.heads_figure(maps[name][0], labels, labels, path=heads_png,
-                           title=f"31415 -> 51413.: {name}, every head")
-    viz.loss_figure(np.arange(1, len(losses) + 1), losses, path=loss_png,
-                    title="tiny GPT on reversal")
-    print("saved", heads_png, "and", loss_png)
+    fig = viz.heads_figure(maps[name][0], labels, labels,
+                           title=f"31415 -> 51413.: {name}, every head (one scale)")
+    viz.show(fig, heads_png)
+    viz.show(viz.loss_figure(np.arange(1, len(losses) + 1), losses,
+                             title="tiny GPT on reversal"), loss_png)
     assert sum(1 for ax in fig.axes if ax.images) == maps[name].shape[1]  # a panel per head
-    assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
+    if not viz.in_notebook():
+        assert os.path.getsize(heads_png) > 0 and os.path.getsize(loss_png) > 0
 else:
     print("matplotlib is not installed, so no figures: pip install 'attn-engine[plots]'")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 11 --exercise` writes a copy with these parts removed;
+# `attn tutorial 11 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `mirror_score(a, W, n)`: for one head's (T, T) map `a`, the mean weight that answer
+#    position W + t puts on input position W - 1 - t, over t < n (the score used above).
+# 2. `focus(a)`: how concentrated a map is: the mean over its rows of the largest weight
+#    in the row (1 for a head that always reads one key, 1/T for a uniform one).
+
+# %%
+def mirror_score(a, W, n):
+    # >>> exercise 1: return a float
+    return float(np.mean([a[W + t, W - 1 - t] for t in range(n)]))
+    # <<< exercise 1
+
+
+def focus(a):
+    # >>> exercise 2: return a float
+    return float(a.max(axis=-1).mean())
+    # <<< exercise 2
+
+
+for (name_, h_), s_ in scores.items():
+    assert np.isclose(mirror_score(maps[name_][0, h_], W, len(digits)), s_), (name_, h_)
+assert np.isclose(focus(np.eye(4)), 1.0) and np.isclose(focus(np.full((4, 4), 0.25)), 0.25)
+print("mirror head focus:", round(focus(maps[name][0, h][W:W + len(digits)]), 2))

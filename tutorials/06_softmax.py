@@ -1,9 +1,13 @@
 # %% [markdown]
-# # 5. Softmax: overflow, the stable form, the fused kernel, its gradient
+# # 6. Softmax: overflow, the stable form, the fused kernel, its gradient
 #
 # softmax(x)_i = exp(x_i) / Σ_j exp(x_j) turns a row of scores into probabilities. Written
 # that way it breaks on the scores attention produces; this tutorial fixes it, runs the
 # engine's fused Numba kernel against the numpy reference, and derives the backward pass.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import time
@@ -96,3 +100,40 @@ report = gradcheck(lambda a: F.softmax(a, axis=-1), big, eps=1e-4, rtol=1e-3, at
 print(report)
 with ops.use_backend("numpy"):
     gradcheck(lambda a: F.log_softmax(a), Tensor(big.data - 1e4, requires_grad=True))
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 6 --exercise` writes a copy with these parts removed;
+# `attn tutorial 6 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `stable_log_softmax(x)`: log softmax over the last axis that neither overflows nor
+#    takes the log of 0 (hint: x - max - log Σ exp(x - max)).
+# 2. `softmax_vjp(y, g)`: the gradient with respect to the scores, given the softmax
+#    output `y` and the incoming gradient `g` (last axis), without building the Jacobian.
+
+# %%
+def stable_log_softmax(x):
+    # >>> exercise 1: return log softmax(x) over the last axis
+    z = x - x.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    # <<< exercise 1
+
+
+def softmax_vjp(y, g):
+    # >>> exercise 2: return dx
+    return y * (g - (g * y).sum(axis=-1, keepdims=True))
+    # <<< exercise 2
+
+
+scores = np.random.default_rng(4).standard_normal((3, 6)) * 50 + 1e4
+with ops.use_backend("numpy"):
+    want = F.log_softmax(Tensor(scores)).numpy()
+assert np.all(np.isfinite(stable_log_softmax(scores))), "log softmax overflowed"
+assert np.allclose(stable_log_softmax(scores), want), "log softmax is wrong"
+ts = Tensor(scores - 1e4, requires_grad=True)
+gs = np.random.default_rng(5).standard_normal((3, 6))
+F.softmax(ts, axis=-1).backward(gs)
+assert np.allclose(softmax_vjp(stable_softmax(scores - 1e4), gs), ts.grad), "softmax_vjp"
+print("log softmax and the softmax gradient agree with the engine")

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 9. Bahdanau, the Transformer, the ViT: one idea three times
+# # 12. Bahdanau, the Transformer, the ViT: one idea three times
 #
 # Attention is a soft lookup: a query scores every key, the softmax turns the scores into
 # weights, the output is the weighted mix of the values. The three models below differ in
@@ -13,6 +13,10 @@
 #
 # We train each briefly on data the project generates and read its attention with the same
 # call: `attention_maps(model, inputs)`.
+#
+# **First run:** the engine's Numba kernels compile the first time a cell uses them
+# (seconds to a minute on a small machine, with no output meanwhile); they are cached on
+# disk, so later runs start at once.
 
 # %%
 import tempfile
@@ -30,7 +34,7 @@ FAST = {"eval_every": 0, "eval_examples": 50, "final_eval_examples": 100, "ckpt_
 
 def train_briefly(model, task, overrides, steps, lr, **options):
     """Train `model` on `task` for a few seconds; return (model, data, history)."""
-    out = tempfile.TemporaryDirectory(prefix="tutorial09-")
+    out = tempfile.TemporaryDirectory(prefix="tutorial12-")
     RUNS.append(out)  # removed at the end
     history = train(TrainConfig(task=task, model=model, model_overrides=overrides,
                                 steps=steps, batch_size=32, lr=lr, out_dir=out.name,
@@ -119,7 +123,9 @@ for run in RUNS:
 #
 # The same three pictures as one figure (`pip install 'attn-engine[plots]'`): two
 # anti-diagonals, one for each model that learned to reverse, and the ViT's class token
-# over its 4×4 patches. Without matplotlib this cell says so and goes on.
+# over its 4×4 patches, each panel on its own scale with its own colorbar (a class token's
+# weights over 17 tokens are small beside an alignment's). Inline in a notebook, saved to a
+# file when run as a script; without matplotlib this cell says so and goes on.
 
 # %%
 import os
@@ -127,12 +133,60 @@ import os
 if viz.have_matplotlib():
     grid = vit.config.image_size // vit.config.patch_size
     patches = maps["cls"][0].reshape(grid, grid)              # row by row, as patch_grid
-    path = os.path.join(tempfile.gettempdir(), "attn-tutorial09-maps.png")
+    path = os.path.join(tempfile.gettempdir(), "attn-tutorial12-maps.png")
     fig = viz.maps_figure([(a, list("51413"), src, "seq2seq-gru: alignment"),
                            (cross, list("51413"), src, "transformer: cross, mean of heads"),
                            (patches, range(grid), range(grid), "vit: class token -> patches")],
-                          title="rows attend to columns", path=path)
-    print("saved", path)
-    assert sum(1 for ax in fig.axes if ax.images) == 3 and os.path.getsize(path) > 0
+                          title="rows attend to columns", scale="each")
+    viz.show(fig, path)
+    assert sum(1 for ax in fig.axes if ax.images) == 3
+    assert viz.in_notebook() or os.path.getsize(path) > 0
 else:
     print("matplotlib is not installed, so no figure: pip install 'attn-engine[plots]'")
+
+# %% [markdown]
+# ## Exercises
+#
+# Fill in the code between the `# >>> exercise N` and `# <<< exercise N` lines.
+# `attn tutorial 12 --exercise` writes a copy with these parts removed;
+# `attn tutorial 12 --check FILE` runs this tutorial's asserts against your version.
+#
+# 1. `additive_weights(q, K, Wq, Wk, bk, v)`: Bahdanau's weights for one query q (Dq,)
+#    over keys K (S, Dk): softmax over j of vᵀ tanh(Wq q + Wk k_j + bk), in numpy (weights
+#    stored as (out, in), as `nn.Linear` stores them).
+# 2. `dot_weights(q, K)`: the Transformer's weights for the same query against the same
+#    keys (q and K of one size D): softmax of q·k_j / √D.
+
+# %%
+def additive_weights(q, K, Wq, Wk, bk, v):
+    # >>> exercise 1: return (S,) weights
+    s = np.tanh(K @ Wk.T + bk + Wq @ q) @ v
+    e = np.exp(s - s.max())
+    return e / e.sum()
+    # <<< exercise 1
+
+
+def dot_weights(q, K):
+    # >>> exercise 2: return (S,) weights
+    s = K @ q / np.sqrt(len(q))
+    e = np.exp(s - s.max())
+    return e / e.sum()
+    # <<< exercise 2
+
+
+import engine.functional as F  # for the checks below
+from engine import Tensor, nn
+
+additive = nn.AdditiveAttention(6, 5, 8, rng=0)
+qa = np.random.default_rng(1).standard_normal(6).astype(np.float32)
+Ka = np.random.default_rng(2).standard_normal((7, 5)).astype(np.float32)
+_, want = additive(Tensor(qa[None]), Tensor(Ka[None]))
+mine = additive_weights(qa, Ka, additive.query_proj.weight.numpy(),
+                        additive.key_proj.weight.numpy(), additive.key_proj.bias.numpy(),
+                        additive.v.weight.numpy()[0])
+assert np.allclose(mine, want.numpy()[0], atol=1e-5), "additive weights differ from nn's"
+Kd = Ka[:, :4].astype(np.float64)
+qd = np.random.default_rng(3).standard_normal(4)
+want = F.attention_weights(Tensor(qd[None, None, None]), Tensor(Kd[None, None])).numpy()
+assert np.allclose(dot_weights(qd, Kd), want[0, 0, 0]), "dot-product weights"
+print("Bahdanau's and the Transformer's weights, by hand")
