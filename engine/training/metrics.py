@@ -58,7 +58,9 @@ class Metrics:
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, METRICS_FILE)
         data = "".join(json.dumps(row) + "\n" for row in self.pending).encode("utf-8")
-        with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        # never through a symbolic link (it would overwrite the file it points at)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with open(fd, "r+b") as f:
             f.seek(self.size)
             f.truncate()
             f.write(data)
@@ -79,7 +81,15 @@ class Metrics:
         saved = train_state["metrics"]
         path = os.path.join(directory, saved["file"])
         rows = read_rows(path, saved["bytes"], saved["rows"])
-        os.truncate(path, saved["bytes"])
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            raise CheckpointError(f"cannot write checkpoint file '{path}': "
+                                  f"{e.strerror or e}") from None
+        try:
+            os.ftruncate(fd, saved["bytes"])
+        finally:
+            os.close(fd)
         history = history_from_rows(rows, train_state["step"])
         history["interrupted"] = bool(train_state.get("interrupted", False))
         return cls(history, size=saved["bytes"], rows=saved["rows"])
@@ -89,7 +99,7 @@ def read_rows(path, size=None, expect_rows=None):
     """The rows in the first `size` bytes of metrics.jsonl at `path` (all when None);
     CheckpointError naming the file when it is missing, shorter, or not JSON lines."""
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
             data = f.read() if size is None else f.read(size)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file '{path}' is missing") from None

@@ -160,9 +160,8 @@ def train(cfg, *, progress=True):
         if not cfg.out_dir:
             return _train(cfg, progress)
         with rundir.locked(cfg.out_dir):
-            if not cfg.resume and rundir.holds_checkpoint(cfg.out_dir):
-                raise rundir.RunDirError(f"'{cfg.out_dir}' already holds a checkpoint: "
-                                         f"resume it, or choose another directory")
+            if not cfg.resume:
+                rundir.check_new(cfg.out_dir)
             return _train(cfg, progress)
 
 
