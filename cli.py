@@ -8,6 +8,7 @@ import os
 import sys
 
 from commands import CliError
+from commands import path_arg as _path
 from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
@@ -51,7 +52,7 @@ def add_train_args(p):
     data = p.add_mutually_exclusive_group()
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
                       help="synthetic task (default: reverse); glyphs: images, for --model vit")
-    data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
+    data.add_argument("--text", metavar="FILE", type=_path, help="train a character model on a UTF-8 file")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
@@ -61,7 +62,7 @@ def add_train_args(p):
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default: the model family's; 600 for gpt)")
     p.add_argument("--seed", type=_non_negative_int, metavar="N",
                    help="seed of init, batches and dropout (default 0)")
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", metavar="DIR", type=_path,
                    help="checkpoint directory (default: a fresh runs/<task>, runs/<task>-2, "
                         "...; with --resume the newest of them)")
     p.add_argument("--resume", action="store_true",
@@ -176,7 +177,7 @@ def run_train(args):
 # ---- attn sample -----------------------------------------------------------------------------
 
 def add_sample_args(p):
-    p.add_argument("--ckpt", metavar="DIR",
+    p.add_argument("--ckpt", metavar="DIR", type=_path,
                    help="checkpoint directory (default: the newest run of --task)")
     p.add_argument("--task", default="reverse", metavar="NAME",
                    help="without --ckpt, sample the newest run under runs/ of this task (or "

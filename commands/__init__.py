@@ -16,3 +16,12 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def path_arg(text):
+    """argparse type: a path that is not empty (an unset shell variable, `--out ''`, must
+    not mean "no directory")."""
+    import argparse
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    return text

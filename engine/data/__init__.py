@@ -51,5 +51,8 @@ def dataset_from_description(desc, *, need_text=True):
         if data.vocab.itos != desc["chars"]:
             raise DataError(f"text file '{desc['path']}' changed: its characters differ "
                             "from the ones the checkpoint was trained on")
+        if desc.get("sha256", data.sha256) != data.sha256:  # older checkpoints hold no hash
+            raise DataError(f"text file '{desc['path']}' changed since the checkpoint was "
+                            f"trained on it (its contents differ)")
         return data
     raise DataError(f"unknown dataset kind {kind!r}")

@@ -25,6 +25,7 @@ import re
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -225,13 +226,52 @@ def _read_json(path):
     return doc
 
 
+MAX_NPZ_MEMBERS = 100_000  # far more arrays than any model here has
+
+
+def _check_npz_headers(path):
+    """Read only the zip directory and each array's .npy header: CheckpointError unless every
+    member is stored uncompressed (as `save` writes it, so the data read is bounded by the
+    file's size: no small file declares a huge array) and holds exactly the bytes its header
+    declares; then refuse arrays that would not fit in memory. Returns nothing."""
+    from engine.training.validate import ConfigError, check_memory
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise CheckpointError(f"checkpoint file '{path}' holds {len(infos):,} arrays")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise CheckpointError(f"checkpoint file '{path}' holds a compressed array "
+                                      f"({info.filename}); checkpoints are stored "
+                                      f"uncompressed")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(f))
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes != info.file_size - f.tell():
+                    raise CheckpointError(f"checkpoint file '{path}': {info.filename} declares "
+                                          f"shape {shape} of {dtype} ({nbytes:,} bytes) but "
+                                          f"holds {info.file_size - f.tell():,} bytes")
+            total += nbytes
+    try:
+        check_memory(f"checkpoint file '{path}'", total)
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+
+
 def _read_npz(path, save_id):
-    """Every array of the .npz at `path`, read eagerly, checked to belong to save `save_id`."""
+    """Every array of the .npz at `path`, read eagerly once its headers are checked (see
+    _check_npz_headers), checked to belong to save `save_id`."""
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint file '{path}' is missing")
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except Exception as e:  # noqa: BLE001  (zipfile, zlib, format, OS errors: a bad file)
         raise CheckpointError(f"checkpoint file '{path}' is corrupted or truncated "
                               f"({type(e).__name__}: {e})") from None

@@ -86,6 +86,8 @@ def resume_run(cfg):
                           f"{cfg.steps} would train nothing; pass more steps to continue it")
     model, data = _restore_model(ckpt, need_text=True)
     saved, wanted = ckpt.config["data"], _dataset(cfg, model.config)[0].describe()
+    if "sha256" not in saved:  # a checkpoint from before text files were hashed
+        wanted.pop("sha256", None)
     if wanted != saved:
         raise checkpoint.CheckpointError(f"checkpoint '{ckpt.path}' was trained on {saved}, "
                                          f"not on {wanted}")

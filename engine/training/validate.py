@@ -64,6 +64,9 @@ def check_train_config(cfg):
         _need(key, getattr(cfg, key), str, "a string")
     for key in ("text", "out_dir"):
         _need(key, getattr(cfg, key), (str, type(None)), "a string or null")
+        if getattr(cfg, key) is not None and not getattr(cfg, key).strip():
+            raise ConfigError(f"{key} must name a path (None for none), got "
+                              f"{getattr(cfg, key)!r}")
     for key in ("model_overrides", "task_options"):
         _need(key, getattr(cfg, key), dict, "an object")
     for key, v in cfg.task_options.items():
