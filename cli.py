@@ -234,7 +234,7 @@ def _sample_task(args, model, task, rng):
     for inp in inputs:
         prompt, want = task.prompt(inp), np.append(task.answer(inp), END)
         out = generate(model, prompt[None, :], args.tokens or len(want), rng=rng,
-                       **_sampling(args, True))[0, len(prompt):]
+                       stop_token=END, **_sampling(args, True))[0, len(prompt):]
         ends = np.flatnonzero(out == END)
         out = out[:ends[0] + 1] if len(ends) else out
         ok = len(out) == len(want) and bool(np.all(out == want))
@@ -308,10 +308,12 @@ def _sample_images(args, model, data):
 def run_sample(args):
     import numpy as np
 
+    from commands.sampling import check_sample_args
     from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
     model, data = load_model(newest_checkpoint(args))
+    check_sample_args(args, model, data)
     rng = np.random.default_rng(args.seed)
     if args.image is not None and not isinstance(data, GlyphImages):
         raise CliError(f"--image needs an image model; the checkpoint holds a "
@@ -436,7 +438,7 @@ def main(argv=None):
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
     from commands.tutorial import TutorialFailed
     from engine.data import DataError
-    from engine.training import ConfigError, NonFiniteLossError
+    from engine.training import ConfigError
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
@@ -446,7 +448,7 @@ def main(argv=None):
     except MemoryError as e:  # past the estimates made before allocating
         return _fail(args, f"out of memory ({e or 'allocation failed'}); ask for a "
                      f"smaller size", 2)
-    except (NonFiniteLossError, TutorialFailed) as e:
+    except (FloatingPointError, TutorialFailed) as e:  # NonFiniteLossError among them
         return _fail(args, e, 1)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130)

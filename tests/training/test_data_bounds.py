@@ -56,3 +56,10 @@ def test_an_empty_out_dir_or_text_path_is_refused():
     for key in ("out_dir", "text"):
         with pytest.raises(ConfigError, match=f"{key} must name a path"):
             TrainConfig(**{key: ""})
+
+
+@pytest.mark.parametrize("model", ["seq2seq-transformer", "seq2seq-gru", "vit"])
+def test_every_family_refuses_a_batch_that_cannot_fit_before_any_work(model):
+    task = "glyphs" if model == "vit" else "reverse"
+    with pytest.raises(ConfigError, match="batch size 10000000000 needs about .* of memory"):
+        train(TrainConfig(model=model, task=task, batch_size=10**10, steps=1), progress=False)

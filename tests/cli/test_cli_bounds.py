@@ -1,0 +1,110 @@
+"""`attn` refuses what it cannot honour in one line (exit 2), in process: empty paths, data
+a model family cannot take (leaving no directory behind), sample flags the checkpoint's
+model ignores or cannot decode, and a config.json whose data does not fit its model."""
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import cli
+from commands import CliError
+from commands.sampling import MAX_TOKENS, check_sample_args
+from engine.data import GlyphImages, SyntheticTask, Vocab
+from engine.generate import generate
+from engine.training import TrainConfig, train
+from tests.training.test_data_bounds import TEXT_RUN
+
+
+def _error(capsys, argv, *words, status=2):
+    assert cli.main(argv) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    for word in words:
+        assert word in err[0], err[0]
+
+
+def test_an_empty_out_or_ckpt_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["train", "--out", "", "--steps", "1"])
+    assert e.value.code == 2 and "expected a path, got ''" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["sample", "--ckpt", " "])
+
+
+def test_a_family_that_cannot_take_the_task_is_one_line_and_leaves_nothing(capsys, tmp_path):
+    out = tmp_path / "o"
+    _error(capsys, ["train", "--model", "gpt", "--task", "glyphs", "--out", str(out)],
+           "needs token data", "--model vit")
+    assert not out.exists()
+
+
+def test_sample_refuses_a_data_kind_its_model_cannot_take(capsys, ckpt_copy):
+    path = ckpt_copy / "config.json"
+    doc = json.loads(path.read_text())
+    doc["config"]["data"] = {"kind": "images", "image_size": 8, "seed": 0}
+    path.write_text(json.dumps(doc))
+    _error(capsys, ["sample", "--ckpt", str(ckpt_copy)], "describes no usable model or data")
+
+
+def test_sample_refuses_absurd_token_counts(capsys, ckpt_copy):
+    _error(capsys, ["sample", "--ckpt", str(ckpt_copy), "--tokens", "1000000000"],
+           f"--tokens 1000000000 is more than {MAX_TOKENS:,}")
+
+
+def _args(**given):
+    return SimpleNamespace(**{"prompt": None, "tokens": None, "attention": False, **given})
+
+
+def test_sample_flags_the_model_would_ignore_are_refused():
+    images, task = GlyphImages(image_size=8), SyntheticTask("reverse")
+    model = SimpleNamespace(config=SimpleNamespace())
+    with pytest.raises(CliError, match="--prompt applies to token models"):
+        check_sample_args(_args(prompt="12"), model, images)
+    with pytest.raises(CliError, match="--attention .* a text model"):
+        check_sample_args(_args(attention=True), model, Vocab("ab"))
+    seq2seq = SimpleNamespace(config=SimpleNamespace(max_tgt_len=64))
+    with pytest.raises(CliError, match="--tokens 200 is more than 64 .*max_tgt_len"):
+        check_sample_args(_args(tokens=200), seq2seq, task)
+    check_sample_args(_args(tokens=64, attention=True, prompt="12"), seq2seq, task)
+
+
+def test_sample_attention_on_a_text_checkpoint_is_refused(capsys, tmp_path):
+    book, out = tmp_path / "book.txt", tmp_path / "run"
+    book.write_text("abcd efgh\n" * 30)
+    train(TrainConfig(text=str(book), out_dir=str(out), **TEXT_RUN), progress=False)
+    _error(capsys, ["sample", "--ckpt", str(out), "--attention"], "a text model")
+
+
+class _FixedLogits:
+    """A stand-in token model whose next-token logits are always `row` (V,)."""
+
+    training = False
+
+    def __init__(self, row):
+        self.row = np.asarray(row, dtype=np.float32)
+
+    def eval(self):
+        pass
+
+    def train(self, mode=True):
+        pass
+
+    def decoder(self, batch_size, use_cache):
+        return SimpleNamespace(next_logits=lambda tokens: np.tile(self.row, (len(tokens), 1)))
+
+
+def test_decoding_stops_at_the_stop_token():
+    out = generate(_FixedLogits([0, 0, 5, 0]), np.zeros((2, 3), np.int64), 10**9,
+                   greedy=True, stop_token=2)
+    assert out.tolist() == [[0, 0, 0, 2], [0, 0, 0, 2]]
+
+
+@pytest.mark.parametrize("row", [[0, np.nan, 1], [0, np.inf, 1], [-np.inf] * 3])
+@pytest.mark.parametrize("greedy", [True, False])
+def test_non_finite_logits_never_become_tokens(row, greedy):
+    with pytest.raises(FloatingPointError, match="not finite"):
+        generate(_FixedLogits(row), np.zeros((1, 2), np.int64), 3, greedy=greedy, rng=0)
+    generate(_FixedLogits([0, -np.inf, 1]), np.zeros((1, 2), np.int64), 3, greedy=greedy,
+             rng=0)  # a masked token is fine
