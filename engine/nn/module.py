@@ -195,6 +195,7 @@ class Module:
                if a.shape != own[k].data.shape or a.dtype.name != dtypes[k]]
         if bad:
             raise ValueError("load_state_dict: mismatched tensors:\n  " + "\n  ".join(bad))
+        _check_tied(own, arrays)
         for k, a in arrays.items():
             own[k].data[...] = ops.to_device(a, device)
         return missing, unexpected
@@ -265,3 +266,17 @@ def eval_mode(model):
             yield
     finally:
         model.train(was_training)
+
+
+def _check_tied(own, arrays):
+    """ValueError when `arrays` gives one tied parameter (listed under several names in
+    `own`) different values: loading would keep one and silently drop the other (an untied
+    checkpoint loaded into a tied model)."""
+    first = {}
+    for name, p in own.items():
+        if name not in arrays:
+            continue
+        if id(p) in first and not np.array_equal(arrays[first[id(p)]], arrays[name]):
+            raise ValueError(f"load_state_dict: {first[id(p)]} and {name} are one tied "
+                             f"parameter but the state gives them different values")
+        first.setdefault(id(p), name)

@@ -108,3 +108,27 @@ def test_non_finite_logits_never_become_tokens(row, greedy):
         generate(_FixedLogits(row), np.zeros((1, 2), np.int64), 3, greedy=greedy, rng=0)
     generate(_FixedLogits([0, -np.inf, 1]), np.zeros((1, 2), np.int64), 3, greedy=greedy,
              rng=0)  # a masked token is fine
+
+
+def test_flipping_tie_weights_in_config_json_does_not_drop_a_saved_array(capsys, ckpt_copy):
+    path = ckpt_copy / "config.json"
+    doc = json.loads(path.read_text())
+    doc["config"]["model"]["tie_weights"] = True  # the saved model is untied
+    path.write_text(json.dumps(doc))
+    _error(capsys, ["sample", "--ckpt", str(ckpt_copy)], "does not fit the model",
+           "one tied parameter")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["graph", "1/0"], "1/0: division by zero"),
+    (["graph", "0 ** -1"], "0 ** -1:"),
+    (["bench", "kernels", "--only", "NOSUCH"], "--only 'NOSUCH' matches no kernel"),
+])
+def test_arithmetic_and_unknown_names_are_one_line(capsys, argv, words):
+    _error(capsys, argv, words)
+
+
+def test_gradcheck_refuses_a_negative_seed(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["gradcheck", "--seed", "-1", "softmax"])
+    assert e.value.code == 2 and "expected an integer >= 0, got -1" in capsys.readouterr().err
