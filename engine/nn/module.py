@@ -1,6 +1,7 @@
 """The `Module` base class (parameters, state dicts, train/eval, devices) and its containers."""
 
 import contextlib
+import numbers
 
 import numpy as np
 
@@ -280,3 +281,11 @@ def _check_tied(own, arrays):
             raise ValueError(f"load_state_dict: {first[id(p)]} and {name} are one tied "
                              f"parameter but the state gives them different values")
         first.setdefault(id(p), name)
+
+
+def check_sizes(layer, **sizes):
+    """ValueError naming the first of `sizes` (name=value) that is not a positive integer:
+    a layer built with 0 or -8 heads or features fails here, not in a division later."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
