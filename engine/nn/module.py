@@ -277,7 +277,8 @@ def _check_tied(own, arrays):
     for name, p in own.items():
         if name not in arrays:
             continue
-        if id(p) in first and not np.array_equal(arrays[first[id(p)]], arrays[name]):
+        a, b = arrays[first.get(id(p), name)], arrays[name]  # host arrays
+        if a.shape != b.shape or not bool((a == b).all()):
             raise ValueError(f"load_state_dict: {first[id(p)]} and {name} are one tied "
                              f"parameter but the state gives them different values")
         first.setdefault(id(p), name)
