@@ -35,6 +35,7 @@ import ops
 MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
 LOCK_FILE = ".lock"  # held (flock) by the one run writing the directory: engine.training.rundir
 _TEMP = re.compile(r"\.(model\.npz|optim\.npz|config\.json)\..+\.tmp$")  # see _write_temp
+MAX_CONFIG_BYTES = 64 << 20  # config.json: a format-1 history of ~10^6 steps fits
 SETTLE_SECONDS = 10.0  # how long `load` waits for a save in progress to complete
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -203,8 +204,12 @@ def save(path_dir, model, optimizer, config, train_state):
 
 def _read_json(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"checkpoint file '{path}' is over {MAX_CONFIG_BYTES >> 20} "
+                                  f"MiB: not a checkpoint description")
+        doc = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file '{path}' is missing") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -212,6 +217,9 @@ def _read_json(path):
     except json.JSONDecodeError as e:
         raise CheckpointError(f"checkpoint file '{path}' is corrupted: invalid JSON at "
                               f"line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint file '{path}' is corrupted: JSON nested too "
+                              f"deeply") from None
     if (not isinstance(doc, dict) or not {"save_id", "config", "train_state"} <= set(doc)
             or not isinstance(doc["config"], dict)):
         raise CheckpointError(f"checkpoint file '{path}' is not a checkpoint description")
@@ -259,6 +267,12 @@ def _check_npz_headers(path):
         check_memory(f"checkpoint file '{path}'", total)
     except ConfigError as e:
         raise CheckpointError(str(e)) from None
+
+
+def read_description(path):
+    """config.json at `path` as a dict, checked to be a checkpoint description of a readable
+    format (CheckpointError naming the file otherwise); no array is read."""
+    return _read_json(path)
 
 
 def _read_npz(path, save_id):

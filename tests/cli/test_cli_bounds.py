@@ -3,6 +3,7 @@ a model family cannot take (leaving no directory behind), sample flags the check
 model ignores or cannot decode, and a config.json whose data does not fit its model."""
 
 import json
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -132,3 +133,52 @@ def test_gradcheck_refuses_a_negative_seed(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["gradcheck", "--seed", "-1", "softmax"])
     assert e.value.code == 2 and "expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def _metrics_line(ck, line):
+    """Replace the last row of ck's metrics.jsonl by `line`, keeping the byte count the
+    checkpoint records (so only the row's meaning is wrong)."""
+    path = ck / "metrics.jsonl"
+    rows = path.read_bytes().splitlines(keepends=True)
+    size = len(rows[-1]) - 1
+    rows[-1] = line.ljust(size).encode() + b"\n"
+    path.write_bytes(b"".join(rows))
+
+
+@pytest.mark.parametrize("line", ['[1]', '{"step":3}', '{"kind":"eval","step":-1}',
+                                  '{"kind":"final","step":2,"val_loss":"x"}',
+                                  '{"kind":"final","step":2,"val_loss":1,"exact_match":1}'])
+def test_metrics_lines_that_are_json_but_not_rows_are_one_line(capsys, ckpt_copy, tmp_path,
+                                                               line, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # the listing's cells on one line each
+    _metrics_line(ckpt_copy, line)
+    _error(capsys, ["train", "--resume", "--out", str(ckpt_copy), "--steps", "3"],
+           "is not a metrics row")
+    _error(capsys, ["runs", str(ckpt_copy)], "is not a metrics row")
+    root = tmp_path / "root"
+    root.mkdir()
+    ckpt_copy.rename(root / "bad")
+    assert cli.main(["runs", "--root", str(root)]) == 0  # one bad run is a row of the list
+    out = " ".join(capsys.readouterr().out.split())
+    assert "unreadable" in out and "not a metrics row" in out
+
+
+def test_deeply_nested_json_in_config_json_is_one_line(capsys, ckpt_copy):
+    (ckpt_copy / "config.json").write_text("[" * 100_000 + "]" * 100_000)
+    _error(capsys, ["sample", "--ckpt", str(ckpt_copy)], "nested too deeply")
+    _error(capsys, ["runs", str(ckpt_copy)], "nested too deeply")
+
+
+def test_one_bad_run_is_a_row_of_the_runs_listing(capsys, ckpt_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copytree(ckpt_copy, root / "good")
+    doc = json.loads((ckpt_copy / "config.json").read_text())
+    doc["config"]["train"]["steps"] = "many"
+    (ckpt_copy / "config.json").write_text(json.dumps(doc))
+    ckpt_copy.rename(root / "bad")
+    assert cli.main(["runs", "--root", str(root)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "unreadable" in out and "steps must be a positive integer" in out
+    assert "2/2" in out  # the good run is listed with its steps
