@@ -7,7 +7,7 @@ import io
 import os
 import sys
 
-from commands import CliError
+from commands import CliError, environment_problem
 from commands import path_arg as _path
 from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
@@ -432,6 +432,10 @@ def _fail(args, message, status):
 
 def main(argv=None):
     """Run the `attn` command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
+    problem = environment_problem(os.environ)
+    if problem:
+        sys.stderr.write(f"attn: error: {problem}\n")
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

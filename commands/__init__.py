@@ -37,3 +37,13 @@ def non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
+
+
+def environment_problem(environ):
+    """One line saying what is wrong with an environment variable that would stop Numba from
+    importing (so before anything imports it), or None."""
+    value = environ.get("NUMBA_NUM_THREADS")
+    if value is not None and value.strip():
+        if not value.strip().isdigit() or int(value) < 1:
+            return f"NUMBA_NUM_THREADS={value!r}: use a positive number of threads, or unset it"
+    return None

@@ -182,3 +182,10 @@ def test_one_bad_run_is_a_row_of_the_runs_listing(capsys, ckpt_copy, tmp_path, m
     out = " ".join(capsys.readouterr().out.split())
     assert "unreadable" in out and "steps must be a positive integer" in out
     assert "2/2" in out  # the good run is listed with its steps
+
+
+def test_numba_num_threads_0_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "0")
+    assert cli.main(["info"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "attn: error: NUMBA_NUM_THREADS='0': use a positive number of threads, or unset it")

@@ -72,3 +72,21 @@ def test_a_lock_removed_meanwhile_does_not_let_a_second_run_in(tmp_path):
         os.close(fd)
     _run(tmp_path)  # a successful run keeps its lock file beside the checkpoint
     assert os.path.isfile(tmp_path / ".lock") and not checkpoint.writer_active(tmp_path)
+
+
+def test_an_error_after_a_kept_ctrl_c_is_that_ctrl_c_and_the_run_is_saved(tmp_path,
+                                                                          monkeypatch):
+    """A Ctrl-C inside a Numba compile is kept (support.interrupts_kept) and the compile then
+    fails with a RuntimeError of its own: the run stops as interrupted, with a checkpoint."""
+    from engine.training import support
+    from engine.training import trainer as train_mod
+
+    def step(run):
+        support._kept.append(KeyboardInterrupt())
+        raise RuntimeError("no compiled object yet for <Library '_pack'>")
+
+    monkeypatch.setattr(train_mod, "_train_step", step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "out")
+    ckpt = checkpoint.load(tmp_path / "out")
+    assert ckpt.train_state["step"] == 0 and ckpt.train_state["interrupted"] is True
