@@ -47,6 +47,7 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index):
+        _check_index_dtypes(index)
         index = _complete(index, a.ndim)
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         try:
@@ -66,6 +67,15 @@ class GetItem(Function):
         out = ops.array_namespace(g).zeros(ctx.shape, dtype=ctx.dtype, device=g.device)
         out[ctx.index] = g  # slices and ints pick each element at most once
         return out
+
+
+def _check_index_dtypes(index):
+    """IndexError, as numpy's, for an index array that is neither integer nor boolean."""
+    for item in index if isinstance(index, tuple) else (index,):
+        if _is_array(item) and not ops.array_namespace(item).isdtype(
+                item.dtype, ("integral", "bool")):
+            raise IndexError(f"getitem: arrays used as indices must be of integer (or boolean) "
+                             f"type, got {item.dtype}")
 
 
 def _complete(index, ndim):
@@ -98,6 +108,8 @@ def _single_array_axis(index, ndim):
     if len(arrays) != 1 or any(i is None for i in index):
         return None
     k = arrays[0]
+    if not ops.array_namespace(index[k]).isdtype(index[k].dtype, "integral"):
+        return None  # a boolean mask selects; it is not a list of positions (True is not 1)
     if _axes_used(index[k]) != 1 or not all(
             i is Ellipsis or (isinstance(i, slice) and i == slice(None))
             for j, i in enumerate(index) if j != k):
