@@ -103,10 +103,10 @@ def _read(path):
     from engine.training.validate import ConfigError, check_train_state
     file = os.path.join(path, checkpoint.CONFIG_FILE)
     info = checkpoint.read_description(file)
-    try:
-        TrainConfig.from_dict(info["config"]["train"])
+    try:  # the train section with its defaults filled in, as a run would read it
+        info["config"]["train"] = TrainConfig.from_dict(info["config"]["train"]).to_dict()
         check_train_state(info["train_state"], info["format"])
-    except (ConfigError, KeyError, TypeError) as e:
+    except (ConfigError, KeyError, TypeError, AttributeError) as e:
         raise checkpoint.CheckpointError(f"checkpoint file '{file}' is unreadable: "
                                          f"{type(e).__name__}: {e}") from None
     return info

@@ -29,6 +29,9 @@ def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, conte
         if unknown:
             raise DataError(f"task {task!r} takes no {', '.join(unknown)} option")
         return GlyphImages(seed=seed, **options)
+    unknown = sorted(set(task_options or {}) - {"min_len", "max_len", "digits"})
+    if unknown:
+        raise DataError(f"task {task!r} takes no {', '.join(map(repr, unknown))} option")
     return SyntheticTask(task, seed=seed, **(task_options or {}))
 
 
