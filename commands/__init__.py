@@ -42,8 +42,8 @@ def non_negative_int(text):
 def environment_problem(environ):
     """One line saying what is wrong with an environment variable that would stop Numba from
     importing (so before anything imports it), or None."""
-    value = environ.get("NUMBA_NUM_THREADS")
-    if value is not None and value.strip():
-        if not value.strip().isdigit() or int(value) < 1:
-            return f"NUMBA_NUM_THREADS={value!r}: use a positive number of threads, or unset it"
+    value = environ.get("NUMBA_NUM_THREADS", "").strip()
+    if value and (not value.isdigit() or int(value) < 1):
+        return (f"NUMBA_NUM_THREADS={environ['NUMBA_NUM_THREADS']!r}: use a positive number "
+                f"of threads, or unset it")
     return None

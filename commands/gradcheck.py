@@ -24,7 +24,8 @@ def add_args(p):
     p.add_argument("--device", choices=("cpu", "strict", "cuda"), default="cpu",
                    help="where the tensors live (default cpu; strict: the test device; cuda: "
                         "a GPU, or Numba's CUDA simulator with NUMBA_ENABLE_CUDASIM=1)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random inputs (default 0)")
     p.add_argument("--list", action="store_true", help="list the ops and layers and exit")
     p.epilog = EXAMPLE
 
