@@ -53,7 +53,8 @@ def add_train_args(p):
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
                       help="synthetic task (default: reverse); glyphs: images, for --model vit")
     data.add_argument("--text", metavar="FILE", type=_path,
-                      help="train a character model on a UTF-8 file")
+                      help="train a character model on a UTF-8 file (a regular file of at "
+                           "most 64 MiB)")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
