@@ -106,16 +106,16 @@ def locked(path):
         _remove_made(path, made_dir, None)
         raise RunDirError(f"cannot lock '{path}': {e.strerror or e}") from None
     try:
-        _take_lock(path, fd, lock_path)
+        _take_lock(path, fd, lock_path)  # (when another run holds it, nothing is removed)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         yield
-    except BaseException:
-        _remove_made(path, made_dir, lock_path if made_lock else None, fd)
-        raise
-    else:
-        _remove_made(path, made_dir, lock_path if made_lock else None, fd)
     finally:
+        _remove_made(path, made_dir, lock_path if made_lock else None, fd)
         os.close(fd)  # releases the lock
 
 
