@@ -7,7 +7,8 @@ import io
 import os
 import sys
 
-from commands import CliError, apply_steps_cap
+from commands import CliError, apply_steps_cap, environment_problem
+from commands import path_arg as _path
 from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
 
@@ -52,7 +53,9 @@ def add_train_args(p):
     data.add_argument("--task", choices=("reverse", "copy", "sort", "add", "glyphs"),
                       help="synthetic task (default: the model family's: reverse; glyphs "
                            "for --model vit)")
-    data.add_argument("--text", metavar="FILE", help="train a character model on a UTF-8 file")
+    data.add_argument("--text", metavar="FILE", type=_path,
+                      help="train a character model on a UTF-8 file (a regular file of at "
+                           "most 64 MiB)")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
@@ -62,7 +65,7 @@ def add_train_args(p):
     p.add_argument("--steps", type=_positive_int, metavar="N", help="total optimisation steps (default: the model family's; 600 for gpt)")
     p.add_argument("--seed", type=_non_negative_int, metavar="N",
                    help="seed of init, batches and dropout (default 0)")
-    p.add_argument("--out", metavar="DIR",
+    p.add_argument("--out", metavar="DIR", type=_path,
                    help="checkpoint directory (default: a fresh runs/<task>, runs/<task>-2, "
                         "...; with --resume the newest of them)")
     p.add_argument("--resume", action="store_true",
@@ -180,7 +183,7 @@ def run_train(args):
 # ---- attn sample -----------------------------------------------------------------------------
 
 def add_sample_args(p):
-    p.add_argument("--ckpt", metavar="DIR",
+    p.add_argument("--ckpt", metavar="DIR", type=_path,
                    help="checkpoint directory (default: the newest run of --task)")
     p.add_argument("--task", metavar="NAME",
                    help="without --ckpt, sample the newest run under runs/ of this task (or "
@@ -238,7 +241,7 @@ def _sample_task(args, model, task, rng):
     for inp in inputs:
         prompt, want = task.prompt(inp), np.append(task.answer(inp), END)
         out = generate(model, prompt[None, :], args.tokens or len(want), rng=rng,
-                       **_sampling(args, True))[0, len(prompt):]
+                       stop_token=END, **_sampling(args, True))[0, len(prompt):]
         ends = np.flatnonzero(out == END)
         out = out[:ends[0] + 1] if len(ends) else out
         ok = len(out) == len(want) and bool(np.all(out == want))
@@ -319,10 +322,12 @@ def _sample_images(args, model, data):
 def run_sample(args):
     import numpy as np
 
+    from commands.sampling import check_sample_args
     from engine.data import GlyphImages, SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
     model, data = load_model(newest_checkpoint(args))
+    check_sample_args(args, model, data)
     rng = np.random.default_rng(args.seed)
     if args.image is not None and not isinstance(data, GlyphImages):
         raise CliError(f"--image needs an image model; the checkpoint holds a "
@@ -441,13 +446,17 @@ def _fail(args, message, status):
 
 def main(argv=None):
     """Run the `attn` command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
+    problem = environment_problem(os.environ)
+    if problem:
+        sys.stderr.write(f"attn: error: {problem}\n")
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error(f"choose a command: {', '.join(SUBCOMMANDS)} (attn COMMAND --help)")
     from commands.tutorial import TutorialFailed
     from engine.data import DataError
-    from engine.training import ConfigError, NonFiniteLossError
+    from engine.training import ConfigError
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
@@ -459,7 +468,7 @@ def main(argv=None):
     except MemoryError as e:  # past the estimates made before allocating
         return _fail(args, f"out of memory ({e or 'allocation failed'}); ask for a "
                      f"smaller size", 2)
-    except (NonFiniteLossError, TutorialFailed) as e:
+    except (FloatingPointError, TutorialFailed) as e:  # NonFiniteLossError among them
         return _fail(args, e, 1)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", 130)

@@ -240,6 +240,9 @@ def main(argv=None):
                              "README's figures)")
     parser.add_argument("--side", choices=("ours", "numpy", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.only and args.device == "cpu" and not _selected(args.only):
+        parser.error(f"--only {args.only!r} matches no kernel (names: "
+                     f"{' '.join(sorted({c.kernel for c in all_cases()}))})")
     if args.device == "cuda":
         from benchmarks import cuda_bench
         reason = cuda_bench.no_gpu_reason()

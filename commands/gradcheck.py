@@ -4,7 +4,7 @@ differences (engine.gradcheck_cases), on a chosen backend and device, as a pass/
 import contextlib
 import sys
 
-from commands import CliError
+from commands import CliError, non_negative_int
 
 EXAMPLE = """examples:
   attn gradcheck                          # every op and layer, the default backend (numba)
@@ -25,7 +25,8 @@ def add_args(p):
     p.add_argument("--device", choices=("cpu", "strict", "cuda"), default="cpu",
                    help="where the tensors live (default cpu; strict: the test device; cuda: "
                         "a GPU, or Numba's CUDA simulator with NUMBA_ENABLE_CUDASIM=1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the random inputs (default 0)")
     p.add_argument("--list", action="store_true", help="list the ops and layers and exit")
     p.epilog = EXAMPLE
 

@@ -62,7 +62,8 @@ def _expression(args):
         value = evaluate(args.expr, inputs)
     except ExprError as e:
         raise CliError(str(e)) from None
-    except (ValueError, TypeError) as e:  # the engine refused the call: shapes, arguments
+    except (ValueError, TypeError, ArithmeticError) as e:  # the engine refused the call
+        # (shapes, arguments), or plain numbers did: 1/0, 0 ** -1, 10.0 ** 400
         raise CliError(f"{args.expr}: {e}") from None
     if not isinstance(value, Tensor):
         raise CliError(f"{args.expr!r} is the number {value!r}, not a tensor: use an input "

@@ -79,7 +79,8 @@ def run(args):
     if args.name is None:
         return _list(args.root)
     path = _find(args.name, args.root)
-    info, history = _read(path), _history(path)
+    info = _read(path)
+    history = _history(path, info)
     _show(path, info, history)
     if args.attention:
         from rich.console import Console
@@ -112,26 +113,29 @@ def _find(name, root):
 
 
 def _read(path):
-    """The checkpoint's config.json as a dict (CheckpointError naming it when unreadable)."""
-    import json
-
-    from engine.training.checkpoint import CONFIG_FILE, CheckpointError
-    file = os.path.join(path, CONFIG_FILE)
-    try:
-        with open(file, encoding="utf-8") as f:
-            info = json.load(f)
-        info["config"]["train"], info["train_state"]["step"]  # the keys read below
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"checkpoint file '{file}' is unreadable: {e}") from None
+    """The checkpoint's config.json as a dict, its train section and train_state checked
+    against their schema (CheckpointError naming the file when unreadable or unfit)."""
+    from engine.training import checkpoint
+    from engine.training.config import TrainConfig
+    from engine.training.validate import ConfigError, check_train_state
+    file = os.path.join(path, checkpoint.CONFIG_FILE)
+    info = checkpoint.read_description(file)
+    try:  # the train section with its defaults filled in, as a run would read it
+        info["config"]["train"] = TrainConfig.from_dict(info["config"]["train"]).to_dict()
+        check_train_state(info["train_state"], info["format"])
+    except (ConfigError, KeyError, TypeError, AttributeError) as e:
+        raise checkpoint.CheckpointError(f"checkpoint file '{file}' is unreadable: "
+                                         f"{type(e).__name__}: {e}") from None
     return info
 
 
-def _history(path):
+def _history(path, info):
     """The run's history (engine.training.metrics): from metrics.jsonl, the part its
     checkpoint covers, or from config.json for a format-1 checkpoint."""
     from engine.training import metrics
-    state = _read(path)["train_state"]
+    state = info["train_state"]
     if "history" in state:
+        metrics.check_history(os.path.join(path, "config.json"), state["history"])
         return state["history"]
     saved = state["metrics"]
     rows = metrics.read_rows(os.path.join(path, saved["file"]), saved["bytes"], saved["rows"])
@@ -159,6 +163,7 @@ def _list(root):
     import time
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from engine.training import rundir
@@ -178,19 +183,23 @@ def _list(root):
         table.add_column(name)
     for path in found:
         try:
-            info = _read(path)
-            history = _history(path)
+            table.add_row(path, *_row(path, time))
         except Exception as e:  # noqa: BLE001  (one bad run is a row, not the end of the list)
-            table.add_row(path, f"[red]unreadable: {e}[/]", "", "", "")
-            continue
-        state, train = info["train_state"], info["config"]["train"]
-        steps = f"{state['step']}/{train['steps']}" + (" interrupted" if state.get(
-            "interrupted") else "")
-        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(
-            os.path.getmtime(os.path.join(path, "config.json"))))
-        table.add_row(path, _what(info), steps, _result(history.get("final")), saved)
+            table.add_row(path, escape(f"unreadable: {e}"), "", "", "", style="red")
     console.print(table)
     return 0
+
+
+def _row(path, time):
+    """The listing's cells of one run: model and data, steps, final result, when saved."""
+    info = _read(path)
+    history = _history(path, info)
+    state, train = info["train_state"], info["config"]["train"]
+    steps = f"{state['step']}/{train['steps']}" + (" interrupted" if state.get(
+        "interrupted") else "")
+    saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(
+        os.path.getmtime(os.path.join(path, "config.json"))))
+    return _what(info), steps, _result(history.get("final")), saved
 
 
 def _show(path, info, history):

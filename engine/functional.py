@@ -269,6 +269,8 @@ def log_softmax(x, axis=-1):
 def _last_axis(fn, x, axis):
     """Kernels work on the last axis; other axes are moved there and back."""
     axis = axis_index(fn.name, axis, x.shape)
+    if x.shape[axis] == 0:  # nothing to normalise: an empty result, still in the graph
+        return x * 0.0
     if axis == x.ndim - 1:
         return fn.apply(x)
     return transpose(fn.apply(transpose(x, axis, -1)), axis, -1)
@@ -276,7 +278,12 @@ def _last_axis(fn, x, axis):
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
     """Normalise over the last axis, then scale by weight and shift by bias."""
+    if x.ndim == 0:
+        raise ValueError("layer_norm: x must have at least one axis (it normalises the last); "
+                         "got a 0-d tensor")
     c, xp = x.shape[-1], ops.array_namespace(x.data)
+    if c == 0 or 0 in x.shape:  # nothing to normalise: an empty result, still in the graph
+        return x * 0.0
     dtype = x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float32
     if weight is None:
         weight = make_tensor(xp.ones(c, dtype=dtype, device=x.data.device))
@@ -311,6 +318,7 @@ def _attention_args(q, k, v, mask, scale):
     if k.shape[:2] != q.shape[:2] or v.shape[:3] != k.shape[:3] or k.shape[3] != q.shape[3]:
         raise ValueError(f"scaled_dot_product_attention: shapes q {q.shape}, k {k.shape}, "
                          f"v {v.shape} do not fit (B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, Dv)")
+    _need_float("scaled_dot_product_attention", q=q, k=k, v=v)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     if mask is not None:
         device = _device(q)
@@ -324,12 +332,24 @@ def _attention_args(q, k, v, mask, scale):
         elif m.dtype != q.dtype:
             m = xp.astype(m, q.dtype)
         try:
+            if m.ndim > 4:  # would broadcast the result to more axes than (B, H, Tq, Dv)
+                raise ValueError
             broadcast_shapes(m.shape, q.shape[:3] + k.shape[2:3])
         except ValueError:
             raise ValueError(f"scaled_dot_product_attention: mask {m.shape} does not broadcast "
                              f"to {q.shape[:3] + k.shape[2:3]}") from None
         mask = m
     return mask, scale
+
+
+def _need_float(op, **tensors):
+    """TypeError naming the first of `tensors` that is not floating point (attention kernels
+    compute in the inputs' dtype: integers would be truncated, or fail to compile)."""
+    for name, t in tensors.items():
+        data = t.data if is_tensor(t) else t
+        if not ops.array_namespace(data).isdtype(data.dtype, "real floating"):
+            raise TypeError(f"{op}: {name} must be floating point, got {data.dtype}; convert "
+                            f"it with .float()")
 
 
 def scaled_dot_product_attention(q, k, v, mask=None, causal=False, scale=None):
@@ -351,6 +371,7 @@ def self_attention(qkv, n_head, causal=True, scale=None):
     heads side by side, the same as splitting, transposing to (B, H, T, D), calling
     scaled_dot_product_attention and merging back, without those copies on the numba backend.
     scale defaults to 1/sqrt(C / n_head)."""
+    _need_float("self_attention", qkv=qkv)
     if qkv.ndim != 3 or qkv.shape[-1] % 3:
         raise ValueError(f"self_attention: qkv must be (B, T, 3C); got shape {qkv.shape}")
     c = qkv.shape[-1] // 3

@@ -16,7 +16,7 @@ from engine.nn.module import as_rng
 
 
 def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=False,
-             rng=None, use_cache=True, return_logits=False):
+             rng=None, use_cache=True, return_logits=False, stop_token=None):
     """Extend idx (B, T) by max_new_tokens tokens; returns int64 (B, T + max_new_tokens).
 
     greedy: argmax at every step. Otherwise sample from softmax(logits / temperature),
@@ -30,6 +30,10 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
     step recomputes on the last block_size tokens, exactly as without the cache.
     Runs under no_grad in eval mode, restoring the model's previous mode. With return_logits,
     returns (tokens, logits (B, max_new_tokens, V)), the logits each token was chosen from.
+    stop_token: decoding ends early, once every row has produced this token (rows are then
+    shorter than T + max_new_tokens; a row that ended goes on with whatever is picked).
+    Logits that are NaN or +inf, or a row with no finite logit, raise FloatingPointError:
+    they would otherwise become an arbitrary token.
     """
     from engine import no_grad
 
@@ -39,7 +43,11 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
                          f"shape {idx.shape} dtype {idx.dtype}")
     greedy = _check_sampling(temperature, top_k, greedy)
     rng = as_rng(rng)
+    if int(max_new_tokens) != max_new_tokens or max_new_tokens < 0:
+        raise ValueError(f"generate: max_new_tokens must be an integer >= 0, got "
+                         f"{max_new_tokens!r}")
     tokens = idx.astype(np.int64)
+    ended = np.zeros(tokens.shape[0], dtype=bool)
     chosen_logits = []
     was_training = model.training
     model.eval()
@@ -49,8 +57,13 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
             for _ in range(max_new_tokens):
                 logits = decoder.next_logits(tokens)  # (B, V)
                 chosen_logits.append(logits)
+                _check_finite(logits, tokens.shape[1])
                 nxt = _pick(logits, greedy, temperature, top_k, rng)  # (B,)
                 tokens = np.concatenate([tokens, nxt[:, None]], axis=1)  # (B, T + 1)
+                if stop_token is not None:
+                    ended |= nxt == stop_token
+                    if ended.all():
+                        break
     finally:
         model.train(was_training)
     if return_logits:
@@ -59,6 +72,15 @@ def generate(model, idx, max_new_tokens, *, temperature=1.0, top_k=None, greedy=
                    else np.zeros((tokens.shape[0], 0, vocab)))
         return tokens, stacked
     return tokens
+
+
+def _check_finite(logits, length):
+    """FloatingPointError when the next-token logits (B, V) hold NaN or +inf, or a row has no
+    finite logit (-inf alone is a masked token, and fine)."""
+    if np.isnan(logits).any() or np.isposinf(logits).any() or not np.isfinite(
+            logits).any(axis=-1).all():
+        raise FloatingPointError(f"generate: the model's logits after {length} tokens are not "
+                                 f"finite (NaN or inf); no token can be chosen from them")
 
 
 def _check_sampling(temperature, top_k, greedy):

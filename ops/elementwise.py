@@ -109,7 +109,7 @@ def chunk_bounds(k, chunks, n):
 def as_rows(a, dtype=None):
     """a (..., N) as a C-contiguous (rows, N) array of `dtype` (a view when already so)."""
     a = np.ascontiguousarray(a, dtype=dtype)
-    return a.reshape(-1, a.shape[-1])
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])  # not -1: (3, 0) has 0 elements
 
 
 # ---- GELU --------------------------------------------------------------------------------------

@@ -28,9 +28,17 @@ def layer_norm_reference(x, weight, bias, eps):
     wide = xp.astype(x, xp.float64) if x.dtype == xp.float32 else x  # see _STATS below
     mean = xp.mean(wide, axis=-1)
     centred = wide - mean[..., None]
-    var = xp.mean(centred * centred, axis=-1)
+    with np.errstate(over="ignore"):  # squares past float64's range: scaled below
+        var = xp.mean(centred * centred, axis=-1)
+    rstd = 1 / xp.sqrt(var + eps)
+    if not bool(xp.all(var < xp.inf)):  # as the Numba form: var = s^2 mean((d/s)^2)
+        s = xp.max(xp.abs(centred), axis=-1)
+        s = xp.where(s > 0, s, xp.ones_like(s))
+        scaled = centred / s[..., None]
+        rstd = xp.where(var < xp.inf, rstd,
+                        1 / (s * xp.sqrt(xp.mean(scaled * scaled, axis=-1))))
     mean = xp.astype(mean, x.dtype, copy=False)
-    rstd = xp.astype(1 / xp.sqrt(var + eps), x.dtype, copy=False)
+    rstd = xp.astype(rstd, x.dtype, copy=False)
     y = (x - mean[..., None]) * rstd[..., None] * weight + bias
     return y, mean, rstd
 
@@ -65,12 +73,31 @@ def _layer_norm_block(x, weight, bias, eps, y, mean, rstd, lo, hi):
         for j in range(n):  # second pass over the cached row: no E[x^2] - mu^2 cancellation
             d = row[j] - mu64
             sq += d * d
+        if sq == np.inf:  # float64 deviations past ~1e154 overflow when squared (_STATS)
+            r64 = _scaled_rstd(row, mu64)
+        else:
+            r64 = 1.0 / np.sqrt(sq / n + eps)
         mu = typed(mu64, eps)
-        r = typed(1.0 / np.sqrt(sq / n + eps), eps)
+        r = typed(r64, eps)
         for j in range(n):
             out[j] = (row[j] - mu) * r * weight[j] + bias[j]
         mean[i] = mu
         rstd[i] = r
+
+
+@jit
+def _scaled_rstd(row, mu):
+    """1/sqrt(var) of a row whose squared deviations overflow: var = s^2 mean((d/s)^2) with
+    s = max |d| (eps is far below such a variance and drops out)."""
+    n = row.shape[0]
+    s = 0.0
+    for j in range(n):
+        s = max(s, abs(row[j] - mu))
+    sq = 0.0
+    for j in range(n):
+        d = (row[j] - mu) / s
+        sq += d * d
+    return 1.0 / (s * np.sqrt(sq / n))
 
 
 @jit(parallel=True)

@@ -29,6 +29,9 @@ def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, conte
         if unknown:
             raise DataError(f"task {task!r} takes no {', '.join(unknown)} option")
         return GlyphImages(seed=seed, **options)
+    unknown = sorted(set(task_options or {}) - {"min_len", "max_len", "digits"})
+    if unknown:
+        raise DataError(f"task {task!r} takes no {', '.join(map(repr, unknown))} option")
     return SyntheticTask(task, seed=seed, **(task_options or {}))
 
 
@@ -51,5 +54,8 @@ def dataset_from_description(desc, *, need_text=True):
         if data.vocab.itos != desc["chars"]:
             raise DataError(f"text file '{desc['path']}' changed: its characters differ "
                             "from the ones the checkpoint was trained on")
+        if desc.get("sha256", data.sha256) != data.sha256:  # older checkpoints hold no hash
+            raise DataError(f"text file '{desc['path']}' changed since the checkpoint was "
+                            f"trained on it (its contents differ)")
         return data
     raise DataError(f"unknown dataset kind {kind!r}")

@@ -42,6 +42,7 @@ TASKS = ("reverse", "copy", "sort", "add")
 TASK_CHARS = "0123456789+=._"
 PLUS, SEP, END, PAD = 10, 11, 12, 13
 VAL_BUCKETS = 10  # one input in VAL_BUCKETS is held out
+ENUMERATE_LIMIT = 20_000  # a task with at most this many inputs lists its held-out ones
 
 
 def _is_val(tokens):
@@ -167,15 +168,46 @@ class SyntheticTask:
         return self.batch_of(self.sample_inputs(split, batch_size, rng))
 
     def held_out(self, n):
-        """The first `n` inputs of the fixed held-out evaluation set (a function of seed)."""
+        """The first `n` distinct inputs of the fixed held-out evaluation set (a function of
+        seed); fewer when the task has fewer held-out problems than `n` (all of them)."""
         have = self._held_out.get("inputs", [])
-        if len(have) < n:
-            # Drawn in fixed blocks of 100 from one rng, so a smaller set is a prefix.
-            rng, have = np.random.default_rng([self.seed, 7]), []
-            while len(have) < n:
-                have += self.sample_inputs("val", 100, rng)
+        if len(have) < n and not self._held_out.get("all"):
+            space = self.input_space()
+            if space <= ENUMERATE_LIMIT:  # small: the whole held-out split, in a seeded order
+                have = self._all_val_inputs()
+                self._held_out["all"] = True
+            elif n * VAL_BUCKETS * 4 > space:
+                raise DataError(f"task {self.name!r} has about {space // VAL_BUCKETS:,} "
+                                f"held-out problems; {n:,} were asked for")
+            else:  # large: drawn in fixed blocks of 100 from one rng, so a smaller set is a prefix
+                rng, have, seen = np.random.default_rng([self.seed, 7]), [], set()
+                while len(have) < n:
+                    for x in self.sample_inputs("val", 100, rng):
+                        if x.tobytes() not in seen:
+                            seen.add(x.tobytes())
+                            have.append(x)
             self._held_out["inputs"] = have
         return have[:n]
+
+    def input_space(self):
+        """How many distinct inputs the task has (both splits)."""
+        if self.name == "add":
+            return 10 ** (2 * self.digits)
+        return sum(10 ** k for k in range(self.min_len, self.max_len + 1))
+
+    def _all_val_inputs(self):
+        """Every held-out input of a small task, in an order fixed by the seed."""
+        lengths = ([2 * self.digits] if self.name == "add"
+                   else range(self.min_len, self.max_len + 1))
+        inputs = []
+        for k in lengths:
+            grid = np.indices((10,) * k).reshape(k, -1).T  # (10**k, k) every digit string
+            if self.name == "add":
+                grid = np.concatenate([grid[:, :self.digits], np.full((len(grid), 1), PLUS),
+                                       grid[:, self.digits:]], axis=1)
+            inputs += [x for x in grid.astype(np.int64) if _is_val(x)]
+        order = np.random.default_rng([self.seed, 7]).permutation(len(inputs))
+        return [inputs[i] for i in order]
 
     def parse_prompt(self, text):
         """Input tokens of a user prompt: digits ("31415") or, for add, "123+456" ('='
@@ -198,6 +230,7 @@ class SyntheticTask:
     def evaluate(self, model, *, final=False, examples=200):
         """This task's metrics for `model`: {"exact_match", "exact_match_n"} on the first
         `examples` held-out problems, decoded greedily when `final`, else teacher-forced."""
+        examples = len(self.held_out(examples))  # distinct problems: fewer when few exist
         return {"exact_match": self.exact_match(model, examples, generate=final),
                 "exact_match_n": examples}
 

@@ -1,28 +1,45 @@
 """Character-level language-modelling data from a UTF-8 text file, and its bigram baseline."""
 
+import hashlib
 import os
+import stat
 
 import numpy as np
 
 from engine.data.vocab import DataError, Vocab
 
 TEXT_VAL_FRACTION = 0.1
+# The largest text file read (bytes): its characters become int64 tokens (8 bytes each), so
+# 64 MiB of text is up to 512 MiB of tokens. A larger corpus wants a tokenizer and a
+# memory-mapped dataset, which this character model is not.
+MAX_TEXT_BYTES = 64 * 2**20
 
 
 def _read_text(path):
-    """The UTF-8 contents of `path`, or a DataError that names the file."""
+    """(the UTF-8 contents of `path`, their sha256), or a DataError that names the file: a
+    regular file of at most MAX_TEXT_BYTES (a device or pipe such as /dev/zero never ends)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise DataError(f"text file '{path}' is not a regular file")
+            raw = f.read(MAX_TEXT_BYTES + 1)
     except FileNotFoundError:
         raise DataError(f"text file '{path}' does not exist") from None
     except OSError as e:
         raise DataError(f"cannot read text file '{path}': {e.strerror or e}") from None
+    if len(raw) > MAX_TEXT_BYTES:
+        raise DataError(f"text file '{path}' is larger than {MAX_TEXT_BYTES // 2**20} MiB, "
+                        f"the most a character model reads")
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig"), _digest(raw)
     except UnicodeDecodeError as e:
         raise DataError(f"text file '{path}' is not UTF-8 text "
                         f"(invalid byte at offset {e.start})") from None
+
+
+def _digest(raw):
+    return hashlib.sha256(raw).hexdigest()
 
 
 class CharDataset:
@@ -35,7 +52,10 @@ class CharDataset:
 
     def __init__(self, path, block_size, *, text=None):
         self.path = str(path)
-        text = _read_text(self.path) if text is None else text
+        if text is None:
+            text, self.sha256 = _read_text(self.path)
+        else:
+            self.sha256 = _digest(text.encode("utf-8"))
         need = 10 * (block_size + 1)
         if len(text) < need:
             raise DataError(f"text file '{self.path}' has {len(text)} characters; "
@@ -58,7 +78,7 @@ class CharDataset:
 
     def describe(self):
         return {"kind": "text", "path": os.path.abspath(self.path), "chars": self.vocab.itos,
-                "block_size": self.block_size}
+                "block_size": self.block_size, "sha256": self.sha256}
 
     def get_batch(self, split, batch_size, rng):
         """Random windows of `split`: (idx int64 (B, T), targets int64 (B, T))."""

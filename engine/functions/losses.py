@@ -6,7 +6,7 @@ them."""
 import ops
 from engine.autograd import is_tensor, make_tensor
 from engine.functions.args import _any, _device, _int_array
-from engine.functions.elementwise import Mul, Neg, Sub, Where
+from engine.functions.elementwise import Cast, Mul, Neg, Sub, Where
 from engine.functions.layout import TakeAlongAxis
 from engine.functions.math import Softplus
 from engine.functions.nn import CrossEntropy, LogSoftmax
@@ -98,6 +98,8 @@ def cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="mean",
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                          f"{label_smoothing}")
     device = _device(logits)
+    if not device.xp.isdtype(logits.dtype, "real floating"):  # integer logits: a float loss
+        logits = Cast.apply(logits, dtype="float32")  # for every reduction (as log_softmax)
     probs = is_tensor(targets) and device.xp.isdtype(targets.dtype, "real floating")
     if not probs and logits.ndim == 2 and reduction == "mean" and label_smoothing == 0.0:
         t = _class_targets("cross_entropy", logits, targets, ignore_index)

@@ -47,13 +47,15 @@ class GetItem(Function):
 
     @staticmethod
     def forward(ctx, a, index):
+        _check_index_dtypes(index)
         index = _complete(index, a.ndim)
         ctx.shape, ctx.dtype, ctx.index = a.shape, a.dtype, index
         try:
-            axis = _single_array_axis(index, a.ndim)
-            if axis is None:
+            found = _single_array_axis(index, a.ndim)
+            if found is None:
                 return a[index]
-            xp, idx = ops.array_namespace(a), index[axis]  # a[..., idx, ...]: a take
+            k, axis = found  # index[k], an integer array, picks along `axis`: a take
+            xp, idx = ops.array_namespace(a), index[k]
             y = xp.take(a, xp.reshape(idx, (-1,)), axis=axis)
             return xp.reshape(y, a.shape[:axis] + idx.shape + a.shape[axis + 1:])
         except IndexError as err:
@@ -66,6 +68,15 @@ class GetItem(Function):
         out = ops.array_namespace(g).zeros(ctx.shape, dtype=ctx.dtype, device=g.device)
         out[ctx.index] = g  # slices and ints pick each element at most once
         return out
+
+
+def _check_index_dtypes(index):
+    """IndexError, as numpy's, for an index array that is neither integer nor boolean."""
+    for item in index if isinstance(index, tuple) else (index,):
+        if _is_array(item) and not ops.array_namespace(item).isdtype(
+                item.dtype, ("integral", "bool")):
+            raise IndexError(f"getitem: arrays used as indices must be of integer (or boolean) "
+                             f"type, got {item.dtype}")
 
 
 def _complete(index, ndim):
@@ -92,18 +103,25 @@ def _is_array(item):
 
 
 def _single_array_axis(index, ndim):
-    """The axis of the one integer array in `index` when every other item is a full slice
-    (a[:, idx] style, which the standard spells `take`); None for any other index."""
+    """(its position in `index`, the axis it picks along) of the one integer array in
+    `index` when every other item is a full slice or `...` (a[:, idx] style, which the
+    standard spells `take`); None for any other index."""
     arrays = [k for k, i in enumerate(index) if _is_array(i) and i.ndim > 0]
     if len(arrays) != 1 or any(i is None for i in index):
         return None
     k = arrays[0]
+    if not ops.array_namespace(index[k]).isdtype(index[k].dtype, "integral"):
+        return None  # a boolean mask selects; it is not a list of positions (True is not 1)
     if _axes_used(index[k]) != 1 or not all(
             i is Ellipsis or (isinstance(i, slice) and i == slice(None))
             for j, i in enumerate(index) if j != k):
         return None
     ellipsis = [j for j, i in enumerate(index) if i is Ellipsis]
-    return k if not ellipsis or k < ellipsis[0] else k + ndim - (len(index) - 1)
+    if len(ellipsis) > 1 or len(index) - len(ellipsis) > ndim:
+        return None  # an error (two `...`, too many indices): numpy's own indexing says so
+    # after the `...`, which stands for ndim - (len(index) - 1) axes, item k is axis
+    # k - 1 + ndim - (len(index) - 1)
+    return k, (k if not ellipsis or k < ellipsis[0] else k + ndim - len(index))
 
 
 def _is_basic(index):

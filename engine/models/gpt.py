@@ -94,6 +94,9 @@ class GPTConfig:
         """A copy fitted to token data (engine.models.registry): vocab_size grown to
         data.vocab_size when the data has more tokens (kept otherwise, so the canonical 64
         stays), and a ValueError when data.seq_len does not fit in block_size."""
+        if not hasattr(data, "seq_len") or not hasattr(data, "vocab_size"):
+            raise ValueError("the gpt model needs token data (a sequence task or --text); "
+                             "for images use --model vit")
         if data.seq_len > self.block_size:
             raise ValueError(f"the data has sequences of {data.seq_len} tokens; the model's "
                              f"block_size is {self.block_size}")

@@ -14,7 +14,7 @@ import engine.functional as F
 import ops
 from engine.autograd import is_tensor
 from engine.nn.layers import Dropout, Linear
-from engine.nn.module import Module, as_rng
+from engine.nn.module import Module, as_rng, check_sizes
 from engine.tensor import Tensor
 
 
@@ -63,6 +63,7 @@ class MultiHeadAttention(Module):
     def __init__(self, n_embd, n_head, *, causal=True, bias=True, dropout=0.0, rng=None,
                  std=None, proj_std=None, dtype=np.float32):
         super().__init__()
+        check_sizes("MultiHeadAttention", n_embd=n_embd, n_head=n_head)
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
         rng = as_rng(rng)
@@ -145,6 +146,7 @@ class CrossAttention(Module):
     def __init__(self, n_embd, n_head, *, bias=True, dropout=0.0, rng=None, std=None,
                  proj_std=None, dtype=np.float32):
         super().__init__()
+        check_sizes("CrossAttention", n_embd=n_embd, n_head=n_head)
         if n_embd % n_head:
             raise ValueError(f"n_embd={n_embd} is not divisible by n_head={n_head}")
         rng = as_rng(rng)
@@ -199,6 +201,8 @@ class AdditiveAttention(Module):
 
     def __init__(self, query_size, key_size, attn_size, *, rng=None, dtype=np.float32):
         super().__init__()
+        check_sizes("AdditiveAttention", query_size=query_size, key_size=key_size,
+                    attn_size=attn_size)
         rng = as_rng(rng)
         self.query_size, self.key_size, self.attn_size = query_size, key_size, attn_size
         self.query_proj = Linear(query_size, attn_size, bias=False, rng=rng, dtype=dtype)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 import engine.functional as F
-from engine.nn.module import Module, as_rng, new_parameter
+from engine.nn.module import Module, as_rng, check_sizes, new_parameter
 
 
 class Linear(Module):
@@ -18,6 +18,7 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, *, rng=None, std=None,
                  dtype=np.float32):
         super().__init__()
+        check_sizes("Linear", in_features=in_features, out_features=out_features)
         rng = as_rng(rng)
         self.in_features, self.out_features = in_features, out_features
         if std is None:
@@ -42,6 +43,7 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, *, rng=None, std=1.0, dtype=np.float32):
         super().__init__()
+        check_sizes("Embedding", num_embeddings=num_embeddings, embedding_dim=embedding_dim)
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         w = as_rng(rng).normal(0.0, std, (num_embeddings, embedding_dim))
         self.weight = new_parameter(w, dtype)
@@ -58,6 +60,7 @@ class LayerNorm(Module):
 
     def __init__(self, ndim, bias=True, eps=1e-5, dtype=np.float32):
         super().__init__()
+        check_sizes("LayerNorm", ndim=ndim)
         self.ndim, self.eps = ndim, eps
         self.weight = new_parameter(np.ones(ndim), dtype)
         self.bias = new_parameter(np.zeros(ndim), dtype) if bias else None

@@ -1,6 +1,7 @@
 """The `Module` base class (parameters, state dicts, train/eval, devices) and its containers."""
 
 import contextlib
+import numbers
 
 import numpy as np
 
@@ -195,6 +196,7 @@ class Module:
                if a.shape != own[k].data.shape or a.dtype.name != dtypes[k]]
         if bad:
             raise ValueError("load_state_dict: mismatched tensors:\n  " + "\n  ".join(bad))
+        _check_tied(own, arrays)
         for k, a in arrays.items():
             own[k].data[...] = ops.to_device(a, device)
         return missing, unexpected
@@ -265,3 +267,26 @@ def eval_mode(model):
             yield
     finally:
         model.train(was_training)
+
+
+def _check_tied(own, arrays):
+    """ValueError when `arrays` gives one tied parameter (listed under several names in
+    `own`) different values: loading would keep one and silently drop the other (an untied
+    checkpoint loaded into a tied model)."""
+    first = {}
+    for name, p in own.items():
+        if name not in arrays:
+            continue
+        a, b = arrays[first.get(id(p), name)], arrays[name]  # host arrays
+        if a.shape != b.shape or not bool((a == b).all()):
+            raise ValueError(f"load_state_dict: {first[id(p)]} and {name} are one tied "
+                             f"parameter but the state gives them different values")
+        first.setdefault(id(p), name)
+
+
+def check_sizes(layer, **sizes):
+    """ValueError naming the first of `sizes` (name=value) that is not a positive integer:
+    a layer built with 0 or -8 heads or features fails here, not in a division later."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")

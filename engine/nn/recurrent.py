@@ -18,7 +18,7 @@ import numpy as np
 import engine.functional as F
 import ops
 from engine.autograd import make_tensor
-from engine.nn.module import Module, as_rng, new_parameter
+from engine.nn.module import Module, as_rng, check_sizes, new_parameter
 
 
 def _gru_update(gi, h, weight_hh, bias_hh):
@@ -37,6 +37,7 @@ class _GRUWeights(Module):
 
     def __init__(self, input_size, hidden_size, bias, rng, dtype):
         super().__init__()
+        check_sizes(type(self).__name__, input_size=input_size, hidden_size=hidden_size)
         bound = 1.0 / math.sqrt(hidden_size)
         self.weight_ih = new_parameter(rng.uniform(-bound, bound, (3 * hidden_size, input_size)),
                                        dtype)

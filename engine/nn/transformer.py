@@ -6,7 +6,7 @@ import numpy as np
 import engine.functional as F
 from engine.nn.attention import CrossAttention, MultiHeadAttention
 from engine.nn.layers import Dropout, LayerNorm, Linear
-from engine.nn.module import Module, as_rng
+from engine.nn.module import Module, as_rng, check_sizes
 
 
 class MLP(Module):
@@ -15,6 +15,7 @@ class MLP(Module):
     def __init__(self, n_embd, *, bias=True, dropout=0.0, rng=None, std=None, proj_std=None,
                  dtype=np.float32):
         super().__init__()
+        check_sizes("MLP", n_embd=n_embd)
         rng = as_rng(rng)
         self.c_fc = Linear(n_embd, 4 * n_embd, bias, rng=rng, std=std, dtype=dtype)
         self.c_proj = Linear(4 * n_embd, n_embd, bias, rng=rng, std=proj_std, dtype=dtype)

@@ -25,6 +25,7 @@ import re
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ import ops
 MODEL_FILE, OPTIM_FILE, CONFIG_FILE = "model.npz", "optim.npz", "config.json"
 LOCK_FILE = ".lock"  # held (flock) by the one run writing the directory: engine.training.rundir
 _TEMP = re.compile(r"\.(model\.npz|optim\.npz|config\.json)\..+\.tmp$")  # see _write_temp
+MAX_CONFIG_BYTES = 64 << 20  # config.json: a format-1 history of ~10^6 steps fits
 SETTLE_SECONDS = 10.0  # how long `load` waits for a save in progress to complete
 FORMAT = 2
 READABLE_FORMATS = (1, 2)
@@ -202,8 +204,12 @@ def save(path_dir, model, optimizer, config, train_state):
 
 def _read_json(path):
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
+        with open(path, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"checkpoint file '{path}' is over {MAX_CONFIG_BYTES >> 20} "
+                                  f"MiB: not a checkpoint description")
+        doc = json.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file '{path}' is missing") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -211,6 +217,9 @@ def _read_json(path):
     except json.JSONDecodeError as e:
         raise CheckpointError(f"checkpoint file '{path}' is corrupted: invalid JSON at "
                               f"line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint file '{path}' is corrupted: JSON nested too "
+                              f"deeply") from None
     if (not isinstance(doc, dict) or not {"save_id", "config", "train_state"} <= set(doc)
             or not isinstance(doc["config"], dict)):
         raise CheckpointError(f"checkpoint file '{path}' is not a checkpoint description")
@@ -225,13 +234,58 @@ def _read_json(path):
     return doc
 
 
+MAX_NPZ_MEMBERS = 100_000  # far more arrays than any model here has
+
+
+def _check_npz_headers(path):
+    """Read only the zip directory and each array's .npy header: CheckpointError unless every
+    member is stored uncompressed (as `save` writes it, so the data read is bounded by the
+    file's size: no small file declares a huge array) and holds exactly the bytes its header
+    declares; then refuse arrays that would not fit in memory. Returns nothing."""
+    from engine.training.validate import ConfigError, check_memory
+    total = 0
+    with zipfile.ZipFile(path) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise CheckpointError(f"checkpoint file '{path}' holds {len(infos):,} arrays")
+        for info in infos:
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise CheckpointError(f"checkpoint file '{path}' holds a compressed array "
+                                      f"({info.filename}); checkpoints are stored "
+                                      f"uncompressed")
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(f) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(f))
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes != info.file_size - f.tell():
+                    raise CheckpointError(f"checkpoint file '{path}': {info.filename} declares "
+                                          f"shape {shape} of {dtype} ({nbytes:,} bytes) but "
+                                          f"holds {info.file_size - f.tell():,} bytes")
+            total += nbytes
+    try:
+        check_memory(f"checkpoint file '{path}'", total)
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def read_description(path):
+    """config.json at `path` as a dict, checked to be a checkpoint description of a readable
+    format (CheckpointError naming the file otherwise); no array is read."""
+    return _read_json(path)
+
+
 def _read_npz(path, save_id):
-    """Every array of the .npz at `path`, read eagerly, checked to belong to save `save_id`."""
+    """Every array of the .npz at `path`, read eagerly once its headers are checked (see
+    _check_npz_headers), checked to belong to save `save_id`."""
     if not os.path.exists(path):
         raise CheckpointError(f"checkpoint file '{path}' is missing")
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
+    except CheckpointError:
+        raise
     except Exception as e:  # noqa: BLE001  (zipfile, zlib, format, OS errors: a bad file)
         raise CheckpointError(f"checkpoint file '{path}' is corrupted or truncated "
                               f"({type(e).__name__}: {e})") from None

@@ -58,7 +58,9 @@ class Metrics:
         os.makedirs(directory, exist_ok=True)
         path = os.path.join(directory, METRICS_FILE)
         data = "".join(json.dumps(row) + "\n" for row in self.pending).encode("utf-8")
-        with open(path, "r+b" if os.path.exists(path) else "wb") as f:
+        # never through a symbolic link (it would overwrite the file it points at)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        with open(fd, "r+b") as f:
             f.seek(self.size)
             f.truncate()
             f.write(data)
@@ -75,11 +77,20 @@ class Metrics:
         metrics.jsonl back to what the checkpoint covers."""
         if "history" in train_state:  # format 1: the history lives in config.json
             history = train_state["history"]
-            return cls(history, pending=rows_from_history(history))
+            rows = check_history(os.path.join(directory, "config.json"), history)
+            return cls(history, pending=rows)
         saved = train_state["metrics"]
         path = os.path.join(directory, saved["file"])
         rows = read_rows(path, saved["bytes"], saved["rows"])
-        os.truncate(path, saved["bytes"])
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        except OSError as e:
+            raise CheckpointError(f"cannot write checkpoint file '{path}': "
+                                  f"{e.strerror or e}") from None
+        try:
+            os.ftruncate(fd, saved["bytes"])
+        finally:
+            os.close(fd)
         history = history_from_rows(rows, train_state["step"])
         history["interrupted"] = bool(train_state.get("interrupted", False))
         return cls(history, size=saved["bytes"], rows=saved["rows"])
@@ -89,7 +100,7 @@ def read_rows(path, size=None, expect_rows=None):
     """The rows in the first `size` bytes of metrics.jsonl at `path` (all when None);
     CheckpointError naming the file when it is missing, shorter, or not JSON lines."""
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
             data = f.read() if size is None else f.read(size)
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint file '{path}' is missing") from None
@@ -102,12 +113,52 @@ def read_rows(path, size=None, expect_rows=None):
     for number, line in enumerate(data.splitlines(), 1):
         try:
             rows.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise CheckpointError(f"checkpoint file '{path}' is corrupted: line {number} "
                                   f"is not JSON") from None
+        problem = _row_problem(rows[-1])
+        if problem:
+            raise CheckpointError(f"checkpoint file '{path}' is corrupted: line {number} is "
+                                  f"not a metrics row ({problem})")
     if expect_rows is not None and len(rows) != expect_rows:
         raise CheckpointError(f"checkpoint file '{path}' holds {len(rows)} rows where the "
                               f"checkpoint covers {expect_rows}")
+    return rows
+
+
+def _row_problem(row):
+    """What is wrong with one parsed metrics.jsonl line, or None for a good row: an object of
+    a known kind, an integer step >= 0, numbers for the rest (a train row: all its columns)."""
+    if not isinstance(row, dict) or row.get("kind") not in ("train", "eval", "final"):
+        return "not an object with kind train, eval or final"
+    step = row.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return f"step {step!r}"
+    need = TRAIN_COLUMNS if row["kind"] == "train" else ("step", "val_loss")
+    missing = [k for k in need if k not in row]
+    if missing:
+        return f"no {', '.join(missing)}"
+    bad = [k for k, v in row.items() if k != "kind"
+           and (not isinstance(v, int | float) or isinstance(v, bool))]
+    if bad:
+        return f"{bad[0]} is not a number"
+    counts = [f"{k}_n" for k in ("exact_match", "accuracy") if k in row and f"{k}_n" not in row]
+    return f"no {counts[0]}" if counts else None
+
+
+def check_history(where, history):
+    """CheckpointError naming `where` unless a format-1 history (config.json) is made of good
+    rows; returns the rows (the metrics.jsonl it stands for)."""
+    try:
+        rows = rows_from_history(history)
+    except (KeyError, TypeError, IndexError, AttributeError) as e:
+        raise CheckpointError(f"checkpoint file '{where}': train_state.history is not a "
+                              f"history ({type(e).__name__}: {e})") from None
+    for number, row in enumerate(rows, 1):
+        problem = _row_problem(row)
+        if problem:
+            raise CheckpointError(f"checkpoint file '{where}': train_state.history row "
+                                  f"{number} is not a metrics row ({problem})")
     return rows
 
 

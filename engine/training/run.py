@@ -3,11 +3,12 @@ saved back. The one path from a config to model, data and optimizer; the model c
 the registry (engine.models), so nothing here knows a model family."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
 
 import ops
-from engine.data import DataError, build_dataset, dataset_from_description
+from engine.data import DataError, Vocab, build_dataset, dataset_from_description
 from engine.models import get_model
 from engine.optim import AdamW, weight_decay_groups
 from engine.training import checkpoint
@@ -44,7 +45,7 @@ def _dataset(cfg, model_config):
                          seed=cfg.seed, context_length=model_config.context_length)
     try:
         return data, model_config.for_data(data)
-    except ValueError as e:
+    except (ValueError, AttributeError) as e:
         what = f"text file '{cfg.text}'" if cfg.text is not None else f"task {cfg.task!r}"
         raise DataError(f"{what} does not fit the model: {e}") from None
 
@@ -86,6 +87,8 @@ def resume_run(cfg):
                           f"{cfg.steps} would train nothing; pass more steps to continue it")
     model, data = _restore_model(ckpt, need_text=True)
     saved, wanted = ckpt.config["data"], _dataset(cfg, model.config)[0].describe()
+    if "sha256" not in saved:  # a checkpoint from before text files were hashed
+        wanted.pop("sha256", None)
     if wanted != saved:
         raise checkpoint.CheckpointError(f"checkpoint '{ckpt.path}' was trained on {saved}, "
                                          f"not on {wanted}")
@@ -155,9 +158,8 @@ def _restore_model(ckpt, *, need_text):
         family = get_model(ckpt.family)
         config = family.config.from_dict(ckpt.config["model"])
         data = dataset_from_description(ckpt.config["data"], need_text=need_text)
-        if hasattr(data, "seq_len"):
-            config.for_data(data)  # ValueError when the data does not fit the model
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        _check_fits(config, data)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as e:
         if isinstance(e, DataError) and need_text:
             raise  # the text file is gone or changed: say so, not "unusable checkpoint"
         raise checkpoint.CheckpointError(f"checkpoint file '{_config_path(ckpt)}' describes no "
@@ -170,6 +172,19 @@ def _restore_model(ckpt, *, need_text):
     model = family.model(config, rng=0)
     checkpoint.restore(ckpt, model)
     return model, data
+
+
+def _check_fits(config, data):
+    """ValueError unless the saved model config is the one its saved data fits it to (the
+    family takes this kind of data, and the sizes agree); text sampling has only the
+    vocabulary, which stands for token data of one-token windows."""
+    if isinstance(data, Vocab):
+        data = SimpleNamespace(vocab_size=len(data), seq_len=1)
+    fitted = config.for_data(data)  # ValueError when the family cannot take the data
+    own, need = config.to_dict(), fitted.to_dict()
+    for key in own:
+        if own[key] != need[key]:
+            raise ValueError(f"model {key} is {own[key]!r} where its data needs {need[key]!r}")
 
 
 def load_model(ckpt_dir):

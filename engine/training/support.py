@@ -102,6 +102,21 @@ def raise_kept_interrupt():
 
 
 @contextlib.contextmanager
+def kept_interrupt_wins():
+    """For the block, an exception raised after a Ctrl-C was kept is that Ctrl-C: a Numba
+    compile interrupted inside LLVM fails a moment later with an unrelated error (a
+    RuntimeError "no compiled object yet" when it caches the half-built kernel), which must
+    stop the run as Ctrl-C does, saving its checkpoint, not end it with a traceback."""
+    try:
+        yield
+    except Exception:
+        if _kept:
+            _kept.clear()
+            raise KeyboardInterrupt from None
+        raise
+
+
+@contextlib.contextmanager
 def critical_section():
     """Defer Ctrl-C (SIGINT) and SIGTERM until the block is done, then raise
     KeyboardInterrupt.

@@ -30,6 +30,7 @@ from engine.training.support import (
     critical_section,
     get_rng_states,
     interrupts_kept,
+    kept_interrupt_wins,
     locate_non_finite,
     raise_kept_interrupt,
     set_rng_states,
@@ -177,9 +178,8 @@ def train(cfg, *, progress=True):
         if not cfg.out_dir:
             return _train(cfg, progress)
         with rundir.locked(cfg.out_dir):
-            if not cfg.resume and rundir.holds_checkpoint(cfg.out_dir):
-                raise rundir.RunDirError(f"'{cfg.out_dir}' already holds a checkpoint: "
-                                         f"resume it, or choose another directory")
+            if not cfg.resume:
+                rundir.check_new(cfg.out_dir)
             return _train(cfg, progress)
 
 
@@ -189,9 +189,11 @@ def _train(cfg, progress):
     with Reporter(cfg, run, progress) as reporter:
         try:
             run.history["interrupted"] = False
-            _loop(run, reporter)
-            if run.step > started or run.history["final"] is None:
-                result = evaluate(run, final=True)
+            with kept_interrupt_wins():  # (a compile's failure after Ctrl-C is Ctrl-C)
+                _loop(run, reporter)
+                final = run.step > started or run.history["final"] is None
+                result = evaluate(run, final=True) if final else None
+            if final:
                 raise_kept_interrupt()
                 run.metrics.evaluation(result, final=True)
                 reporter.evaluation(run.history["final"], final=True)

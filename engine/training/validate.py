@@ -64,6 +64,9 @@ def check_train_config(cfg):
         _need(key, getattr(cfg, key), str, "a string")
     for key in ("text", "out_dir"):
         _need(key, getattr(cfg, key), (str, type(None)), "a string or null")
+        if getattr(cfg, key) is not None and not getattr(cfg, key).strip():
+            raise ConfigError(f"{key} must name a path (None for none), got "
+                              f"{getattr(cfg, key)!r}")
     for key in ("model_overrides", "task_options"):
         _need(key, getattr(cfg, key), dict, "an object")
     for key, v in cfg.task_options.items():
@@ -164,10 +167,26 @@ def check_run_memory(cfg, model_config, data):
                  f"optimizer state)" if hasattr(model_config, "num_parameters") else "the model",
                  model_bytes(model_config, copies=4))
     step_bytes = getattr(model_config, "step_bytes", None)
-    if step_bytes is not None:
-        check_memory(f"a training step of batch size {cfg.batch_size}",
-                     step_bytes(cfg.batch_size, data.seq_len))
+    need = (step_bytes(cfg.batch_size, data.seq_len) if step_bytes is not None
+            else generic_step_bytes(model_config, cfg.batch_size, data))
+    check_memory(f"a training step of batch size {cfg.batch_size}", need)
     check_examples_memory("the final evaluation", cfg.final_eval_examples, data)
+
+
+def generic_step_bytes(model_config, batch_size, data):
+    """A rough lower bound of a training step's float32 activations (bytes) for a family
+    that does not estimate its own: ~10 values of the widest layer per position and layer,
+    and the logits with their gradients, read from the config's usual field names."""
+    c = model_config
+    width = max(getattr(c, k, 0) for k in ("n_embd", "hidden", "attn_size"))
+    layers = (getattr(c, "n_layer", 0) + getattr(c, "n_enc_layer", 0)
+              + getattr(c, "n_dec_layer", 0)) or 2  # a recurrent encoder and decoder
+    outputs = getattr(c, "vocab_size", 0) or getattr(c, "num_classes", 0)
+    if hasattr(c, "image_size") and hasattr(c, "patch_size"):
+        positions = (c.image_size // max(c.patch_size, 1)) ** 2 + 1
+    else:
+        positions = getattr(data, "seq_len", 1) + getattr(c, "src_len", 0)
+    return 4 * batch_size * positions * (layers * 10 * width + 2 * outputs)
 
 
 def check_examples_memory(what, examples, data):

@@ -109,7 +109,7 @@ def test_runs_bad_input(run_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text("{not json", encoding="utf-8")
-    _one_line_error(attn("runs", str(bad)), "unreadable")
+    _one_line_error(attn("runs", str(bad)), "is corrupted: invalid JSON")
     r = attn("runs", "--root", str(tmp_path))  # listed as a row saying so
     assert r.returncode == 0 and "unreadable" in r.stdout
 
