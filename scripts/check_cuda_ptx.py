@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import attention, elementwise, indexing, launch, matmul, reduce, rows
-from ops.cuda import kernels as contract
+from ops.cuda import attention, deferred, elementwise, indexing, launch, matmul, reduce, rows
+from ops.cuda import loss
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
@@ -39,7 +39,8 @@ HOT = ("matmul", "matmul_nt", "matmul_tn", "softmax", "softmax_backward", "log_s
        "log_softmax_backward", "attention", "attention_backward")
 # float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
 # (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
-F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan"}
+# cross_entropy_backward.scale divides grad / count in float64 on purpose (the contract).
+F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan", "cross_entropy_backward.scale"}
 
 
 def threads(name):
@@ -104,9 +105,12 @@ def cases(dt):
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt), a(dt))),
         ("layer_norm_backward.dwdb", rows.layer_norm_dwdb_kernel(dt, rows.ROWS_PER_BLOCK),
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt))),
-        ("cross_entropy", contract._ce_forward_kernel(dt),
+        ("cross_entropy", loss._ce_forward_kernel(dt),
          (a(dt), a(dt), a(dt, 2), a("int64"), I)),
-        ("cross_entropy_backward", contract._ce_backward_kernel(dt),
+        ("cross_entropy.mean", loss._ce_mean_kernel(dt), (a(dt), a(dt), a("int64"), I)),
+        ("cross_entropy_backward.scale", loss._ce_scale_kernel(dt),
+         (a(dt), a("float64"), a("int64"), I)),
+        ("cross_entropy_backward", loss._ce_backward_kernel(dt),
          (a(dt, 2), a(dt, 2), a("int64"), a(dt), a(dt), I)),
         ("attention", attention.forward_kernel(dt),
          (a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), B, T, I, a(dt), I, TUP4, B)),
@@ -118,9 +122,14 @@ def cases(dt):
           I, a(dt), I, TUP4, B)),
         ("scatter_add", plumbing._scatter_kernel(dt), (a(dt), a("int64"), a(dt), I)),
         ("embedding_backward", plumbing._embedding_backward_kernel(dt),
-         (a(dt), a("int64"), a(dt), I, I)),
+         (a(dt, 2), a("int64"), a(dt, 2), I, I)),
+        ("deferred_colsum", deferred._colsum_kernel(dt, 4 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 4 * 32))),
         ("dropout_mask", plumbing._dropout_kernel(dt), (a(dt), U, T, T, I)),
-        ("adamw_update", plumbing._adamw_kernel(dt), (a(dt),) * 4 + (T,) * 8),
+        ("adamw_update", deferred._adamw_kernel(dt, 6 * 32, 8 * 2),
+         (a(dt),) * 4 + (types.UniTuple(I, 6 * 32), types.UniTuple(T, 8 * 2))),
+        ("deferred_copy", deferred._copy_kernel(dt, 3 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 3 * 32))),
     ]
     return out
 

@@ -14,3 +14,28 @@ ops/cuda/device.py registers the device (ops.devices imports it on the first
   kernels      the contract's launchers for the above, registered as "cuda"
   arrays       contiguous, embedding, scatter_add, dropout_mask, adamw_update
 """
+
+
+def memory_stats():
+    """The caching allocator's counters (ops/cuda/memory.py): driver allocations and bytes,
+    requests served from the cache, bytes allocated / cached / reserved."""
+    from ops.cuda.memory import memory_stats as stats
+    return stats()
+
+
+def launch_stats():
+    """Kernel launches since the last reset_launch_stats(), in total and per kernel family."""
+    from ops.cuda.launch import launch_stats as stats
+    return stats()
+
+
+def reset_launch_stats():
+    from ops.cuda.launch import reset_launch_stats as reset
+    reset()
+
+
+def flush():
+    """Run the deferred launches now (ops/cuda/deferred.py); the device does this by itself
+    before anything reads or writes their memory. For timing: flush, then synchronize."""
+    from ops.cuda.deferred import flush as run
+    run()

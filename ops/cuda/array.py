@@ -12,8 +12,8 @@ the device except `from_host` / `to_host` (which ops.to_device counts) and scala
 import math
 
 import numpy as np
-from numba import cuda
 
+from ops.cuda import launch, memory
 from ops.devices import count_scalar_read
 
 
@@ -36,25 +36,43 @@ def c_strides(shape):
 
 
 def empty(shape, dtype):
-    """A new uninitialised C-contiguous array."""
+    """A new uninitialised C-contiguous array, in a block of the caching allocator."""
     shape = tuple(int(n) for n in shape)
     dtype = np.dtype(dtype)
-    return CudaArray(cuda.device_array(max(math.prod(shape), 1), dtype), 0, shape,
-                     c_strides(shape))
+    block = memory.allocate(max(math.prod(shape), 1) * dtype.itemsize)
+    return CudaArray(memory.typed(block.segment, dtype), block.offset // dtype.itemsize, shape,
+                     c_strides(shape), block)
 
 
 class CudaArray:
-    __slots__ = ("base", "offset", "shape", "strides")
+    """`base`: a 1-D Numba device array (a whole allocator segment, typed); `offset`,
+    `strides` in elements; `owner`: the allocator Block every view of it shares (the block
+    returns to the cache when the last view goes)."""
+    __slots__ = ("_base", "offset", "owner", "shape", "strides")
     __array_ufunc__ = None  # numpy defers `ndarray * cuda_array` to our operators
 
-    def __init__(self, base, offset, shape, strides):
-        self.base, self.offset = base, offset  # base: 1-D Numba device array
+    def __init__(self, base, offset, shape, strides, owner):
+        self._base, self.offset, self.owner = base, offset, owner
         self.shape, self.strides = tuple(shape), tuple(strides)
+
+    @property
+    def base(self):
+        """The device buffer, to read: deferred launches writing this memory run first
+        (ops/cuda/deferred.py). Code that writes into an existing array calls
+        `before_write()` first."""
+        if self.owner.pending > 1:
+            _flush()
+        return self._base
+
+    def before_write(self):
+        """Runs the deferred launches if any of them reads or writes this memory."""
+        if self.owner.pending:
+            _flush()
 
     # ---- attributes ----------------------------------------------------------------------
     @property
     def dtype(self):
-        return self.base.dtype
+        return self._base.dtype
 
     @property
     def ndim(self):
@@ -82,7 +100,8 @@ class CudaArray:
         return _ns().permute_dims(self, axes)
 
     def view(self, shape, strides, offset=None):
-        return CudaArray(self.base, self.offset if offset is None else offset, shape, strides)
+        return CudaArray(self._base, self.offset if offset is None else offset, shape, strides,
+                         self.owner)
 
     def is_contiguous(self):
         return all(s == c for n, s, c in zip(self.shape, self.strides, c_strides(self.shape))
@@ -93,8 +112,37 @@ class CudaArray:
         must be contiguous; see ops.cuda.namespace.contiguous)."""
         if not self.is_contiguous():
             raise ValueError("CudaArray.dev: not C-contiguous; call contiguous() first")
-        flat = self.base[self.offset:self.offset + self.size] if self.size else self.base[:0]
-        return flat.reshape(self.shape) if self.ndim != 1 else flat
+        flat = self.flat()
+        if self.ndim == 1:
+            return flat
+        shaped = flat.reshape(self.shape)
+        shaped.block = self.owner
+        return shaped
+
+    def strided(self):
+        """The view as a Numba device array of its own shape and strides (any layout, no
+        copy), for kernels that index a view in place (attention reads q, k, v as strided
+        views of the fused projection)."""
+        item = self.dtype.itemsize
+        shape, strides = self.shape, tuple(s * item for s in self.strides)
+        if launch.SIMULATOR:
+            from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+            start = self.base._ary[self.offset:]
+            out = FakeCUDAArray(np.lib.stride_tricks.as_strided(start, shape, strides))
+        else:
+            from numba.cuda.cudadrv.devicearray import DeviceNDArray
+            out = DeviceNDArray(shape, strides, self.dtype,
+                                gpu_data=self.base.gpu_data.view(self.offset * item))
+        out.block = self.owner
+        return out
+
+    def flat(self):
+        """The elements offset .. offset + size of the buffer, as a 1-D device array (the
+        data itself when the array is C-contiguous). It holds the allocator block, so the
+        memory stays ours while the kernel arguments live, even if this array goes."""
+        flat = self.base[self.offset:self.offset + self.size]
+        flat.block = self.owner
+        return flat
 
     def __array_namespace__(self, api_version=None):
         return _ns()
@@ -177,7 +225,7 @@ def _reflected(fname):
 
 def _inplace(fname):
     def op(self, other):
-        _ns().setitem(self, (Ellipsis,), getattr(_ns(), fname)(self, other))
+        _ns().inplace(fname, self, other)
         return self
     return op
 
@@ -193,6 +241,11 @@ CudaArray.__hash__ = None
 
 
 _BOUND = {}
+
+
+def _flush():
+    from ops.cuda.deferred import flush  # (imports this module)
+    flush()
 
 
 def bind_namespace(module):

@@ -30,17 +30,17 @@ def _visible(i, j, Tq, Tk, causal):
 
 @factory
 def score_fn(dtype):
-    """score(q, k, bh, i, j, ...) = scale * q[bh, i] . k[bh, j] + mask[b, h, i, j]."""
+    """score(q, k, b, h, i, j, ...) = scale * q[b, h, i] . k[b, h, j] + mask[b, h, i, j]."""
     T = NUMBA_TYPES[dtype]
 
     @cuda.jit(device=True, inline=True)
-    def score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask):
+    def score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask):
         s = T(0)
-        for d in range(q.shape[2]):
-            s += q[bh, i, d] * k[bh, j, d]
+        for d in range(q.shape[3]):
+            s += q[b, h, i, d] * k[b, h, j, d]
         s *= scale
         if has_mask:
-            s += mask[mo + (bh // H) * ms[0] + (bh % H) * ms[1] + i * ms[2] + j * ms[3]]
+            s += mask[mo + b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]]
         return s
     return score
 
@@ -53,22 +53,22 @@ def forward_kernel(dtype):
     score = score_fn(dtype)
 
     @cuda.jit
-    def kernel(o, lse, q, k, v, causal, scale, H, mask, mo, ms, has_mask):
+    def kernel(o, lse, q, k, v, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         p = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tq, Dv = o.shape
-        Tk = k.shape[1]
-        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
-            bh, i = row // Tq, row % Tq
+        B, H, Tq, Dv = o.shape
+        Tk = k.shape[2]
+        for row in range(cuda.blockIdx.x, B * H * Tq, cuda.gridDim.x):
+            b, h, i = row // (H * Tq), (row // Tq) % H, row % Tq
             for d in range(t, Dv, nt):
-                o[bh, i, d] = T(0)
+                o[b, h, i, d] = T(0)
             m, l = T(-math.inf), T(0)
             for j0 in range(0, Tk, nt):
                 j = j0 + t
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
-                    s = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                 m_new = rmax(part, t, max(m, s))
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
                     continue
@@ -78,16 +78,16 @@ def forward_kernel(dtype):
                 m = m_new
                 n = min(nt, Tk - j0)
                 for d in range(t, Dv, nt):
-                    acc = o[bh, i, d] * alpha
+                    acc = o[b, h, i, d] * alpha
                     for c in range(n):
-                        acc += p[c] * v[bh, j0 + c, d]
-                    o[bh, i, d] = acc
+                        acc += p[c] * v[b, h, j0 + c, d]
+                    o[b, h, i, d] = acc
                 cuda.syncthreads()
             inv = T(1) / l if l > T(0) else T(0)
             for d in range(t, Dv, nt):
-                o[bh, i, d] *= inv
+                o[b, h, i, d] *= inv
             if t == 0:
-                lse[bh, i] = m + math.log(l) if l > T(0) else T(-math.inf)
+                lse[b, h, i] = m + math.log(l) if l > T(0) else T(-math.inf)
     return kernel
 
 
@@ -99,34 +99,34 @@ def dq_kernel(dtype):
     score = score_fn(dtype)
 
     @cuda.jit
-    def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, H, mask, mo, ms, has_mask):
+    def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tq, D = q.shape
-        Tk, Dv = k.shape[1], v.shape[2]
-        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
-            bh, i = row // Tq, row % Tq
+        B, H, Tq, D = q.shape
+        Tk, Dv = k.shape[2], v.shape[3]
+        for row in range(cuda.blockIdx.x, B * H * Tq, cuda.gridDim.x):
+            b, h, i = row // (H * Tq), (row // Tq) % H, row % Tq
             s = T(0)
             for d in range(t, Dv, nt):
-                s += do[bh, i, d] * o[bh, i, d]
+                s += do[b, h, i, d] * o[b, h, i, d]
             dlt = rsum(part, t, s)
             if t == 0:
-                delta[bh, i] = dlt
+                delta[b, h, i] = dlt
             for d in range(t, D, nt):
-                dq[bh, i, d] = T(0)
-            m = lse[bh, i]
+                dq[b, h, i, d] = T(0)
+            m = lse[b, h, i]
             if m == T(-math.inf):
                 continue  # fully masked row: zero gradients
             for j0 in range(0, Tk, nt):
                 j = j0 + t
                 g = T(0)
                 if _visible(i, j, Tq, Tk, causal):
-                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
                         dp = T(0)
                         for d in range(Dv):
-                            dp += do[bh, i, d] * v[bh, j, d]
+                            dp += do[b, h, i, d] * v[b, h, j, d]
                         g = math.exp(sc - m) * (dp - dlt)
                 ds[t] = g
                 cuda.syncthreads()
@@ -134,8 +134,8 @@ def dq_kernel(dtype):
                 for d in range(t, D, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += ds[c] * k[bh, j0 + c, d]
-                    dq[bh, i, d] += scale * acc
+                        acc += ds[c] * k[b, h, j0 + c, d]
+                    dq[b, h, i, d] += scale * acc
                 cuda.syncthreads()
     return kernel
 
@@ -147,29 +147,29 @@ def dkv_kernel(dtype):
     score = score_fn(dtype)
 
     @cuda.jit
-    def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, H, mask, mo, ms, has_mask):
+    def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, mask, mo, ms, has_mask):
         pp = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tk, D = k.shape
-        Tq, Dv = q.shape[1], v.shape[2]
-        for row in range(cuda.blockIdx.x, BH * Tk, cuda.gridDim.x):
-            bh, j = row // Tk, row % Tk
+        B, H, Tk, D = k.shape
+        Tq, Dv = q.shape[2], v.shape[3]
+        for row in range(cuda.blockIdx.x, B * H * Tk, cuda.gridDim.x):
+            b, h, j = row // (H * Tk), (row // Tk) % H, row % Tk
             for d in range(t, D, nt):
-                dk[bh, j, d] = T(0)
+                dk[b, h, j, d] = T(0)
             for d in range(t, Dv, nt):
-                dv[bh, j, d] = T(0)
+                dv[b, h, j, d] = T(0)
             for i0 in range(0, Tq, nt):
                 i = i0 + t
                 p, g = T(0), T(0)
-                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[bh, i] != T(-math.inf):
-                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[b, h, i] != T(-math.inf):
+                    sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
-                        p = math.exp(sc - lse[bh, i])
+                        p = math.exp(sc - lse[b, h, i])
                         dp = T(0)
                         for d in range(Dv):
-                            dp += do[bh, i, d] * v[bh, j, d]
-                        g = p * (dp - delta[bh, i])
+                            dp += do[b, h, i, d] * v[b, h, j, d]
+                        g = p * (dp - delta[b, h, i])
                 pp[t] = p
                 ds[t] = g
                 cuda.syncthreads()
@@ -177,12 +177,12 @@ def dkv_kernel(dtype):
                 for d in range(t, Dv, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += pp[c] * do[bh, i0 + c, d]
-                    dv[bh, j, d] += acc
+                        acc += pp[c] * do[b, h, i0 + c, d]
+                    dv[b, h, j, d] += acc
                 for d in range(t, D, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += ds[c] * q[bh, i0 + c, d]
-                    dk[bh, j, d] += scale * acc
+                        acc += ds[c] * q[b, h, i0 + c, d]
+                    dk[b, h, j, d] += scale * acc
                 cuda.syncthreads()
     return kernel

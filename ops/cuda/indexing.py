@@ -78,7 +78,7 @@ def take(x, indices, /, *, axis=None):
     if n:
         if N == 0:
             raise IndexError(f"take: index out of range for axis {axis} of size 0")
-        take_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset,
+        take_kernel(x.dtype.name)[ew.launch_grid(n)](out.flat(), x.base, x.offset,
                                                      idx.dev(), N, idx.size, Q, n)
     return out
 
@@ -97,7 +97,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
     n = out.size
     if n:
         flat = namespace().reshape(idx, (-1,)).dev()
-        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset, flat,
+        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.flat(), x.base, x.offset, flat,
                                                       N, shape[axis], Q, n)
     return out
 
@@ -227,7 +227,7 @@ def _advanced(x, items):
     out = empty(offsets.shape, x.dtype)
     if out.size:
         gather_kernel(x.dtype.name)[ew.launch_grid(out.size)](
-            out.base, x.base, ns.reshape(offsets, (-1,)).dev(), out.size)
+            out.flat(), x.base, ns.reshape(offsets, (-1,)).dev(), out.size)
     before = sum(1 for d in sliced if d < adv[0])
     if before and adv == list(range(adv[0], adv[-1] + 1)):  # adjacent: numpy keeps them there
         order = (list(range(nb, nb + before)) + list(range(nb))

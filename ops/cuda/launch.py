@@ -18,6 +18,10 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 # and the most blocks one launch uses (grid-stride loops cover the rest).
 THREADS = 2 if SIMULATOR else 256
 MAX_BLOCKS = 1 if SIMULATOR else 65535
+# Blocks one launch uses along a grid dimension whose kernel strides over more work (the
+# hardware allows 2**31 - 1 along x, 65535 along y and z); tests shrink it to 1 or 2 to run
+# the striding code.
+MAX_GRID = 65535
 # Row kernels (softmax, layer norm, cross-entropy, attention): threads per row.
 ROW_THREADS = 2 if SIMULATOR else 128
 # Warp shuffles in row reductions: real GPUs only (the simulator has no shfl_*_sync).
@@ -78,10 +82,53 @@ def settings():
     return (THREADS, ROW_THREADS, WARP_SHUFFLE)
 
 
+_LAUNCHES = {"launches": 0}
+_BY_KERNEL = {}
+
+
+class Kernel:
+    """A compiled kernel that counts its launches: `kernel[grid, block](*args)` as Numba's,
+    plus one to launch_stats(). `py_func` is the Python source (for the PTX check)."""
+    __slots__ = ("kernel", "name")
+
+    def __init__(self, kernel, name):
+        self.kernel, self.name = kernel, name
+
+    def __getitem__(self, config):
+        _LAUNCHES["launches"] += 1
+        _BY_KERNEL[self.name] = _BY_KERNEL.get(self.name, 0) + 1
+        return self.kernel[config]
+
+    @property
+    def py_func(self):
+        return self.kernel.py_func
+
+
+def is_device_function(fn):
+    options = getattr(fn, "targetoptions", None)  # (the simulator's kernels: _device)
+    return options.get("device", False) if options is not None else fn._device
+
+
+def launch_stats():
+    """{"launches": kernel launches since the last reset, "by_kernel": {factory name: n}}."""
+    return {"launches": _LAUNCHES["launches"], "by_kernel": dict(_BY_KERNEL)}
+
+
+def reset_launch_stats():
+    _LAUNCHES["launches"] = 0
+    _BY_KERNEL.clear()
+
+
 def factory(fn):
     """Cache a kernel factory on its arguments plus the current launch settings, so a test
-    that shrinks THREADS gets kernels built for the new shared-array shapes."""
-    cached = functools.lru_cache(maxsize=None)(lambda *key: fn(*key[:-1]))
+    that shrinks THREADS gets kernels built for the new shared-array shapes. A factory that
+    returns a kernel (not a device function) gets it wrapped in Kernel, to count launches."""
+    def make(*key):
+        built = fn(*key[:-1])
+        if not hasattr(built, "py_func") or is_device_function(built):
+            return built
+        return Kernel(built, fn.__name__)
+    cached = functools.lru_cache(maxsize=None)(make)
 
     @functools.wraps(fn)
     def build(*args):

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
 
+from ops.cuda import deferred
 from ops.cuda import elementwise as ew
 from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
 from ops.cuda.indexing import getitem, nonzero, setitem, take, take_along_axis  # noqa: F401
@@ -77,7 +78,7 @@ def full(shape, fill_value, *, dtype=None, device=None):
     n = out.size
     if n:
         value = np.dtype(dtype).type(fill_value)
-        ew.fill_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, value, n)
+        ew.fill_kernel(out.dtype.name)[ew.launch_grid(n)](out.flat(), value, n)
     return out
 
 
@@ -113,7 +114,7 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
     out = empty((n,), _dtype(dtype, int64 if ints else float64))
     if n:
         t = out.dtype.type  # start and step in the output dtype (no float64 in float32)
-        ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, t(start), t(step), n)
+        ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.flat(), t(start), t(step), n)
     return out
 
 
@@ -123,7 +124,11 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     if isinstance(obj, CudaArray):
         if dtype is not None and np.dtype(dtype) != obj.dtype:
             return astype(obj, dtype)
-        return _copy(obj, obj.dtype) if copy else obj
+        if not copy:
+            return obj
+        # a contiguous copy is queued: the engine copies each parameter's gradient, and the
+        # queue runs them as one launch (ops/cuda/deferred.py)
+        return deferred.copy(obj) if obj.size and obj.is_contiguous() else _copy(obj, obj.dtype)
     if isinstance(obj, int | float | np.generic) and not isinstance(obj, np.ndarray):
         if isinstance(obj, np.generic):
             dtype = obj.dtype if dtype is None else dtype
@@ -152,6 +157,7 @@ def _assign(dst, src):
     """dst view[...] = src view (broadcast), cast to dst's dtype."""
     n = dst.size
     if n:
+        dst.before_write()
         shape, nd, [(db, do, dst_), (sb, so, sst)] = ew.plan(dst.shape, [dst, src])
         ew.copy_kernel(dst.dtype.name)[ew.launch_grid(n)](db, do, dst_, sb, so, sst,
                                                           shape, nd, n)
@@ -181,7 +187,7 @@ def _unary(op):
         n = out.size
         if n:
             shape, nd, [(b, o, st)] = ew.plan(x.shape, [x])
-            ew.unary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, b, o, st, shape,
+            ew.unary_kernel(op, compute.name)[ew.launch_grid(n)](out.flat(), b, o, st, shape,
                                                                  nd, n)
         return out
     fn.__name__ = op
@@ -203,11 +209,29 @@ def _binary(op):
         n = out.size
         if n:
             shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [a, b])
-            ew.binary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, ab, ao, ast, bb, bo,
+            ew.binary_kernel(op, compute.name)[ew.launch_grid(n)](out.flat(), ab, ao, ast, bb, bo,
                                                                   bst, shape, nd, n)
         return out
     fn.__name__ = op
     return fn
+
+
+def inplace(op, x, other):
+    """x op= other: one launch writing into x when x is C-contiguous, keeps its dtype and
+    shape, and other is not a view of x's memory (numpy would buffer an overlap); else the
+    result is computed apart and assigned."""
+    fn = globals()[op]
+    compute = result_type(x, other)
+    b = _operand(other, compute) if compute == x.dtype else None
+    if b is None or op not in ew.BINARY or op in ew.COMPARISONS or not x.is_contiguous() or b.owner is x.owner \
+            or _broadcast(op, x, b) != x.shape or (op == "divide" and compute.kind in "iub"):
+        setitem(x, (Ellipsis,), fn(x, other))
+        return
+    if x.size:
+        x.before_write()
+        shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(x.shape, [x, b])
+        ew.binary_kernel(op, compute.name)[ew.launch_grid(x.size)](x.flat(), ab, ao, ast, bb,
+                                                                   bo, bst, shape, nd, x.size)
 
 
 _CONSTANTS = {}  # (dtype, value) -> 0-d array: scalar operands, made once (never returned)
@@ -252,7 +276,7 @@ def where(condition, x1, x2, /):
     n = out.size
     if n:
         shape, nd, [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [c, a, b])
-        ew.where_kernel(dtype.name)[ew.launch_grid(n)](out.base, cb, co, cst, ab, ao, ast,
+        ew.where_kernel(dtype.name)[ew.launch_grid(n)](out.flat(), cb, co, cst, ab, ao, ast,
                                                        bb, bo, bst, shape, nd, n)
     return out
 

@@ -197,14 +197,14 @@ def layer_norm_dwdb_kernel(dtype, rows_per_block):
     def kernel(pw, pb, dy, x, mean, rstd):
         R, N = x.shape
         j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        rb = cuda.blockIdx.y
         if j < N:
-            sw, sb = T(0), T(0)
-            for r in range(rb * rows_per_block, min(R, (rb + 1) * rows_per_block)):
-                sw += dy[r, j] * (x[r, j] - mean[r]) * rstd[r]
-                sb += dy[r, j]
-            pw[rb, j] = sw
-            pb[rb, j] = sb
+            for rb in range(cuda.blockIdx.y, pw.shape[0], cuda.gridDim.y):  # grid-stride
+                sw, sb = T(0), T(0)
+                for r in range(rb * rows_per_block, min(R, (rb + 1) * rows_per_block)):
+                    sw += dy[r, j] * (x[r, j] - mean[r]) * rstd[r]
+                    sb += dy[r, j]
+                pw[rb, j] = sw
+                pb[rb, j] = sb
     return kernel
 
 

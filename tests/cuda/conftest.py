@@ -100,6 +100,7 @@ def small_tiles(monkeypatch):
     monkeypatch.setattr(launch, "THREADS", 2)
     monkeypatch.setattr(launch, "ROW_THREADS", 2)
     monkeypatch.setattr(launch, "MAX_BLOCKS", 2)
+    monkeypatch.setattr(launch, "MAX_GRID", 2)  # grid-stride past the grid limit
 
 
 @pytest.fixture
