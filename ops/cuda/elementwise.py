@@ -21,8 +21,9 @@ from ops.cuda.launch import MAXDIM, NUMBA_TYPES, factory
 
 def _exp(T):
     big = math.log(np.finfo(np.float32).max) if T is NUMBA_TYPES["float32"] else 709.78
-    # The guard keeps the simulator (Python's math.exp raises on overflow) like the GPU.
-    return lambda x: math.exp(x) if x < T(big) else T(math.inf)
+    # The guard keeps the simulator (Python's math.exp raises on overflow) like the GPU;
+    # written so that NaN fails it and reaches math.exp (exp(NaN) is NaN, as numpy's).
+    return lambda x: T(math.inf) if x >= T(big) else math.exp(x)
 
 
 def _log(T):

@@ -209,3 +209,27 @@ def test_dropout_mask_follows_the_generator_and_not_the_thread_count(monkeypatch
     gen = np.random.default_rng(3)
     first, second = make((4,), 0.5, "float32", gen), make((4,), 0.5, "float32", gen)
     assert ops.device_of(first).name == "cuda" and first is not second  # the generator moved
+
+
+def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
+    """With MAX_GRID 1 every kernel that sizes a grid dimension from the data (matmul tiles,
+    layer norm's row blocks, the embedding backward's chunks) runs it all from one block row:
+    the grid-stride loops that keep huge shapes (more than 65535 blocks) correct."""
+    from ops.cuda import arrays, matmul, rows
+    monkeypatch.setattr(launch, "MAX_GRID", 1)
+    monkeypatch.setattr(rows, "ROWS_PER_BLOCK", 2)
+    monkeypatch.setattr(arrays, "EMB_ROWS", 2)
+    monkeypatch.setattr(matmul, "TILE_M", 4)
+    monkeypatch.setattr(matmul, "TILE_N", 4)
+    monkeypatch.setattr(matmul, "REG_M", 2)
+    monkeypatch.setattr(matmul, "REG_N", 2)
+    r = np.random.default_rng(5)
+    cases = [("matmul", (_x(r, 2, 9, 3), _x(r, 2, 3, 7))),
+             ("layer_norm_backward", _layer_norm_backward(9, 3)(r)),
+             ("embedding_backward", (r.integers(0, 4, 11), _x(r, 11, 3), 4))]
+    for name, args in cases:
+        want = ops.kernel(name, backend="numpy")(*args)
+        got = ops.kernel(name, "cuda")(*on_cuda(args))
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_allclose(ops.to_host(g), w, err_msg=name, **tol(w.dtype))
