@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ops.cuda import launch, memory
+from ops.cuda import deferred, launch, memory
 from ops.devices import count_scalar_read
 
 
@@ -244,8 +244,7 @@ _BOUND = {}
 
 
 def _flush():
-    from ops.cuda.deferred import flush  # (imports this module)
-    flush()
+    deferred.flush()
 
 
 def bind_namespace(module):

@@ -36,7 +36,7 @@ def _scatter_kernel(dtype):
     """out[pos[e]] += vals[e] (atomic)."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, pos, vals, n):
         for e in range(cuda.grid(1), n, cuda.gridsize(1)):
             cuda.atomic.add(out, pos[e], T(vals[e]))
@@ -55,7 +55,7 @@ def _embedding_backward_kernel(dtype):
     """part[p, idx[n] * C + c] = sum of dout[n, c] over the rows n of chunk p."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(part, idx, dout, V, chunk):
         N, C = dout.shape
         c = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
@@ -116,7 +116,7 @@ def _dropout_kernel(dtype):
     T = NUMBA_TYPES[dtype]
     U = NUMBA_TYPES["uint64"]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, seed, p, scale, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             z = seed + U(i) * _GOLDEN

@@ -52,7 +52,7 @@ def forward_kernel(dtype):
     rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
     score = score_fn(dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(o, lse, q, k, v, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         p = cuda.shared.array(nt, T)
@@ -98,7 +98,7 @@ def dq_kernel(dtype):
     rsum = block_reduce("sum", dtype)
     score = score_fn(dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)
@@ -146,7 +146,7 @@ def dkv_kernel(dtype):
     nt = launch.ROW_THREADS
     score = score_fn(dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, mask, mo, ms, has_mask):
         pp = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)

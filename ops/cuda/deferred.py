@@ -57,10 +57,8 @@ def colsum(x, out):
     return out
 
 
-def copy(src):
-    """A new C-contiguous array equal to C-contiguous src, its copy queued."""
-    from ops.cuda.array import empty  # (array imports this module's flush lazily)
-    dst = empty(src.shape, src.dtype)
+def copy(src, dst):
+    """Queue dst = src (both C-contiguous, one shape and dtype; dst new); returns dst."""
     _mark("copy", (src,), (dst,))
     _PENDING.append(("copy", (dst, src), ()))
     return dst
@@ -149,7 +147,7 @@ def _colsum_kernel(dtype, width):
     of tab: a thread per column, adding the rows in order (deterministic)."""
     T = launch.NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, tab):
         r = 4 * cuda.blockIdx.y
         o0, x0, R, C = tab[r], tab[r + 1], tab[r + 2], tab[r + 3]
@@ -165,7 +163,7 @@ def _colsum_kernel(dtype, width):
 @factory
 def _copy_kernel(dtype, width):
     """dst[d0 + i] = src[s0 + i] for i < n, (d0, s0, n) = row blockIdx.y of tab."""
-    @cuda.jit
+    @launch.jit
     def kernel(dst, src, tab):
         r = 3 * cuda.blockIdx.y
         d0, s0, n = tab[r], tab[r + 1], tab[r + 2]
@@ -179,7 +177,7 @@ def _copy_kernel(dtype, width):
 def _adamw_kernel(dtype, width, nconst):
     """AdamW on the arrays of row blockIdx.y of tab: (p, g, m, v offsets, n, constant set);
     h: the sets' 8 constants each, in the arrays' dtype (see adamw_constants)."""
-    @cuda.jit
+    @launch.jit
     def kernel(p, g, m, v, tab, h):
         r = 6 * cuda.blockIdx.y
         po, go, mo, vo, n, c = tab[r], tab[r + 1], tab[r + 2], tab[r + 3], tab[r + 4], tab[r + 5]

@@ -185,7 +185,7 @@ def unary_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(UNARY[op](T))
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = f(T(a[_at(i, ao, shape, ast, nd)]))
@@ -197,7 +197,7 @@ def binary_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(BINARY[op](T))
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, b, bo, bst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = f(T(a[_at(i, ao, shape, ast, nd)]), T(b[_at(i, bo, shape, bst, nd)]))
@@ -208,7 +208,7 @@ def binary_kernel(op, dtype):
 def where_kernel(dtype):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, c, co, cst, a, ao, ast, b, bo, bst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             if c[_at(i, co, shape, cst, nd)]:
@@ -223,7 +223,7 @@ def copy_kernel(dtype):
     """dst view = src view cast to dtype (dst's): setitem, contiguous copies, astype."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(dst, do, dst_strides, src, so, sst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             dst[_at(i, do, shape, dst_strides, nd)] = T(src[_at(i, so, shape, sst, nd)])
@@ -232,7 +232,7 @@ def copy_kernel(dtype):
 
 @factory
 def fill_kernel(dtype):
-    @cuda.jit
+    @launch.jit
     def kernel(out, value, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = value
@@ -243,7 +243,7 @@ def fill_kernel(dtype):
 def arange_kernel(dtype):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, start, step, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = start + T(i) * step

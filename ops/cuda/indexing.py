@@ -10,6 +10,7 @@ import numpy as np
 from numba import cuda
 
 from ops.cuda import elementwise as ew
+from ops.cuda import launch
 from ops.cuda.array import CudaArray, empty, namespace
 from ops.cuda.launch import NUMBA_TYPES, factory
 
@@ -19,7 +20,7 @@ def take_kernel(dtype):
     """out (P, J, Q) = x (P, N, Q)[:, idx, :]; idx (J,) int64, negative counts from the end."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, xo, idx, N, J, Q, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             q = i % Q
@@ -36,7 +37,7 @@ def along_kernel(dtype):
     """out (P, J, Q) = x (P, N, Q) picked along N by idx (P, J, Q) (take_along_axis)."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, xo, idx, N, J, Q, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             q = i % Q
@@ -51,7 +52,7 @@ def along_kernel(dtype):
 def gather_kernel(dtype):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, offsets, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = T(x[offsets[i]])

@@ -1,16 +1,13 @@
 """The cuda forms of every kernel on the contract list (ops/README.md), each a launcher over
 the kernels in this package, and their register(...) calls at the bottom."""
 
-import math
 
 import numpy as np
-from numba import cuda
 
 from ops.cuda import attention as att
 from ops.cuda import deferred, launch, rows
 from ops.cuda import namespace as ns
 from ops.cuda.array import CudaArray, empty
-from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.matmul import matmul_cuda, matmul_nt_cuda, matmul_tn_cuda
 from ops.registry import register
 

@@ -10,7 +10,7 @@ more work each; the kernels are grid-stride loops, correct for any count.
 import functools
 
 import numba
-from numba import config, cuda  # noqa: F401  (cuda: the simulator swaps this module object)
+from numba import config, cuda  # (cuda: the simulator swaps this module object)
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
@@ -82,7 +82,27 @@ def settings():
     return (THREADS, ROW_THREADS, WARP_SHUFFLE)
 
 
+def jit(fn):
+    """A kernel: cuda.jit(cache=True), so a compiled kernel is kept on disk (numba-cuda's
+    cache, beside the source or in NUMBA_CACHE_DIR) and a new process loads it instead of
+    compiling again. The key holds the signature, the GPU's compute capability, the
+    bytecode and a hash of the closure's values (dtype, op, tile shape, ...), so the
+    kernels one factory builds do not share entries. The simulator ignores it."""
+    return cuda.jit(cache=True)(fn)
+
+
 _LAUNCHES = {"launches": 0}
+_ALL = []  # every Kernel built in this process
+
+
+def compile_stats():
+    """{"kernels": built, "cache_hits", "cache_misses": signatures numba-cuda loaded from
+    its disk cache / compiled (and saved) in this process}; None under the simulator."""
+    if SIMULATOR:
+        return None
+    hits = sum(sum(k.kernel._cache_hits.values()) for k in _ALL)
+    misses = sum(sum(k.kernel._cache_misses.values()) for k in _ALL)
+    return {"kernels": len(_ALL), "cache_hits": hits, "cache_misses": misses}
 _BY_KERNEL = {}
 
 
@@ -93,6 +113,7 @@ class Kernel:
 
     def __init__(self, kernel, name):
         self.kernel, self.name = kernel, name
+        _ALL.append(self)
 
     def __getitem__(self, config):
         _LAUNCHES["launches"] += 1

@@ -26,7 +26,7 @@ def _ce_forward_kernel(dtype):
     nt = launch.ROW_THREADS
     rmax, rsum = rows.block_reduce("max", dtype), rows.block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(lse, nll, x, targets, ignore_index):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -54,7 +54,7 @@ def _ce_mean_kernel(dtype):
     nt = launch.ROW_THREADS
     rsum = rows.block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(loss, nll, targets, ignore_index):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -65,7 +65,7 @@ def _ce_mean_kernel(dtype):
         s = rsum(part, t, s)
         c = rsum(part, t, c)
         if t == 0:
-            loss[0] = s / (c if c > T(1) else T(1))
+            loss[0] = s / (max(T(1), c))
     return kernel
 
 
@@ -77,7 +77,7 @@ def _ce_scale_kernel(dtype):
     nt = launch.ROW_THREADS
     rsum = rows.block_reduce("sum", "float64")
 
-    @cuda.jit
+    @launch.jit
     def kernel(scale, grad, targets, ignore_index):
         part = cuda.shared.array(nt, F)
         t = cuda.threadIdx.x
@@ -86,7 +86,7 @@ def _ce_scale_kernel(dtype):
             c += F(1) if targets[r] != ignore_index else F(0)
         c = rsum(part, t, c)
         if t == 0:
-            scale[0] = T(F(grad[0]) / (c if c > F(1) else F(1)))
+            scale[0] = T(F(grad[0]) / (max(F(1), c)))
     return kernel
 
 
@@ -95,7 +95,7 @@ def _ce_backward_kernel(dtype):
     """dlogits[r, j] = (exp(x - lse) - [j == target]) * scale on counted rows, else 0."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(dx, x, targets, lse, scale, ignore_index):
         R, V = x.shape
         for e in range(cuda.grid(1), R * V, cuda.gridsize(1)):

@@ -49,13 +49,14 @@ def _build(dtype, ta, tb, shape):
     tm, tn, tk, rm, rn = shape
     bx, by = tn // rn, tm // rm
     nt = bx * by
+    tm_pad, tn_pad = tm + 1, tn + 1  # (shared-array shapes must be constants)
 
-    @cuda.jit
+    @launch.jit
     def kernel(c, a, b, M, N, K):
         # one padding column: the staging stores walk down a column (stride tk + 1 words,
         # not tm), so the 32 threads of a warp hit 32 different banks
-        As = cuda.shared.array((tk, tm + 1), T)
-        Bs = cuda.shared.array((tk, tn + 1), T)
+        As = cuda.shared.array((tk, tm_pad), T)
+        Bs = cuda.shared.array((tk, tn_pad), T)
         acc = cuda.local.array((rm, rn), T)
         ar = cuda.local.array(rm, T)
         br = cuda.local.array(rn, T)

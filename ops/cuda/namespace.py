@@ -128,7 +128,9 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
             return obj
         # a contiguous copy is queued: the engine copies each parameter's gradient, and the
         # queue runs them as one launch (ops/cuda/deferred.py)
-        return deferred.copy(obj) if obj.size and obj.is_contiguous() else _copy(obj, obj.dtype)
+        if obj.size and obj.is_contiguous():
+            return deferred.copy(obj, empty(obj.shape, obj.dtype))
+        return _copy(obj, obj.dtype)
     if isinstance(obj, int | float | np.generic) and not isinstance(obj, np.ndarray):
         if isinstance(obj, np.generic):
             dtype = obj.dtype if dtype is None else dtype

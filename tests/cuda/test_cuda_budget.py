@@ -107,8 +107,8 @@ def test_queued_adamw_updates_equal_the_reference_one_by_one():
     shapes = [(3, 4), (5,), (1,)]
     state = [[rng.standard_normal(s), rng.standard_normal(s), rng.standard_normal(s),
               np.abs(rng.standard_normal(s))] for s in shapes]
-    hyper = [dict(lr=1e-2, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=wd, step=st)
-             for wd, st in ((0.1, 3), (0.0, 3), (0.1, 1))]
+    hyper = [{"lr": 1e-2, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8, "weight_decay": wd,
+              "step": st} for wd, st in ((0.1, 3), (0.0, 3), (0.1, 1))]
     on = [[ops.to_device(a, "cuda") for a in s] for s in state]
     update = ops.kernel("adamw_update", "cuda")
     oc.flush()
