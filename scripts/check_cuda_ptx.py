@@ -71,7 +71,14 @@ def cases(dt):
         res = "bool" if op in elementwise.COMPARISONS else dt
         out.append((f"binary.{op}", elementwise.binary_kernel(op, dt),
                     (a(res), a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)))
+    C, S = elementwise.CONTIGUOUS, elementwise.SCALAR  # the no-division index modes
     out += [
+        ("unary.exp.contiguous", elementwise.unary_kernel("exp", dt, C),
+         (a(dt), a(dt), I, TUP, TUP, I, I)),
+        ("binary.add.contiguous_scalar", elementwise.binary_kernel("add", dt, C, S),
+         (a(dt), a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
+        ("copy.contiguous", elementwise.copy_kernel(dt, C, C),
+         (a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
         ("where", elementwise.where_kernel(dt),
          (a(dt), a("bool"), I, TUP, a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
         ("copy", elementwise.copy_kernel(dt), (a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),

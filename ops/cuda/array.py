@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ops.cuda import deferred, launch, memory
+from ops.cuda import elementwise as ew
 from ops.devices import count_scalar_read
 
 
@@ -225,9 +226,29 @@ def _reflected(fname):
 
 def _inplace(fname):
     def op(self, other):
-        _ns().inplace(fname, self, other)
+        inplace(fname, self, other)
         return self
     return op
+
+
+def inplace(op, x, other):
+    """x op= other: one launch writing into x when x is C-contiguous, keeps its dtype and
+    shape, and other is not a view of x's memory (numpy would buffer an overlap); else the
+    result is computed apart and assigned."""
+    ns = _ns()
+    compute = ns.result_type(x, other)
+    b = ns._operand(other, compute) if compute == x.dtype else None
+    if b is None or op not in ew.BINARY or op in ew.COMPARISONS or not x.is_contiguous() \
+            or b.owner is x.owner or ns._broadcast(op, x, b) != x.shape \
+            or (op == "divide" and compute.kind in "iub"):
+        ns.setitem(x, (Ellipsis,), getattr(ns, op)(x, other))
+        return
+    if x.size:
+        x.before_write()
+        shape, nd, views = ew.plan(x.shape, [x, b])
+        [(ab, ao, ast), (bb, bo, bst)] = views
+        kernel = ew.binary_kernel(op, compute.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(x.size)](x.flat(), ab, ao, ast, bb, bo, bst, shape, nd, x.size)
 
 
 # The operator table, written out once (grep: CudaArray.__add__ is built here).

@@ -1,6 +1,11 @@
 """Fused causal attention on the cuda device, flash-style: no (Tq, Tk) score matrix is ever
 stored; an optional additive mask (broadcastable to (B, H, Tq, Tk)) is read in place.
 
+Every array is a (B, H, T, D) view of any strides, read and written in place: the fused
+self-attention passes q, k, v as views of the projection (B, T, 3C) and writes y (B, T, C)
+with the heads side by side (ops/cuda/kernels.py), so no head is ever copied. Causal: key
+chunks wholly above the diagonal are skipped (not loaded and masked).
+
 Forward: one block per query row (b, h, i). The keys go by in chunks of ROW_THREADS: thread t
 scores key j0 + t (a dot product over D), the block takes the chunk's max and sum (shared
 memory, online softmax: running max m and sum l, earlier output rescaled by exp(m_old -
@@ -64,7 +69,8 @@ def forward_kernel(dtype):
             for d in range(t, Dv, nt):
                 o[b, h, i, d] = T(0)
             m, l = T(-math.inf), T(0)
-            for j0 in range(0, Tk, nt):
+            # causal: key chunks wholly above the diagonal are skipped, not masked
+            for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
@@ -118,7 +124,8 @@ def dq_kernel(dtype):
             m = lse[b, h, i]
             if m == T(-math.inf):
                 continue  # fully masked row: zero gradients
-            for j0 in range(0, Tk, nt):
+            # causal: key chunks wholly above the diagonal are skipped, not masked
+            for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 g = T(0)
                 if _visible(i, j, Tq, Tk, causal):
@@ -159,7 +166,9 @@ def dkv_kernel(dtype):
                 dk[b, h, j, d] = T(0)
             for d in range(t, Dv, nt):
                 dv[b, h, j, d] = T(0)
-            for i0 in range(0, Tq, nt):
+            # causal: query chunks wholly before this key's first viewer are skipped
+            first = max(0, j - Tk + Tq) if causal else 0
+            for i0 in range(first - first % nt, Tq, nt):
                 i = i0 + t
                 p, g = T(0), T(0)
                 if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[b, h, i] != T(-math.inf):

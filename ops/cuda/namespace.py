@@ -160,9 +160,10 @@ def _assign(dst, src):
     n = dst.size
     if n:
         dst.before_write()
-        shape, nd, [(db, do, dst_), (sb, so, sst)] = ew.plan(dst.shape, [dst, src])
-        ew.copy_kernel(dst.dtype.name)[ew.launch_grid(n)](db, do, dst_, sb, so, sst,
-                                                          shape, nd, n)
+        shape, nd, views = ew.plan(dst.shape, [dst, src])
+        [(db, do, dst_), (sb, so, sst)] = views
+        kernel = ew.copy_kernel(dst.dtype.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(n)](db, do, dst_, sb, so, sst, shape, nd, n)
 
 
 def contiguous(x):
@@ -188,9 +189,10 @@ def _unary(op):
         out = empty(x.shape, out_dtype)
         n = out.size
         if n:
-            shape, nd, [(b, o, st)] = ew.plan(x.shape, [x])
-            ew.unary_kernel(op, compute.name)[ew.launch_grid(n)](out.flat(), b, o, st, shape,
-                                                                 nd, n)
+            shape, nd, views = ew.plan(x.shape, [x])
+            [(b, o, st)] = views
+            kernel = ew.unary_kernel(op, compute.name, *ew.modes(nd, views))
+            kernel[ew.launch_grid(n)](out.flat(), b, o, st, shape, nd, n)
         return out
     fn.__name__ = op
     return fn
@@ -210,30 +212,13 @@ def _binary(op):
         out = empty(shape, out_dtype)
         n = out.size
         if n:
-            shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [a, b])
-            ew.binary_kernel(op, compute.name)[ew.launch_grid(n)](out.flat(), ab, ao, ast, bb, bo,
-                                                                  bst, shape, nd, n)
+            shape, nd, views = ew.plan(shape, [a, b])
+            [(ab, ao, ast), (bb, bo, bst)] = views
+            kernel = ew.binary_kernel(op, compute.name, *ew.modes(nd, views))
+            kernel[ew.launch_grid(n)](out.flat(), ab, ao, ast, bb, bo, bst, shape, nd, n)
         return out
     fn.__name__ = op
     return fn
-
-
-def inplace(op, x, other):
-    """x op= other: one launch writing into x when x is C-contiguous, keeps its dtype and
-    shape, and other is not a view of x's memory (numpy would buffer an overlap); else the
-    result is computed apart and assigned."""
-    fn = globals()[op]
-    compute = result_type(x, other)
-    b = _operand(other, compute) if compute == x.dtype else None
-    if b is None or op not in ew.BINARY or op in ew.COMPARISONS or not x.is_contiguous() or b.owner is x.owner \
-            or _broadcast(op, x, b) != x.shape or (op == "divide" and compute.kind in "iub"):
-        setitem(x, (Ellipsis,), fn(x, other))
-        return
-    if x.size:
-        x.before_write()
-        shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(x.shape, [x, b])
-        ew.binary_kernel(op, compute.name)[ew.launch_grid(x.size)](x.flat(), ab, ao, ast, bb,
-                                                                   bo, bst, shape, nd, x.size)
 
 
 _CONSTANTS = {}  # (dtype, value) -> 0-d array: scalar operands, made once (never returned)
@@ -277,9 +262,10 @@ def where(condition, x1, x2, /):
     out = empty(shape, dtype)
     n = out.size
     if n:
-        shape, nd, [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [c, a, b])
-        ew.where_kernel(dtype.name)[ew.launch_grid(n)](out.flat(), cb, co, cst, ab, ao, ast,
-                                                       bb, bo, bst, shape, nd, n)
+        shape, nd, views = ew.plan(shape, [c, a, b])
+        [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = views
+        kernel = ew.where_kernel(dtype.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(n)](out.flat(), cb, co, cst, ab, ao, ast, bb, bo, bst, shape, nd, n)
     return out
 
 
