@@ -2,7 +2,7 @@
 
 ops/cuda/device.py registers the device (ops.devices imports it on the first
 `get_device("cuda")`; importing ops never imports numba.cuda). The modules:
-  launch       threads per block and other launch constants (tests shrink them)
+  launch       launch constants (tests shrink them), launch counting, jit(cache=True)
   array        CudaArray, a strided view of a Numba device buffer
   elementwise  the elementwise kernels, generated from one table per arity
   reduce       reductions over any axes, from one table
@@ -13,6 +13,10 @@ ops/cuda/device.py registers the device (ops.devices imports it on the first
   attention    flash-style fused attention, forward and backward
   kernels      the contract's launchers for the above, registered as "cuda"
   arrays       contiguous, embedding, scatter_add, dropout_mask, adamw_update
+  loss         cross-entropy, forward and backward
+  memory       the caching allocator (segments, size classes, blocks owned by their views)
+  deferred     queued launches run as multi-tensor kernels (copies, column sums, AdamW)
+Counters: memory_stats(), launch_stats() below; docs/cuda.md tells the whole story.
 """
 
 
