@@ -49,11 +49,12 @@ class CudaArray:
     """`base`: a 1-D Numba device array (a whole allocator segment, typed); `offset`,
     `strides` in elements; `owner`: the allocator Block every view of it shares (the block
     returns to the cache when the last view goes)."""
-    __slots__ = ("_base", "offset", "owner", "shape", "strides")
+    __slots__ = ("_base", "_contiguous", "dtype", "offset", "owner", "shape", "strides")
     __array_ufunc__ = None  # numpy defers `ndarray * cuda_array` to our operators
 
     def __init__(self, base, offset, shape, strides, owner):
         self._base, self.offset, self.owner = base, offset, owner
+        self.dtype, self._contiguous = base.dtype, None  # (host time: read on every op)
         self.shape, self.strides = tuple(shape), tuple(strides)
 
     @property
@@ -71,10 +72,6 @@ class CudaArray:
             _flush()
 
     # ---- attributes ----------------------------------------------------------------------
-    @property
-    def dtype(self):
-        return self._base.dtype
-
     @property
     def ndim(self):
         return len(self.shape)
@@ -105,8 +102,10 @@ class CudaArray:
                          self.owner)
 
     def is_contiguous(self):
-        return all(s == c for n, s, c in zip(self.shape, self.strides, c_strides(self.shape))
-                   if n != 1)
+        if self._contiguous is None:
+            self._contiguous = all(s == c for n, s, c in zip(self.shape, self.strides,
+                                                              c_strides(self.shape)) if n != 1)
+        return self._contiguous
 
     def dev(self):
         """The data as a C-contiguous Numba device array of this shape (a view: the array
