@@ -123,6 +123,8 @@ def cases(dt):
          (a(dt, 2), a(dt, 2), a("int64"), a(dt), a(dt), I)),
         ("attention", attention.forward_kernel(dt),
          (A4, a(dt, 3), A4, A4, A4, B, T, a(dt), I, TUP4, B)),
+        ("attention.tiled", attention.forward_tiled_kernel(dt, 16, 16, attention.QUERY_TILE),
+         (A4, a(dt, 3), A4, A4, A4, B, T)),
         ("attention_backward.dq", attention.dq_kernel(dt),
          (A4, a(dt, 3), A4, A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("attention_backward.dkv", attention.dkv_kernel(dt),

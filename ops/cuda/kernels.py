@@ -104,7 +104,14 @@ def _mask(mask, q, Tk):
 def _attention(o, lse, q, k, v, causal, scale, mask):
     """Runs the forward kernel: q, k, v, o (B, H, T, D) views of any strides, read and
     written in place; lse (B, H, Tq) contiguous."""
-    B, H, Tq, _ = q.shape
+    B, H, Tq, D = q.shape
+    Dv = v.shape[3]
+    if (o.size or lse.size) and mask is None and D and Dv and att.tiled(q.dtype, D, Dv):
+        bq = att.QUERY_TILE
+        att.forward_tiled_kernel(q.dtype.name, D, Dv, bq)[rows.row_grid(B * H * -(-Tq // bq))](
+            o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
+            _scalar(q.dtype, scale))
+        return
     if o.size or lse.size:
         _held, mb, mo, ms, has = _mask(mask, q, k.shape[2])
         att.forward_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
