@@ -38,8 +38,9 @@ HOT = ("matmul", "matmul_nt", "matmul_tn", "softmax", "softmax_backward", "log_s
        "log_softmax_backward", "attention", "attention_backward")
 # float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
 # (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
-# cross_entropy_backward.scale divides grad / count in float64 on purpose (the contract).
-F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan", "cross_entropy_backward.scale"}
+# cross_entropy_backward.scale (grad / count) and sum_squares accumulate in float64 on purpose.
+F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan", "cross_entropy_backward.scale",
+               "sum_squares"}
 
 
 def threads(name):
@@ -137,6 +138,10 @@ def cases(dt):
         ("dropout_mask", plumbing._dropout_kernel(dt), (a(dt), U, T, T, I)),
         ("adamw_update", deferred._adamw_kernel(dt, 6 * 32, 8 * 2),
          (a(dt),) * 4 + (types.UniTuple(I, 6 * 32), types.UniTuple(T, 8 * 2))),
+        ("deferred_scale", deferred._scale_kernel(dt, 3 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 3 * 32), types.UniTuple(T, 32))),
+        ("sum_squares", plumbing._sum_squares_kernel(dt, 3 * 32),
+         (a("float64"), a(dt), types.UniTuple(I, 3 * 32))),
         ("deferred_copy", deferred._copy_kernel(dt, 3 * 32),
          (a(dt), a(dt), types.UniTuple(I, 3 * 32))),
     ]

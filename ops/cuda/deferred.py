@@ -32,7 +32,7 @@ _PENDING = []
 # Kinds of queued launch, in the order a flush runs them: a later kind may read what an
 # earlier one writes (a copy of a column sum, an update from a copied gradient), never the
 # reverse, so queueing only runs the queue first when that order would be broken.
-RANKS = {"colsum": 1, "copy": 2, "adamw": 3}
+RANKS = {"colsum": 1, "copy": 2, "scale": 3, "adamw": 4}
 READ = 1  # Block.pending: 0 nothing queued; READ: read by queued launches; 10 + rank:
 #           written by a queued launch of that rank
 
@@ -64,6 +64,14 @@ def copy(src, dst):
     return dst
 
 
+def scale(x, factor, out):
+    """Queue out = x * factor (C-contiguous, x's dtype; factor a Python number): gradient
+    clipping scales every gradient so, and the queue does them in one launch."""
+    _mark("scale", (x,), (out,))
+    _PENDING.append(("scale", (out, x), (factor,)))
+    return out
+
+
 def adamw(param, grad, m, v, hyper):
     """Queue param, m, v -= the AdamW update (hyper: the 8 constants of adamw_constants)."""
     _mark("adamw", (grad,), (param, m, v))
@@ -88,13 +96,13 @@ def flush():
             _RUN[key[0]](rows[at:at + MAX_ROWS])
 
 
-def _padded(n):
+def padded(n):
     return max(2, 1 << (n - 1).bit_length())
 
 
 def _grid(rows):
     most = max(a[0].size for a, _ in rows)
-    return (launch.blocks(most), _padded(len(rows))), launch.THREADS
+    return (launch.blocks(most), padded(len(rows))), launch.THREADS
 
 
 def _run_copies(rows):
@@ -102,7 +110,7 @@ def _run_copies(rows):
     tab = []
     for (d, s), _ in rows:
         tab += [d.offset, s.offset, d.size]
-    tab += [0, 0, 0] * (_padded(len(rows)) - len(rows))
+    tab += [0, 0, 0] * (padded(len(rows)) - len(rows))
     _copy_kernel(dst.dtype.name, len(tab))[_grid(rows)](dst._base, src._base, tuple(tab))
 
 
@@ -120,9 +128,9 @@ def _run_adamw(rows):
         if hyper not in sets:
             sets.append(hyper)
         tab += [pi.offset, gi.offset, mi.offset, vi.offset, pi.size, sets.index(hyper)]
-    tab += [0] * 6 * (_padded(len(rows)) - len(rows))
+    tab += [0] * 6 * (padded(len(rows)) - len(rows))
     t = p.dtype.type
-    consts = [t(x) for h in sets for x in h] + [t(0)] * 8 * (_padded(len(sets)) - len(sets))
+    consts = [t(x) for h in sets for x in h] + [t(0)] * 8 * (padded(len(sets)) - len(sets))
     _adamw_kernel(p.dtype.name, len(tab), len(consts))[_grid(rows)](
         p._base, g._base, m._base, v._base, tuple(tab), tuple(consts))
 
@@ -132,13 +140,43 @@ def _run_colsums(rows):
     tab = []
     for (o, xi), _ in rows:
         tab += [o.offset, xi.offset, xi.size // max(o.size, 1), o.size]
-    tab += [0, 0, 0, 0] * (_padded(len(rows)) - len(rows))
+    tab += [0, 0, 0, 0] * (padded(len(rows)) - len(rows))
     most = max(o.size for (o, _), _ in rows)
-    grid = (launch.blocks(most), _padded(len(rows))), launch.THREADS
+    grid = (launch.blocks(most), padded(len(rows))), launch.THREADS
     _colsum_kernel(out.dtype.name, len(tab))[grid](out._base, x._base, tuple(tab))
 
 
-_RUN = {"colsum": _run_colsums, "copy": _run_copies, "adamw": _run_adamw}
+def _run_scales(rows):
+    (out, x), _ = rows[0]
+    t = out.dtype.type
+    tab, factors = [], []
+    for (o, xi), (factor,) in rows:
+        tab += [o.offset, xi.offset, o.size]
+        factors.append(t(factor))
+    pad = padded(len(rows)) - len(rows)
+    tab += [0, 0, 0] * pad
+    factors += [t(0)] * pad
+    _scale_kernel(out.dtype.name, len(tab))[_grid(rows)](out._base, x._base, tuple(tab),
+                                                         tuple(factors))
+
+
+_RUN = {"colsum": _run_colsums, "copy": _run_copies, "scale": _run_scales,
+        "adamw": _run_adamw}
+
+
+@factory
+def _scale_kernel(dtype, width):
+    """out[o0 + i] = x[x0 + i] * f for i < n, (o0, x0, n) = row blockIdx.y of tab, f its
+    factor (in the arrays' dtype: the product rounds as the elementwise multiply's)."""
+    @launch.jit
+    def kernel(out, x, tab, factors):
+        r = 3 * cuda.blockIdx.y
+        o0, x0, n = tab[r], tab[r + 1], tab[r + 2]
+        f = factors[cuda.blockIdx.y]
+        for i in range(cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x, n,
+                       cuda.gridDim.x * cuda.blockDim.x):
+            out[o0 + i] = x[x0 + i] * f
+    return kernel
 
 
 @factory

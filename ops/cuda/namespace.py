@@ -204,6 +204,11 @@ def _binary(op):
             raise TypeError(f"{op}: needs at least one cuda array, got {type(x1).__name__} "
                             f"and {type(x2).__name__}")
         compute = result_type(x1, x2)
+        if op == "multiply" and isinstance(x1, CudaArray) and isinstance(x2, float | int) \
+                and not isinstance(x2, builtins.bool) and x1.dtype.kind == "f" \
+                and compute == x1.dtype and x1.size and x1.is_contiguous():
+            # queued: a step's gradient scalings (clipping) run as one launch
+            return deferred.scale(x1, x2, empty(x1.shape, compute))
         if op == "divide" and compute.kind in "iub":
             compute = float64
         out_dtype = bool if op in ew.COMPARISONS else compute

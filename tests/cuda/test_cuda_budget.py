@@ -1,5 +1,6 @@
 """The cuda device's memory and launch budgets: the caching allocator reuses freed blocks
-(no driver allocation once warm), a tiny GPT training step stays within its launch budget,
+(no driver allocation once warm), a tiny GPT training step (with gradient clipping, as the
+trainer's) stays within its launch budget,
 and the deferred multi-tensor launches give the same numbers as launching at once."""
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import ops
 import ops.cuda as oc
 from engine.models import GPT, GPTConfig
-from engine.optim import AdamW, weight_decay_groups
+from engine.optim import AdamW, clip_grad_norm, weight_decay_groups
 
 # The tiny GPT's architecture (2 layers, every op of its step) at the smallest sizes: the
 # launch count does not depend on the sizes.
@@ -31,6 +32,7 @@ def _step_runner(dtype="float32"):
         opt.zero_grad()
         _, loss = model(idx, np.roll(idx, -1, axis=1))
         loss.backward()
+        clip_grad_norm(model.parameters(), 0.01)  # as the trainer does; it always clips here
         opt.step()
         return loss.item()
     return step
@@ -49,9 +51,9 @@ def test_a_warm_tiny_gpt_step_allocates_nothing_and_keeps_its_launch_budget():
     assert after["driver_allocations"] == before["driver_allocations"]
     assert after["requests"] > before["requests"]  # it did allocate: from the cache
     assert launches["launches"] <= LAUNCH_BUDGET, launches["by_kernel"]
-    # every parameter's update in one launch, all gradient copies in another
-    assert launches["by_kernel"]["_adamw_kernel"] == 1
-    assert launches["by_kernel"]["_copy_kernel"] == 1
+    # every parameter's update in one launch; so all gradient copies, all clipping scalings
+    for kernel in ("_adamw_kernel", "_copy_kernel", "_scale_kernel", "_sum_squares_kernel"):
+        assert launches["by_kernel"][kernel] == 1, kernel
 
 
 def test_freed_blocks_return_to_the_cache(xp):
@@ -122,3 +124,11 @@ def test_queued_adamw_updates_equal_the_reference_one_by_one():
         for a, b in zip(ours, want):
             np.testing.assert_allclose(ops.to_host(a), b, rtol=1e-13, atol=1e-15)
     assert oc.launch_stats()["by_kernel"] == {"_adamw_kernel": 1}
+
+
+def test_queued_scalings_equal_the_elementwise_multiply(xp):
+    a = ops.to_device(np.array([1.5, -2.0, 3.0], dtype=np.float32), "cuda")
+    scaled = a * 0.1  # queued
+    assert np.array_equal(ops.to_host(scaled), np.array([1.5, -2.0, 3.0], np.float32)
+                          * np.float32(0.1))
+    assert scaled.dtype == np.float32

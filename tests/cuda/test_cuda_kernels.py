@@ -113,6 +113,7 @@ CASES = {
                   lambda r: (_x(r, 7, 4), np.array(2))],
     "embedding_backward": [lambda r: (np.array([[0, 3, 3], [6, 0, 3]]), _x(r, 2, 3, 4), 7)],
     "adamw_update": [_adamw],
+    "sum_squares": [lambda r: ((_x(r, 3, 4), _x(r, 5), _x(r, 1)),), lambda r: ((_x(r, 2, 2),),)],
     "contiguous": [lambda r: (_x(r, 4, 3).T,), lambda r: (_x(r, 3, 4),)],
     "scatter_add": [lambda r: ((5,), np.array([0, 3, 3, 1, 3]), _x(r, 5), None),
                     lambda r: ((4, 3), np.array([[2, 2], [0, 2]]), _x(r, 2, 2, 3), "float64"),
