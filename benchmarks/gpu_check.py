@@ -55,7 +55,9 @@ def run_tests(simulate, budget_s):
     try:
         out = subprocess.run(args, cwd=ROOT, env=_env(simulate), capture_output=True,
                              text=True, timeout=budget_s, check=False)
-        last = (out.stdout.strip().splitlines() or ["(no output)"])[-1]
+        lines = out.stdout.strip().splitlines() or ["(no output)"]
+        summary = [ln for ln in lines if " passed" in ln or " failed" in ln]
+        last = summary[-1] if summary else f"{out.stdout.count('.')} tests passed"
         verdict = "pass" if out.returncode == 0 else f"FAIL (exit {out.returncode})"
     except subprocess.TimeoutExpired:
         last, verdict = f"stopped after {budget_s} s", "TIMEOUT"
