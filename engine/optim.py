@@ -195,16 +195,12 @@ def clip_grad_norm(params, max_norm):
     scaled: the caller (the training loop) decides what to do.
     """
     grads = [p for p in params if p.grad is not None]
-    total = math.sqrt(float(sum(_sum_squares(p.grad) for p in grads)))  # one scalar read
+    squares = ops.kernel_for("sum_squares", grads[0].grad)(tuple(p.grad for p in grads)) \
+        if grads else 0.0  # one kernel for all gradients (one launch or two on a GPU)
+    total = math.sqrt(float(squares))  # one scalar read
     if math.isfinite(total) and total > max_norm:
         scale = max_norm / total
         for p in grads:
             p.grad = p.grad * scale
     return total
 
-
-def _sum_squares(g):
-    """sum(g^2) accumulated in float64, a 0-d array of g's device."""
-    xp = ops.array_namespace(g)
-    g64 = xp.astype(g, xp.float64)
-    return xp.sum(g64 * g64)

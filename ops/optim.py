@@ -90,5 +90,18 @@ def adamw_update_cpu(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, ste
     kernel(p, g, m_flat, v_flat, h)
 
 
+def sum_squares_reference(arrays):
+    """The sum of the squares of every element of every array (a tuple of arrays of one
+    device), accumulated in float64: a 0-d float64 array (clip_grad_norm's squared norm).
+    Arrays are summed one by one, in order, each after its own sum."""
+    total = 0
+    for a in arrays:
+        xp = array_namespace(a)
+        a64 = xp.astype(a, xp.float64)
+        total = total + xp.sum(a64 * a64)
+    return total
+
+
 register("adamw_update", "reference", adamw_update_reference)
+register("sum_squares", "reference", sum_squares_reference)
 register("adamw_update", "cpu", adamw_update_cpu)

@@ -29,8 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import attention, elementwise, indexing, launch, matmul, reduce, rows
-from ops.cuda import kernels as contract
+from ops.cuda import attention, deferred, elementwise, indexing, launch, loss, matmul, reduce, rows
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
@@ -39,7 +38,9 @@ HOT = ("matmul", "matmul_nt", "matmul_tn", "softmax", "softmax_backward", "log_s
        "log_softmax_backward", "attention", "attention_backward")
 # float32 kernels allowed float64: libdevice's sinf / cosf / tanf reduce huge arguments
 # (|x| > 105615, the Payne-Hanek path) with one float64 multiply; none is on a training path.
-F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan"}
+# cross_entropy_backward.scale (grad / count) and sum_squares accumulate in float64 on purpose.
+F64_ALLOWED = {"unary.sin", "unary.cos", "unary.tan", "cross_entropy_backward.scale",
+               "sum_squares"}
 
 
 def threads(name):
@@ -57,6 +58,7 @@ def a(dtype, ndim=1):
 def cases(dt):
     """(name, kernel, signature) for every kernel at float dtype dt."""
     T = NUMBA_TYPES[dt]
+    A4 = types.Array(T, 4, "A")  # attention's (B, H, T, D) strided views
     out = []
     for op in elementwise.UNARY:
         if op in ("bitwise_invert", "logical_not"):
@@ -70,7 +72,14 @@ def cases(dt):
         res = "bool" if op in elementwise.COMPARISONS else dt
         out.append((f"binary.{op}", elementwise.binary_kernel(op, dt),
                     (a(res), a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)))
+    C, S = elementwise.CONTIGUOUS, elementwise.SCALAR  # the no-division index modes
     out += [
+        ("unary.exp.contiguous", elementwise.unary_kernel("exp", dt, C),
+         (a(dt), a(dt), I, TUP, TUP, I, I)),
+        ("binary.add.contiguous_scalar", elementwise.binary_kernel("add", dt, C, S),
+         (a(dt), a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
+        ("copy.contiguous", elementwise.copy_kernel(dt, C, C),
+         (a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
         ("where", elementwise.where_kernel(dt),
          (a(dt), a("bool"), I, TUP, a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
         ("copy", elementwise.copy_kernel(dt), (a(dt), I, TUP, a(dt), I, TUP, TUP, I, I)),
@@ -83,8 +92,10 @@ def cases(dt):
         ("gather", indexing.gather_kernel(dt), (a(dt), a(dt), a("int64"), I)),
     ]
     for op in reduce.REDUCTIONS:
-        if op in ("any", "all"):
-            continue  # uint8 only
+        if op in ("any", "all"):  # bool read as uint8, bool written
+            out.append((f"reduce.{op}", reduce.reduce_kernel(op, "uint8"),
+                        (a("bool"), a("bool"), I, TUP, TUP, I, I, I, types.uint8)))
+            continue
         sig = (a(dt), a(dt), I, TUP, TUP, I, I, I, T)
         out += [(f"reduce.{op}", reduce.reduce_kernel(op, dt), sig),
                 (f"reduce_thread.{op}", reduce.thread_reduce_kernel(op, dt), sig)]
@@ -104,23 +115,35 @@ def cases(dt):
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt), a(dt))),
         ("layer_norm_backward.dwdb", rows.layer_norm_dwdb_kernel(dt, rows.ROWS_PER_BLOCK),
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt))),
-        ("cross_entropy", contract._ce_forward_kernel(dt),
+        ("cross_entropy", loss._ce_forward_kernel(dt),
          (a(dt), a(dt), a(dt, 2), a("int64"), I)),
-        ("cross_entropy_backward", contract._ce_backward_kernel(dt),
+        ("cross_entropy.mean", loss._ce_mean_kernel(dt), (a(dt), a(dt), a("int64"), I)),
+        ("cross_entropy_backward.scale", loss._ce_scale_kernel(dt),
+         (a(dt), a("float64"), a("int64"), I)),
+        ("cross_entropy_backward", loss._ce_backward_kernel(dt),
          (a(dt, 2), a(dt, 2), a("int64"), a(dt), a(dt), I)),
         ("attention", attention.forward_kernel(dt),
-         (a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), B, T, I, a(dt), I, TUP4, B)),
+         (A4, a(dt, 3), A4, A4, A4, B, T, a(dt), I, TUP4, B)),
+        ("attention.tiled", attention.forward_tiled_kernel(dt, 16, 16, attention.QUERY_TILE),
+         (A4, a(dt, 3), A4, A4, A4, B, T)),
         ("attention_backward.dq", attention.dq_kernel(dt),
-         (a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 2), B, T,
-          I, a(dt), I, TUP4, B)),
+         (A4, a(dt, 3), A4, A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("attention_backward.dkv", attention.dkv_kernel(dt),
-         (a(dt, 3), a(dt, 3), a(dt, 2), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 3), a(dt, 2), B, T,
-          I, a(dt), I, TUP4, B)),
+         (A4, A4, a(dt, 3), A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("scatter_add", plumbing._scatter_kernel(dt), (a(dt), a("int64"), a(dt), I)),
         ("embedding_backward", plumbing._embedding_backward_kernel(dt),
-         (a(dt), a("int64"), a(dt), I, I)),
+         (a(dt, 2), a("int64"), a(dt, 2), I, I)),
+        ("deferred_colsum", deferred._colsum_kernel(dt, 4 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 4 * 32))),
         ("dropout_mask", plumbing._dropout_kernel(dt), (a(dt), U, T, T, I)),
-        ("adamw_update", plumbing._adamw_kernel(dt), (a(dt),) * 4 + (T,) * 8),
+        ("adamw_update", deferred._adamw_kernel(dt, 6 * 32, 8 * 2),
+         (a(dt),) * 4 + (types.UniTuple(I, 6 * 32), types.UniTuple(T, 8 * 2))),
+        ("deferred_scale", deferred._scale_kernel(dt, 3 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 3 * 32), types.UniTuple(T, 32))),
+        ("sum_squares", plumbing._sum_squares_kernel(dt, 3 * 32),
+         (a("float64"), a(dt), types.UniTuple(I, 3 * 32))),
+        ("deferred_copy", deferred._copy_kernel(dt, 3 * 32),
+         (a(dt), a(dt), types.UniTuple(I, 3 * 32))),
     ]
     return out
 
@@ -148,13 +171,13 @@ def assemble(ptxas, ptx, cc, threads):
                               os.path.join(tmp, "k.cubin")], capture_output=True, text=True,
                              check=False)
     if out.returncode:
-        return [f"ptxas failed: {out.stderr.strip().splitlines()[-1:]}"]
+        return [f"ptxas failed: {out.stderr.strip().splitlines()[-1:]}"], None
     regs = max((int(r) for r in re.findall(r"Used (\d+) registers", out.stderr)), default=0)
     spills = sum(int(b) for b in re.findall(r"(\d+) bytes spill", out.stderr))
     problems = [f"ptxas: {spills} bytes of register spills"] if spills else []
     if regs * threads > 65536:
         problems.append(f"ptxas: {regs} registers x {threads} threads > 65536 per block")
-    return problems
+    return problems, regs
 
 
 def check(name, dt, ptx):
@@ -167,6 +190,30 @@ def check(name, dt, ptx):
     return problems
 
 
+def cache_keys(kernels):
+    """Problems with numba-cuda's on-disk cache key of each kernel (launch.jit gives every
+    kernel cache=True): the key hashes the closure's values, so they must pickle, and two
+    kernels of one factory with equal signatures must get different keys. Returns
+    (problems, number of distinct keys)."""
+    import hashlib
+
+    from numba.cuda.serialize import dumps
+    problems, keys = [], {}
+    for name, kernel, sig in kernels:
+        fn = kernel.py_func
+        try:
+            cells = tuple(c.cell_contents for c in fn.__closure__ or ())
+            digest = hashlib.sha256(dumps(cells)).hexdigest()
+        except Exception as err:  # noqa: BLE001  (report every kernel)
+            problems.append(f"{name}: closure does not pickle for the cache key: {err}")
+            continue
+        key = (fn.__code__.co_code, str(sig), digest)
+        if key in keys and keys[key] != name:
+            problems.append(f"{name}: same cache key as {keys[key]}")
+        keys[key] = name
+    return problems, len(keys)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cc", nargs="*", default=["7.5", "9.0"])
@@ -176,6 +223,7 @@ def main(argv=None):
     if config.ENABLE_CUDASIM:
         sys.exit("check_cuda_ptx: unset NUMBA_ENABLE_CUDASIM (the simulator has no compiler)")
     failed, count, assembled, start = [], 0, 0, time.perf_counter()
+    registers = []
     ptxas = find_ptxas()
     for cc in args.cc:
         cap = tuple(int(p) for p in cc.split("."))
@@ -192,12 +240,21 @@ def main(argv=None):
                 count += 1
                 problems = check(name, dt, ptx)
                 if ptxas and name.split(".")[0] in HOT:
-                    problems += assemble(ptxas, ptx, cap, threads(name))
+                    found, regs = assemble(ptxas, ptx, cap, threads(name))
+                    problems += found
                     assembled += 1
+                    registers.append(f"cc {cc} {dt} {name}: {regs} registers per thread x "
+                                     f"{threads(name)} threads")
                 failed += [f"cc {cc} {dt} {name}: {p}" for p in problems]
+    for dt in args.dtype:
+        problems, distinct = cache_keys([c for c in cases(dt) if args.only in c[0]])
+        failed += [f"{dt} cache key: {p}" for p in problems]
+        print(f"check_cuda_ptx: {distinct} distinct on-disk cache keys for the {dt} kernels")
     print(f"check_cuda_ptx: {count} kernels compiled in {time.perf_counter() - start:.0f} s "
           f"(cc {', '.join(args.cc)}; {', '.join(args.dtype)}); hot kernels assembled by "
           f"ptxas: {assembled if ptxas else 'no ptxas found'}; {len(failed)} problems")
+    for line in registers:
+        print("  " + line)
     for line in failed:
         print("  " + line)
     if not count:

@@ -2,7 +2,7 @@
 
 ops/cuda/device.py registers the device (ops.devices imports it on the first
 `get_device("cuda")`; importing ops never imports numba.cuda). The modules:
-  launch       threads per block and other launch constants (tests shrink them)
+  launch       launch constants (tests shrink them), launch counting, jit(cache=True)
   array        CudaArray, a strided view of a Numba device buffer
   elementwise  the elementwise kernels, generated from one table per arity
   reduce       reductions over any axes, from one table
@@ -13,4 +13,33 @@ ops/cuda/device.py registers the device (ops.devices imports it on the first
   attention    flash-style fused attention, forward and backward
   kernels      the contract's launchers for the above, registered as "cuda"
   arrays       contiguous, embedding, scatter_add, dropout_mask, adamw_update
+  loss         cross-entropy, forward and backward
+  memory       the caching allocator (segments, size classes, blocks owned by their views)
+  deferred     queued launches run as multi-tensor kernels (copies, column sums, AdamW)
+Counters: memory_stats(), launch_stats() below; docs/cuda.md tells the whole story.
 """
+
+
+def memory_stats():
+    """The caching allocator's counters (ops/cuda/memory.py): driver allocations and bytes,
+    requests served from the cache, bytes allocated / cached / reserved."""
+    from ops.cuda.memory import memory_stats as stats
+    return stats()
+
+
+def launch_stats():
+    """Kernel launches since the last reset_launch_stats(), in total and per kernel family."""
+    from ops.cuda.launch import launch_stats as stats
+    return stats()
+
+
+def reset_launch_stats():
+    from ops.cuda.launch import reset_launch_stats as reset
+    reset()
+
+
+def flush():
+    """Run the deferred launches now (ops/cuda/deferred.py); the device does this by itself
+    before anything reads or writes their memory. For timing: flush, then synchronize."""
+    from ops.cuda.deferred import flush as run
+    run()

@@ -12,8 +12,9 @@ the device except `from_host` / `to_host` (which ops.to_device counts) and scala
 import math
 
 import numpy as np
-from numba import cuda
 
+from ops.cuda import deferred, launch, memory
+from ops.cuda import elementwise as ew
 from ops.devices import count_scalar_read
 
 
@@ -36,26 +37,41 @@ def c_strides(shape):
 
 
 def empty(shape, dtype):
-    """A new uninitialised C-contiguous array."""
+    """A new uninitialised C-contiguous array, in a block of the caching allocator."""
     shape = tuple(int(n) for n in shape)
     dtype = np.dtype(dtype)
-    return CudaArray(cuda.device_array(max(math.prod(shape), 1), dtype), 0, shape,
-                     c_strides(shape))
+    block = memory.allocate(max(math.prod(shape), 1) * dtype.itemsize)
+    return CudaArray(memory.typed(block.segment, dtype), block.offset // dtype.itemsize, shape,
+                     c_strides(shape), block)
 
 
 class CudaArray:
-    __slots__ = ("base", "offset", "shape", "strides")
+    """`base`: a 1-D Numba device array (a whole allocator segment, typed); `offset`,
+    `strides` in elements; `owner`: the allocator Block every view of it shares (the block
+    returns to the cache when the last view goes)."""
+    __slots__ = ("_base", "_contiguous", "dtype", "offset", "owner", "shape", "strides")
     __array_ufunc__ = None  # numpy defers `ndarray * cuda_array` to our operators
 
-    def __init__(self, base, offset, shape, strides):
-        self.base, self.offset = base, offset  # base: 1-D Numba device array
+    def __init__(self, base, offset, shape, strides, owner):
+        self._base, self.offset, self.owner = base, offset, owner
+        self.dtype, self._contiguous = base.dtype, None  # (host time: read on every op)
         self.shape, self.strides = tuple(shape), tuple(strides)
 
-    # ---- attributes ----------------------------------------------------------------------
     @property
-    def dtype(self):
-        return self.base.dtype
+    def base(self):
+        """The device buffer, to read: deferred launches writing this memory run first
+        (ops/cuda/deferred.py). Code that writes into an existing array calls
+        `before_write()` first."""
+        if self.owner.pending > 1:
+            _flush()
+        return self._base
 
+    def before_write(self):
+        """Runs the deferred launches if any of them reads or writes this memory."""
+        if self.owner.pending:
+            _flush()
+
+    # ---- attributes ----------------------------------------------------------------------
     @property
     def ndim(self):
         return len(self.shape)
@@ -82,19 +98,51 @@ class CudaArray:
         return _ns().permute_dims(self, axes)
 
     def view(self, shape, strides, offset=None):
-        return CudaArray(self.base, self.offset if offset is None else offset, shape, strides)
+        return CudaArray(self._base, self.offset if offset is None else offset, shape, strides,
+                         self.owner)
 
     def is_contiguous(self):
-        return all(s == c for n, s, c in zip(self.shape, self.strides, c_strides(self.shape))
-                   if n != 1)
+        if self._contiguous is None:
+            self._contiguous = all(s == c for n, s, c in zip(self.shape, self.strides,
+                                                              c_strides(self.shape)) if n != 1)
+        return self._contiguous
 
     def dev(self):
         """The data as a C-contiguous Numba device array of this shape (a view: the array
         must be contiguous; see ops.cuda.namespace.contiguous)."""
         if not self.is_contiguous():
             raise ValueError("CudaArray.dev: not C-contiguous; call contiguous() first")
-        flat = self.base[self.offset:self.offset + self.size] if self.size else self.base[:0]
-        return flat.reshape(self.shape) if self.ndim != 1 else flat
+        flat = self.flat()
+        if self.ndim == 1:
+            return flat
+        shaped = flat.reshape(self.shape)
+        shaped.block = self.owner
+        return shaped
+
+    def strided(self):
+        """The view as a Numba device array of its own shape and strides (any layout, no
+        copy), for kernels that index a view in place (attention reads q, k, v as strided
+        views of the fused projection)."""
+        item = self.dtype.itemsize
+        shape, strides = self.shape, tuple(s * item for s in self.strides)
+        if launch.SIMULATOR:
+            from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+            start = self.base._ary[self.offset:]
+            out = FakeCUDAArray(np.lib.stride_tricks.as_strided(start, shape, strides))
+        else:
+            from numba.cuda.cudadrv.devicearray import DeviceNDArray
+            out = DeviceNDArray(shape, strides, self.dtype,
+                                gpu_data=self.base.gpu_data.view(self.offset * item))
+        out.block = self.owner
+        return out
+
+    def flat(self):
+        """The elements offset .. offset + size of the buffer, as a 1-D device array (the
+        data itself when the array is C-contiguous). It holds the allocator block, so the
+        memory stays ours while the kernel arguments live, even if this array goes."""
+        flat = self.base[self.offset:self.offset + self.size]
+        flat.block = self.owner
+        return flat
 
     def __array_namespace__(self, api_version=None):
         return _ns()
@@ -177,9 +225,29 @@ def _reflected(fname):
 
 def _inplace(fname):
     def op(self, other):
-        _ns().setitem(self, (Ellipsis,), getattr(_ns(), fname)(self, other))
+        inplace(fname, self, other)
         return self
     return op
+
+
+def inplace(op, x, other):
+    """x op= other: one launch writing into x when x is C-contiguous, keeps its dtype and
+    shape, and other is not a view of x's memory (numpy would buffer an overlap); else the
+    result is computed apart and assigned."""
+    ns = _ns()
+    compute = ns.result_type(x, other)
+    b = ns._operand(other, compute) if compute == x.dtype else None
+    if b is None or op not in ew.BINARY or op in ew.COMPARISONS or not x.is_contiguous() \
+            or b.owner is x.owner or ns._broadcast(op, x, b) != x.shape \
+            or (op == "divide" and compute.kind in "iub"):
+        ns.setitem(x, (Ellipsis,), getattr(ns, op)(x, other))
+        return
+    if x.size:
+        x.before_write()
+        shape, nd, views = ew.plan(x.shape, [x, b])
+        [(ab, ao, ast), (bb, bo, bst)] = views
+        kernel = ew.binary_kernel(op, compute.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(x.size)](x.flat(), ab, ao, ast, bb, bo, bst, shape, nd, x.size)
 
 
 # The operator table, written out once (grep: CudaArray.__add__ is built here).
@@ -193,6 +261,10 @@ CudaArray.__hash__ = None
 
 
 _BOUND = {}
+
+
+def _flush():
+    deferred.flush()
 
 
 def bind_namespace(module):

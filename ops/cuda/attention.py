@@ -1,6 +1,11 @@
 """Fused causal attention on the cuda device, flash-style: no (Tq, Tk) score matrix is ever
 stored; an optional additive mask (broadcastable to (B, H, Tq, Tk)) is read in place.
 
+Every array is a (B, H, T, D) view of any strides, read and written in place: the fused
+self-attention passes q, k, v as views of the projection (B, T, 3C) and writes y (B, T, C)
+with the heads side by side (ops/cuda/kernels.py), so no head is ever copied. Causal: key
+chunks wholly above the diagonal are skipped (not loaded and masked).
+
 Forward: one block per query row (b, h, i). The keys go by in chunks of ROW_THREADS: thread t
 scores key j0 + t (a dot product over D), the block takes the chunk's max and sum (shared
 memory, online softmax: running max m and sum l, earlier output rescaled by exp(m_old -
@@ -16,6 +21,7 @@ p_ij = exp(s_ij - lse_i) chunk by chunk. Causal: query i sees key j iff j <= i +
 
 import math
 
+import numpy as np
 from numba import cuda
 
 from ops.cuda import launch
@@ -30,17 +36,17 @@ def _visible(i, j, Tq, Tk, causal):
 
 @factory
 def score_fn(dtype):
-    """score(q, k, bh, i, j, ...) = scale * q[bh, i] . k[bh, j] + mask[b, h, i, j]."""
+    """score(q, k, b, h, i, j, ...) = scale * q[b, h, i] . k[b, h, j] + mask[b, h, i, j]."""
     T = NUMBA_TYPES[dtype]
 
     @cuda.jit(device=True, inline=True)
-    def score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask):
+    def score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask):
         s = T(0)
-        for d in range(q.shape[2]):
-            s += q[bh, i, d] * k[bh, j, d]
+        for d in range(q.shape[3]):
+            s += q[b, h, i, d] * k[b, h, j, d]
         s *= scale
         if has_mask:
-            s += mask[mo + (bh // H) * ms[0] + (bh % H) * ms[1] + i * ms[2] + j * ms[3]]
+            s += mask[mo + b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3]]
         return s
     return score
 
@@ -52,23 +58,24 @@ def forward_kernel(dtype):
     rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
     score = score_fn(dtype)
 
-    @cuda.jit
-    def kernel(o, lse, q, k, v, causal, scale, H, mask, mo, ms, has_mask):
+    @launch.jit
+    def kernel(o, lse, q, k, v, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         p = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tq, Dv = o.shape
-        Tk = k.shape[1]
-        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
-            bh, i = row // Tq, row % Tq
+        B, H, Tq, Dv = o.shape
+        Tk = k.shape[2]
+        for row in range(cuda.blockIdx.x, B * H * Tq, cuda.gridDim.x):
+            b, h, i = row // (H * Tq), (row // Tq) % H, row % Tq
             for d in range(t, Dv, nt):
-                o[bh, i, d] = T(0)
+                o[b, h, i, d] = T(0)
             m, l = T(-math.inf), T(0)
-            for j0 in range(0, Tk, nt):
+            # causal: key chunks wholly above the diagonal are skipped, not masked
+            for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
-                    s = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                 m_new = rmax(part, t, max(m, s))
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
                     continue
@@ -78,16 +85,107 @@ def forward_kernel(dtype):
                 m = m_new
                 n = min(nt, Tk - j0)
                 for d in range(t, Dv, nt):
-                    acc = o[bh, i, d] * alpha
+                    acc = o[b, h, i, d] * alpha
                     for c in range(n):
-                        acc += p[c] * v[bh, j0 + c, d]
-                    o[bh, i, d] = acc
+                        acc += p[c] * v[b, h, j0 + c, d]
+                    o[b, h, i, d] = acc
                 cuda.syncthreads()
             inv = T(1) / l if l > T(0) else T(0)
             for d in range(t, Dv, nt):
-                o[bh, i, d] *= inv
+                o[b, h, i, d] *= inv
             if t == 0:
-                lse[bh, i] = m + math.log(l) if l > T(0) else T(-math.inf)
+                lse[b, h, i] = m + math.log(l) if l > T(0) else T(-math.inf)
+    return kernel
+
+
+# Query rows per block of the tiled forward, and the most shared memory its key / value
+# chunk may take (bytes); wider heads fall back to a block per row.
+QUERY_TILE = 2 if launch.SIMULATOR else 16
+TILE_SHARED_BYTES = 40 * 1024
+
+
+def tiled(dtype, D, Dv):
+    """Whether the tiled forward fits shared memory for these head sizes."""
+    return launch.ROW_THREADS * (D + Dv) * np.dtype(dtype).itemsize <= TILE_SHARED_BYTES
+
+
+@factory
+def forward_tiled_kernel(dtype, D, Dv, bq):
+    """Flash-style forward without a mask: a block owns `bq` query rows of one (b, h) and
+    streams K and V through shared memory once per tile (not once per row): per chunk of
+    ROW_THREADS keys, thread t loads key t, then the rows take their turn (scores from
+    shared K, online softmax, P.V from shared V); m and l per row stay in shared memory."""
+    T = NUMBA_TYPES[dtype]
+    nt = launch.ROW_THREADS
+    rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
+
+    @launch.jit
+    def kernel(o, lse, q, k, v, causal, scale):
+        part = cuda.shared.array(nt, T)
+        p = cuda.shared.array(nt, T)
+        Ks = cuda.shared.array((nt, D), T)
+        Vs = cuda.shared.array((nt, Dv), T)
+        mrow = cuda.shared.array(bq, T)
+        lrow = cuda.shared.array(bq, T)
+        t = cuda.threadIdx.x
+        B, H, Tq, _ = o.shape
+        Tk = k.shape[2]
+        tiles = (Tq + bq - 1) // bq
+        for tile in range(cuda.blockIdx.x, B * H * tiles, cuda.gridDim.x):
+            b, h, i0 = tile // (H * tiles), (tile // tiles) % H, (tile % tiles) * bq
+            rows = min(bq, Tq - i0)
+            for r in range(rows):
+                for d in range(t, Dv, nt):
+                    o[b, h, i0 + r, d] = T(0)
+            for r in range(t, bq, nt):
+                mrow[r] = T(-math.inf)
+                lrow[r] = T(0)
+            cuda.syncthreads()
+            # causal: chunks past the tile's last row's diagonal are never loaded
+            hi = Tk if not causal else min(Tk, i0 + rows - 1 + Tk - Tq + 1)
+            for j0 in range(0, hi, nt):
+                cuda.syncthreads()  # the previous chunk's readers are done
+                j = j0 + t
+                if j < Tk:
+                    for d in range(D):
+                        Ks[t, d] = k[b, h, j, d]
+                    for d in range(Dv):
+                        Vs[t, d] = v[b, h, j, d]
+                cuda.syncthreads()
+                n = min(nt, Tk - j0)
+                for r in range(rows):
+                    i = i0 + r
+                    s = T(-math.inf)
+                    if _visible(i, j, Tq, Tk, causal):
+                        s = T(0)
+                        for d in range(D):
+                            s += q[b, h, i, d] * Ks[t, d]
+                        s *= scale
+                    m = mrow[r]
+                    m_new = rmax(part, t, max(m, s))
+                    if m_new == T(-math.inf):  # nothing visible yet (uniform in the block)
+                        continue
+                    alpha = math.exp(m - m_new)
+                    p[t] = math.exp(s - m_new) if s != T(-math.inf) else T(0)
+                    total = rsum(part, t, p[t])  # (syncs: p is complete after it)
+                    for d in range(t, Dv, nt):
+                        acc = o[b, h, i, d] * alpha
+                        for c in range(n):
+                            acc += p[c] * Vs[c, d]
+                        o[b, h, i, d] = acc
+                    cuda.syncthreads()  # every thread has read mrow[r] and p
+                    if t == 0:
+                        lrow[r] = lrow[r] * alpha + total
+                        mrow[r] = m_new
+                    cuda.syncthreads()
+            for r in range(rows):
+                m, l = mrow[r], lrow[r]
+                inv = T(1) / l if l > T(0) else T(0)
+                for d in range(t, Dv, nt):
+                    o[b, h, i0 + r, d] *= inv
+                if t == 0:
+                    lse[b, h, i0 + r] = m + math.log(l) if l > T(0) else T(-math.inf)
+            cuda.syncthreads()  # before the next tile resets mrow and lrow
     return kernel
 
 
@@ -98,35 +196,36 @@ def dq_kernel(dtype):
     rsum = block_reduce("sum", dtype)
     score = score_fn(dtype)
 
-    @cuda.jit
-    def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, H, mask, mo, ms, has_mask):
+    @launch.jit
+    def kernel(dq, delta, do, q, k, v, o, lse, causal, scale, mask, mo, ms, has_mask):
         part = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tq, D = q.shape
-        Tk, Dv = k.shape[1], v.shape[2]
-        for row in range(cuda.blockIdx.x, BH * Tq, cuda.gridDim.x):
-            bh, i = row // Tq, row % Tq
+        B, H, Tq, D = q.shape
+        Tk, Dv = k.shape[2], v.shape[3]
+        for row in range(cuda.blockIdx.x, B * H * Tq, cuda.gridDim.x):
+            b, h, i = row // (H * Tq), (row // Tq) % H, row % Tq
             s = T(0)
             for d in range(t, Dv, nt):
-                s += do[bh, i, d] * o[bh, i, d]
+                s += do[b, h, i, d] * o[b, h, i, d]
             dlt = rsum(part, t, s)
             if t == 0:
-                delta[bh, i] = dlt
+                delta[b, h, i] = dlt
             for d in range(t, D, nt):
-                dq[bh, i, d] = T(0)
-            m = lse[bh, i]
+                dq[b, h, i, d] = T(0)
+            m = lse[b, h, i]
             if m == T(-math.inf):
                 continue  # fully masked row: zero gradients
-            for j0 in range(0, Tk, nt):
+            # causal: key chunks wholly above the diagonal are skipped, not masked
+            for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 g = T(0)
                 if _visible(i, j, Tq, Tk, causal):
-                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                    sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
                         dp = T(0)
                         for d in range(Dv):
-                            dp += do[bh, i, d] * v[bh, j, d]
+                            dp += do[b, h, i, d] * v[b, h, j, d]
                         g = math.exp(sc - m) * (dp - dlt)
                 ds[t] = g
                 cuda.syncthreads()
@@ -134,8 +233,8 @@ def dq_kernel(dtype):
                 for d in range(t, D, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += ds[c] * k[bh, j0 + c, d]
-                    dq[bh, i, d] += scale * acc
+                        acc += ds[c] * k[b, h, j0 + c, d]
+                    dq[b, h, i, d] += scale * acc
                 cuda.syncthreads()
     return kernel
 
@@ -146,30 +245,32 @@ def dkv_kernel(dtype):
     nt = launch.ROW_THREADS
     score = score_fn(dtype)
 
-    @cuda.jit
-    def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, H, mask, mo, ms, has_mask):
+    @launch.jit
+    def kernel(dk, dv, delta, do, q, k, v, lse, causal, scale, mask, mo, ms, has_mask):
         pp = cuda.shared.array(nt, T)
         ds = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        BH, Tk, D = k.shape
-        Tq, Dv = q.shape[1], v.shape[2]
-        for row in range(cuda.blockIdx.x, BH * Tk, cuda.gridDim.x):
-            bh, j = row // Tk, row % Tk
+        B, H, Tk, D = k.shape
+        Tq, Dv = q.shape[2], v.shape[3]
+        for row in range(cuda.blockIdx.x, B * H * Tk, cuda.gridDim.x):
+            b, h, j = row // (H * Tk), (row // Tk) % H, row % Tk
             for d in range(t, D, nt):
-                dk[bh, j, d] = T(0)
+                dk[b, h, j, d] = T(0)
             for d in range(t, Dv, nt):
-                dv[bh, j, d] = T(0)
-            for i0 in range(0, Tq, nt):
+                dv[b, h, j, d] = T(0)
+            # causal: query chunks wholly before this key's first viewer are skipped
+            first = max(0, j - Tk + Tq) if causal else 0
+            for i0 in range(first - first % nt, Tq, nt):
                 i = i0 + t
                 p, g = T(0), T(0)
-                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[bh, i] != T(-math.inf):
-                    sc = score(q, k, bh, i, j, scale, H, mask, mo, ms, has_mask)
+                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[b, h, i] != T(-math.inf):
+                    sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
-                        p = math.exp(sc - lse[bh, i])
+                        p = math.exp(sc - lse[b, h, i])
                         dp = T(0)
                         for d in range(Dv):
-                            dp += do[bh, i, d] * v[bh, j, d]
-                        g = p * (dp - delta[bh, i])
+                            dp += do[b, h, i, d] * v[b, h, j, d]
+                        g = p * (dp - delta[b, h, i])
                 pp[t] = p
                 ds[t] = g
                 cuda.syncthreads()
@@ -177,12 +278,12 @@ def dkv_kernel(dtype):
                 for d in range(t, Dv, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += pp[c] * do[bh, i0 + c, d]
-                    dv[bh, j, d] += acc
+                        acc += pp[c] * do[b, h, i0 + c, d]
+                    dv[b, h, j, d] += acc
                 for d in range(t, D, nt):
                     acc = T(0)
                     for c in range(n):
-                        acc += ds[c] * q[bh, i0 + c, d]
-                    dk[bh, j, d] += scale * acc
+                        acc += ds[c] * q[b, h, i0 + c, d]
+                    dk[b, h, j, d] += scale * acc
                 cuda.syncthreads()
     return kernel

@@ -26,14 +26,17 @@ if not _available():
                       "before starting Python to run the kernels on Numba's CUDA simulator")
 
 from ops.cuda import namespace
-from ops.cuda.array import CudaArray, c_strides
+from ops.cuda.array import CudaArray, empty
 
 
 def _from_host(a):
+    """A copy of host array a in a block of the caching allocator (no driver allocation
+    once the cache holds a block of its size)."""
     a = np.asarray(a)
-    flat = np.ascontiguousarray(a.reshape(-1))  # (ascontiguousarray makes 0-d arrays 1-d)
-    base = cuda.to_device(flat) if a.size else cuda.device_array(1, a.dtype)
-    return CudaArray(base, 0, a.shape, c_strides(a.shape))
+    out = empty(a.shape, a.dtype)
+    if a.size:
+        out.flat().copy_to_device(np.ascontiguousarray(a.reshape(-1)))
+    return out
 
 
 def _to_host(a):
@@ -43,4 +46,4 @@ def _to_host(a):
 CUDA = register_device(Device("cuda", xp=namespace, owns=lambda a: isinstance(a, CudaArray),
                               from_host=_from_host, to_host=_to_host, impls=("cuda", "reference")))
 
-from ops.cuda import arrays, kernels  # noqa: F401  (their register(...) calls)
+from ops.cuda import arrays, kernels, loss  # noqa: F401  (their register(...) calls)

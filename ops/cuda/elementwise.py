@@ -21,8 +21,9 @@ from ops.cuda.launch import MAXDIM, NUMBA_TYPES, factory
 
 def _exp(T):
     big = math.log(np.finfo(np.float32).max) if T is NUMBA_TYPES["float32"] else 709.78
-    # The guard keeps the simulator (Python's math.exp raises on overflow) like the GPU.
-    return lambda x: math.exp(x) if x < T(big) else T(math.inf)
+    # The guard keeps the simulator (Python's math.exp raises on overflow) like the GPU;
+    # written so that NaN fails it and reaches math.exp (exp(NaN) is NaN, as numpy's).
+    return lambda x: T(math.inf) if x >= T(big) else math.exp(x)
 
 
 def _log(T):
@@ -179,59 +180,86 @@ def _at(i, offset, shape, strides, nd):
     return offset
 
 
+@cuda.jit(device=True, inline=True)
+def _at_contiguous(i, offset, shape, strides, nd):
+    return offset + i
+
+
+@cuda.jit(device=True, inline=True)
+def _at_scalar(i, offset, shape, strides, nd):
+    return offset
+
+
+# How a kernel finds an operand's element i: any strides (_at: a division per dimension),
+# one contiguous run (offset + i: no division), or one value broadcast (offset). A kernel is
+# compiled per pattern of modes (the common same-shape contiguous op takes no division).
+GENERAL, CONTIGUOUS, SCALAR = 0, 1, 2
+_INDEX = {GENERAL: _at, CONTIGUOUS: _at_contiguous, SCALAR: _at_scalar}
+
+
+def modes(nd, views):
+    """The index mode of each planned view (base, offset, strides) of an nd-dim plan."""
+    return tuple(SCALAR if not any(st[:nd]) else CONTIGUOUS if nd == 1 and st[0] == 1
+                 else GENERAL for _, _, st in views)
+
+
 @factory
-def unary_kernel(op, dtype):
+def unary_kernel(op, dtype, am=GENERAL):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(UNARY[op](T))
+    ia = _INDEX[am]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            out[i] = f(T(a[_at(i, ao, shape, ast, nd)]))
+            out[i] = f(T(a[ia(i, ao, shape, ast, nd)]))
     return kernel
 
 
 @factory
-def binary_kernel(op, dtype):
+def binary_kernel(op, dtype, am=GENERAL, bm=GENERAL):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(BINARY[op](T))
+    ia, ib = _INDEX[am], _INDEX[bm]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, b, bo, bst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            out[i] = f(T(a[_at(i, ao, shape, ast, nd)]), T(b[_at(i, bo, shape, bst, nd)]))
+            out[i] = f(T(a[ia(i, ao, shape, ast, nd)]), T(b[ib(i, bo, shape, bst, nd)]))
     return kernel
 
 
 @factory
-def where_kernel(dtype):
+def where_kernel(dtype, cm=GENERAL, am=GENERAL, bm=GENERAL):
     T = NUMBA_TYPES[dtype]
+    ic, ia, ib = _INDEX[cm], _INDEX[am], _INDEX[bm]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, c, co, cst, a, ao, ast, b, bo, bst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            if c[_at(i, co, shape, cst, nd)]:
-                out[i] = T(a[_at(i, ao, shape, ast, nd)])
+            if c[ic(i, co, shape, cst, nd)]:
+                out[i] = T(a[ia(i, ao, shape, ast, nd)])
             else:
-                out[i] = T(b[_at(i, bo, shape, bst, nd)])
+                out[i] = T(b[ib(i, bo, shape, bst, nd)])
     return kernel
 
 
 @factory
-def copy_kernel(dtype):
+def copy_kernel(dtype, dm=GENERAL, sm=GENERAL):
     """dst view = src view cast to dtype (dst's): setitem, contiguous copies, astype."""
     T = NUMBA_TYPES[dtype]
+    idst, isrc = _INDEX[dm], _INDEX[sm]
 
-    @cuda.jit
+    @launch.jit
     def kernel(dst, do, dst_strides, src, so, sst, shape, nd, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
-            dst[_at(i, do, shape, dst_strides, nd)] = T(src[_at(i, so, shape, sst, nd)])
+            dst[idst(i, do, shape, dst_strides, nd)] = T(src[isrc(i, so, shape, sst, nd)])
     return kernel
 
 
 @factory
 def fill_kernel(dtype):
-    @cuda.jit
+    @launch.jit
     def kernel(out, value, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = value
@@ -242,7 +270,7 @@ def fill_kernel(dtype):
 def arange_kernel(dtype):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, start, step, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = start + T(i) * step

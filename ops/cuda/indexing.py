@@ -10,6 +10,7 @@ import numpy as np
 from numba import cuda
 
 from ops.cuda import elementwise as ew
+from ops.cuda import launch
 from ops.cuda.array import CudaArray, empty, namespace
 from ops.cuda.launch import NUMBA_TYPES, factory
 
@@ -19,7 +20,7 @@ def take_kernel(dtype):
     """out (P, J, Q) = x (P, N, Q)[:, idx, :]; idx (J,) int64, negative counts from the end."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, xo, idx, N, J, Q, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             q = i % Q
@@ -36,7 +37,7 @@ def along_kernel(dtype):
     """out (P, J, Q) = x (P, N, Q) picked along N by idx (P, J, Q) (take_along_axis)."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, xo, idx, N, J, Q, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             q = i % Q
@@ -51,7 +52,7 @@ def along_kernel(dtype):
 def gather_kernel(dtype):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, x, offsets, n):
         for i in range(cuda.grid(1), n, cuda.gridsize(1)):
             out[i] = T(x[offsets[i]])
@@ -78,7 +79,7 @@ def take(x, indices, /, *, axis=None):
     if n:
         if N == 0:
             raise IndexError(f"take: index out of range for axis {axis} of size 0")
-        take_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset,
+        take_kernel(x.dtype.name)[ew.launch_grid(n)](out.flat(), x.base, x.offset,
                                                      idx.dev(), N, idx.size, Q, n)
     return out
 
@@ -97,7 +98,7 @@ def take_along_axis(x, indices, /, *, axis=-1):
     n = out.size
     if n:
         flat = namespace().reshape(idx, (-1,)).dev()
-        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.base, x.base, x.offset, flat,
+        along_kernel(x.dtype.name)[ew.launch_grid(n)](out.flat(), x.base, x.offset, flat,
                                                       N, shape[axis], Q, n)
     return out
 
@@ -227,7 +228,7 @@ def _advanced(x, items):
     out = empty(offsets.shape, x.dtype)
     if out.size:
         gather_kernel(x.dtype.name)[ew.launch_grid(out.size)](
-            out.base, x.base, ns.reshape(offsets, (-1,)).dev(), out.size)
+            out.flat(), x.base, ns.reshape(offsets, (-1,)).dev(), out.size)
     before = sum(1 for d in sliced if d < adv[0])
     if before and adv == list(range(adv[0], adv[-1] + 1)):  # adjacent: numpy keeps them there
         order = (list(range(nb, nb + before)) + list(range(nb))

@@ -1,17 +1,13 @@
 """The cuda forms of every kernel on the contract list (ops/README.md), each a launcher over
 the kernels in this package, and their register(...) calls at the bottom."""
 
-import math
 
 import numpy as np
-from numba import cuda
 
-from ops.attention import attention_qkv_backward_composite, attention_qkv_composite
 from ops.cuda import attention as att
-from ops.cuda import launch, rows
+from ops.cuda import deferred, launch, rows
 from ops.cuda import namespace as ns
 from ops.cuda.array import CudaArray, empty
-from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.matmul import matmul_cuda, matmul_nt_cuda, matmul_tn_cuda
 from ops.registry import register
 
@@ -76,113 +72,71 @@ def layer_norm_backward_cuda(dy, x, weight, mean, rstd):
     mean, rstd = ns.reshape(ns.contiguous(mean), (R,)), ns.reshape(ns.contiguous(rstd), (R,))
     dx = empty(x2.shape, x.dtype)
     rb = max(1, -(-R // rows.ROWS_PER_BLOCK))
-    pw, pb = ns.zeros((rb, C), dtype=x.dtype), ns.zeros((rb, C), dtype=x.dtype)
-    if x2.size:
-        rows.layer_norm_dx_kernel(x.dtype.name)[rows.row_grid(R)](
-            dx.dev(), dy2.dev(), x2.dev(), ns.contiguous(weight).dev(), mean.dev(), rstd.dev())
-        grid = (-(-C // launch.THREADS), rb)
-        rows.layer_norm_dwdb_kernel(x.dtype.name, rows.ROWS_PER_BLOCK)[grid, launch.THREADS](
-            pw.dev(), pb.dev(), dy2.dev(), x2.dev(), mean.dev(), rstd.dev())
-    return ns.reshape(dx, x.shape), ns.sum(pw, axis=0), ns.sum(pb, axis=0)
-
-
-# ---- cross-entropy -------------------------------------------------------------------------
-
-@factory
-def _ce_forward_kernel(dtype):
-    """One block per row: lse and the row's NLL (0 on ignored rows)."""
-    T = NUMBA_TYPES[dtype]
-    nt = launch.ROW_THREADS
-    rmax, rsum = rows.block_reduce("max", dtype), rows.block_reduce("sum", dtype)
-
-    @cuda.jit
-    def kernel(lse, nll, x, targets, ignore_index):
-        part = cuda.shared.array(nt, T)
-        t = cuda.threadIdx.x
-        R, V = x.shape
-        for r in range(cuda.blockIdx.x, R, cuda.gridDim.x):
-            m = T(-math.inf)
-            for j in range(t, V, nt):
-                m = x[r, j] if (x[r, j] > m or math.isnan(x[r, j])) else m
-            m = rmax(part, t, m)
-            s = T(0)
-            for j in range(t, V, nt):
-                s += math.exp(x[r, j] - m)
-            lz = m + math.log(rsum(part, t, s))
-            if t == 0:
-                lse[r] = lz
-                tg = targets[r]
-                nll[r] = lz - x[r, tg] if tg != ignore_index else T(0)
-    return kernel
-
-
-@factory
-def _ce_backward_kernel(dtype):
-    """dlogits[r, j] = (exp(x - lse) - [j == target]) * scale on counted rows, else 0."""
-    T = NUMBA_TYPES[dtype]
-
-    @cuda.jit
-    def kernel(dx, x, targets, lse, scale, ignore_index):
-        R, V = x.shape
-        for e in range(cuda.grid(1), R * V, cuda.gridsize(1)):
-            r, j = e // V, e % V
-            tg = targets[r]
-            if tg == ignore_index:
-                dx[r, j] = T(0)
-            else:
-                g = math.exp(x[r, j] - lse[r])
-                dx[r, j] = (g - T(1) if j == tg else g) * scale[0]
-    return kernel
-
-
-def cross_entropy_cuda(logits, targets, ignore_index):
-    _check("cross_entropy", logits, targets)
-    if logits.ndim != 2 or targets.shape != logits.shape[:1]:
-        raise ValueError(f"cross_entropy: logits {logits.shape} and targets {targets.shape} "
-                         "do not fit (want (N, V) and (N,))")
-    x, tg = ns.contiguous(logits), ns.contiguous(targets)
-    R = x.shape[0]
-    lse, nll = empty((R,), x.dtype), empty((R,), x.dtype)
-    if R:
-        _ce_forward_kernel(x.dtype.name)[rows.row_grid(R)](lse.dev(), nll.dev(), x.dev(),
-                                                           tg.dev(), int(ignore_index))
-    total = ns.sum(nll, dtype=x.dtype)
-    count = ns.astype(ns.count_nonzero(ns.not_equal(tg, int(ignore_index))), x.dtype)
-    return ns.divide(total, ns.maximum(count, 1.0)), lse
-
-
-def cross_entropy_backward_cuda(logits, targets, lse, ignore_index, grad):
-    _check("cross_entropy_backward", logits, targets, lse)
-    x, tg, lse = ns.contiguous(logits), ns.contiguous(targets), ns.contiguous(lse)
-    count = ns.count_nonzero(ns.not_equal(tg, int(ignore_index)))
-    grad = ns.asarray(grad, dtype=ns.float64) if not isinstance(grad, CudaArray) else grad
-    # grad / count divided in float64 and rounded once to the dtype, on the device
-    scale = ns.astype(ns.divide(ns.astype(grad, ns.float64),
-                                ns.astype(ns.maximum(count, 1), ns.float64)), x.dtype)
-    dx = empty(x.shape, x.dtype)
-    n = x.size
-    if n:
-        _ce_backward_kernel(x.dtype.name)[launch.blocks(n), launch.THREADS](
-            dx.dev(), x.dev(), tg.dev(), lse.dev(), ns.reshape(scale, (1,)).dev(),
-            int(ignore_index))
-    return dx
+    if not x2.size:
+        zero = ns.zeros((C,), dtype=x.dtype)
+        return ns.reshape(dx, x.shape), zero, ns.zeros((C,), dtype=x.dtype)
+    rows.layer_norm_dx_kernel(x.dtype.name)[rows.row_grid(R)](
+        dx.dev(), dy2.dev(), x2.dev(), ns.contiguous(weight).dev(), mean.dev(), rstd.dev())
+    # per row block, the partial column sums of dw (parts[0]) and db (parts[1]); every
+    # entry is written, then one reduction sums the row blocks of both
+    parts = empty((2, rb, C), x.dtype)
+    grid = (-(-C // launch.THREADS), min(rb, launch.MAX_GRID))
+    rows.layer_norm_dwdb_kernel(x.dtype.name, rows.ROWS_PER_BLOCK)[grid, launch.THREADS](
+        parts[0].dev(), parts[1].dev(), dy2.dev(), x2.dev(), mean.dev(), rstd.dev())
+    dw, db = (deferred.colsum(parts[i], empty((C,), x.dtype)) for i in (0, 1))
+    return ns.reshape(dx, x.shape), dw, db
 
 
 # ---- attention -----------------------------------------------------------------------------
 
-def _heads(a):
-    B, H, T, D = a.shape
-    return ns.reshape(ns.contiguous(a), (B * H, T, D))
-
-
 def _mask(mask, q, Tk):
-    """(buffer, offset, strides of the (B, H, Tq, Tk) broadcast view, present)."""
+    """(the (B, H, Tq, Tk) broadcast view or None, its buffer, offset, strides, present);
+    the view is returned to be held alive until the launch."""
     if mask is None:
-        return empty((1,), q.dtype).base, 0, (0, 0, 0, 0), False
+        none = empty((1,), q.dtype)
+        return none, none.flat(), 0, (0, 0, 0, 0), False
     _check("attention", mask)
     B, H, Tq, _ = q.shape
     m = ns.broadcast_to(ns.astype(mask, q.dtype, copy=False), (B, H, Tq, Tk))
-    return m.base, m.offset, m.strides, True
+    return m, m.base, m.offset, m.strides, True
+
+
+def _attention(o, lse, q, k, v, causal, scale, mask):
+    """Runs the forward kernel: q, k, v, o (B, H, T, D) views of any strides, read and
+    written in place; lse (B, H, Tq) contiguous."""
+    B, H, Tq, D = q.shape
+    Dv = v.shape[3]
+    if (o.size or lse.size) and mask is None and D and Dv and att.tiled(q.dtype, D, Dv):
+        bq = att.QUERY_TILE
+        att.forward_tiled_kernel(q.dtype.name, D, Dv, bq)[rows.row_grid(B * H * -(-Tq // bq))](
+            o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
+            _scalar(q.dtype, scale))
+        return
+    if o.size or lse.size:
+        _held, mb, mo, ms, has = _mask(mask, q, k.shape[2])
+        att.forward_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
+            o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
+            _scalar(q.dtype, scale), mb, mo, ms, has)
+
+
+def _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask):
+    """Runs the two backward kernels: every array but lse a (B, H, T, D) view of any
+    strides; dq, dk, dv written in place."""
+    B, H, Tq, _ = q.shape
+    Tk = k.shape[2]
+    lse = ns.contiguous(lse)
+    delta = empty((B, H, Tq), q.dtype)
+    _held, mb, mo, ms, has = _mask(mask, q, Tk)
+    s = _scalar(q.dtype, scale)
+    views = [a.strided() for a in (do, q, k, v)]
+    if q.size or do.size:
+        att.dq_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
+            dq.strided(), delta.dev(), *views, o.strided(), lse.dev(), bool(causal), s, mb,
+            mo, ms, has)
+    if k.size or v.size:
+        att.dkv_kernel(q.dtype.name)[rows.row_grid(B * H * Tk)](
+            dk.strided(), dv.strided(), delta.dev(), *views, lse.dev(), bool(causal), s, mb,
+            mo, ms, has)
 
 
 def attention_cuda(q, k, v, causal, scale, mask=None):
@@ -190,35 +144,53 @@ def attention_cuda(q, k, v, causal, scale, mask=None):
     B, H, Tq, D = q.shape
     if k.shape[:2] != (B, H) or k.shape[3] != D or v.shape[:3] != k.shape[:3]:
         raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape} do not fit")
-    Tk, Dv = k.shape[2], v.shape[3]
-    o, lse = empty((B * H, Tq, Dv), q.dtype), empty((B * H, Tq), q.dtype)
-    if o.size or lse.size:
-        mb, mo, ms, has = _mask(mask, q, Tk)
-        att.forward_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
-            o.dev(), lse.dev(), _heads(q).dev(), _heads(k).dev(), _heads(v).dev(), bool(causal),
-            _scalar(q.dtype, scale), H, mb, mo, ms, has)
-    return ns.reshape(o, (B, H, Tq, Dv)), ns.reshape(lse, (B, H, Tq))
+    o, lse = empty((B, H, Tq, v.shape[3]), q.dtype), empty((B, H, Tq), q.dtype)
+    _attention(o, lse, q, k, v, causal, scale, mask)
+    return o, lse
 
 
 def attention_backward_cuda(do, q, k, v, o, lse, causal, scale, mask=None):
     _check("attention_backward", do, q, k, v, o, lse)
-    B, H, Tq, _ = q.shape
-    Tk = k.shape[2]
-    q3, k3, v3, do3, o3 = _heads(q), _heads(k), _heads(v), _heads(do), _heads(o)
-    lse2 = ns.reshape(ns.contiguous(lse), (B * H, Tq))
-    dq, dk, dv = empty(q3.shape, q.dtype), empty(k3.shape, q.dtype), empty(v3.shape, q.dtype)
-    delta = empty((B * H, Tq), q.dtype)
-    mb, mo, ms, has = _mask(mask, q, Tk)
-    s = _scalar(q.dtype, scale)
-    if q3.size or do3.size:
-        att.dq_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
-            dq.dev(), delta.dev(), do3.dev(), q3.dev(), k3.dev(), v3.dev(), o3.dev(), lse2.dev(),
-            bool(causal), s, H, mb, mo, ms, has)
-    if k3.size or v3.size:
-        att.dkv_kernel(q.dtype.name)[rows.row_grid(B * H * Tk)](
-            dk.dev(), dv.dev(), delta.dev(), do3.dev(), q3.dev(), k3.dev(), v3.dev(), lse2.dev(),
-            bool(causal), s, H, mb, mo, ms, has)
-    return (ns.reshape(dq, q.shape), ns.reshape(dk, k.shape), ns.reshape(dv, v.shape))
+    dq, dk, dv = empty(q.shape, q.dtype), empty(k.shape, q.dtype), empty(v.shape, q.dtype)
+    _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask)
+    return dq, dk, dv
+
+
+def _split_heads(x, n_head):
+    """(B, T, C) view -> (B, T, H, D) view (the last axis must be contiguous)."""
+    B, T, C = x.shape
+    return x.view((B, T, n_head, C // n_head), x.strides[:2] + (C // n_head * x.strides[2],
+                                                                x.strides[2]))
+
+
+def _heads_of(x, n_head):
+    """(B, T, C) -> (B, H, T, D) view, no copy."""
+    return ns.permute_dims(_split_heads(x, n_head), (0, 2, 1, 3))
+
+
+def attention_qkv_cuda(qkv, n_head, causal, scale):
+    """Self-attention reading q, k, v in place from qkv (B, T, 3C) and writing y (B, T, C)
+    with the heads side by side: one launch, no head copies."""
+    _check("attention_qkv", qkv)
+    B, T, C3 = qkv.shape
+    c = C3 // 3
+    q, k, v = (_heads_of(qkv[:, :, i * c:(i + 1) * c], n_head) for i in range(3))
+    y, lse = empty((B, T, c), qkv.dtype), empty((B, n_head, T), qkv.dtype)
+    _attention(_heads_of(y, n_head), lse, q, k, v, causal, scale, None)
+    return y, lse
+
+
+def attention_qkv_backward_cuda(dy, qkv, y, lse, n_head, causal, scale):
+    """d qkv (B, T, 3C): dq, dk, dv written in place side by side by the two backward
+    launches (every element of it is written)."""
+    _check("attention_qkv_backward", dy, qkv, y, lse)
+    c = qkv.shape[2] // 3
+    dqkv = empty(qkv.shape, qkv.dtype)
+    q, k, v, dq, dk, dv = (_heads_of(a[:, :, i * c:(i + 1) * c], n_head)
+                           for a in (qkv, dqkv) for i in range(3))
+    _attention_backward(dq, dk, dv, _heads_of(dy, n_head), q, k, v, _heads_of(y, n_head), lse,
+                        causal, scale, None)
+    return dqkv
 
 
 # ---- GELU: entries of the elementwise tables ----------------------------------------------
@@ -242,13 +214,9 @@ register("log_softmax", "cuda", _softmax("log_softmax", True))
 register("log_softmax_backward", "cuda", _softmax_backward("log_softmax_backward", True))
 register("layer_norm", "cuda", layer_norm_cuda)
 register("layer_norm_backward", "cuda", layer_norm_backward_cuda)
-register("cross_entropy", "cuda", cross_entropy_cuda)
-register("cross_entropy_backward", "cuda", cross_entropy_backward_cuda)
 register("attention", "cuda", attention_cuda)
 register("attention_backward", "cuda", attention_backward_cuda)
-# self-attention from the fused projection: the composite (heads as views, this device's
-# contiguous and attention kernels, heads merged back) until a kernel reads q, k, v in place
-register("attention_qkv", "cuda", attention_qkv_composite)
-register("attention_qkv_backward", "cuda", attention_qkv_backward_composite)
+register("attention_qkv", "cuda", attention_qkv_cuda)
+register("attention_qkv_backward", "cuda", attention_qkv_backward_cuda)
 register("gelu", "cuda", gelu_cuda)
 register("gelu_backward", "cuda", gelu_backward_cuda)

@@ -10,7 +10,7 @@ more work each; the kernels are grid-stride loops, correct for any count.
 import functools
 
 import numba
-from numba import config, cuda  # noqa: F401  (cuda: the simulator swaps this module object)
+from numba import config, cuda  # (cuda: the simulator swaps this module object)
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 
@@ -18,6 +18,10 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 # and the most blocks one launch uses (grid-stride loops cover the rest).
 THREADS = 2 if SIMULATOR else 256
 MAX_BLOCKS = 1 if SIMULATOR else 65535
+# Blocks one launch uses along a grid dimension whose kernel strides over more work (the
+# hardware allows 2**31 - 1 along x, 65535 along y and z); tests shrink it to 1 or 2 to run
+# the striding code.
+MAX_GRID = 65535
 # Row kernels (softmax, layer norm, cross-entropy, attention): threads per row.
 ROW_THREADS = 2 if SIMULATOR else 128
 # Warp shuffles in row reductions: real GPUs only (the simulator has no shfl_*_sync).
@@ -78,10 +82,74 @@ def settings():
     return (THREADS, ROW_THREADS, WARP_SHUFFLE)
 
 
+def jit(fn):
+    """A kernel: cuda.jit(cache=True), so a compiled kernel is kept on disk (numba-cuda's
+    cache, beside the source or in NUMBA_CACHE_DIR) and a new process loads it instead of
+    compiling again. The key holds the signature, the GPU's compute capability, the
+    bytecode and a hash of the closure's values (dtype, op, tile shape, ...), so the
+    kernels one factory builds do not share entries. The simulator ignores it."""
+    return cuda.jit(cache=True)(fn)
+
+
+_LAUNCHES = {"launches": 0}
+_ALL = []  # every Kernel built in this process
+
+
+def compile_stats():
+    """{"kernels": built, "cache_hits", "cache_misses": signatures numba-cuda loaded from
+    its disk cache / compiled (and saved) in this process}; None under the simulator."""
+    if SIMULATOR:
+        return None
+    hits = sum(sum(k.kernel._cache_hits.values()) for k in _ALL)
+    misses = sum(sum(k.kernel._cache_misses.values()) for k in _ALL)
+    return {"kernels": len(_ALL), "cache_hits": hits, "cache_misses": misses}
+_BY_KERNEL = {}
+
+
+class Kernel:
+    """A compiled kernel that counts its launches: `kernel[grid, block](*args)` as Numba's,
+    plus one to launch_stats(). `py_func` is the Python source (for the PTX check)."""
+    __slots__ = ("kernel", "name")
+
+    def __init__(self, kernel, name):
+        self.kernel, self.name = kernel, name
+        _ALL.append(self)
+
+    def __getitem__(self, config):
+        _LAUNCHES["launches"] += 1
+        _BY_KERNEL[self.name] = _BY_KERNEL.get(self.name, 0) + 1
+        return self.kernel[config]
+
+    @property
+    def py_func(self):
+        return self.kernel.py_func
+
+
+def is_device_function(fn):
+    options = getattr(fn, "targetoptions", None)  # (the simulator's kernels: _device)
+    return options.get("device", False) if options is not None else fn._device
+
+
+def launch_stats():
+    """{"launches": kernel launches since the last reset, "by_kernel": {factory name: n}}."""
+    return {"launches": _LAUNCHES["launches"], "by_kernel": dict(_BY_KERNEL)}
+
+
+def reset_launch_stats():
+    _LAUNCHES["launches"] = 0
+    _BY_KERNEL.clear()
+
+
 def factory(fn):
     """Cache a kernel factory on its arguments plus the current launch settings, so a test
-    that shrinks THREADS gets kernels built for the new shared-array shapes."""
-    cached = functools.lru_cache(maxsize=None)(lambda *key: fn(*key[:-1]))
+    that shrinks THREADS gets kernels built for the new shared-array shapes. A factory that
+    returns a kernel (not a device function) gets it wrapped in Kernel, to count launches."""
+    def make(*key):
+        built = fn(*key[:-1])
+        if not hasattr(built, "py_func") or is_device_function(built):
+            return built
+        return Kernel(built, fn.__name__)
+    cached = functools.lru_cache(maxsize=None)(make)
 
     @functools.wraps(fn)
     def build(*args):

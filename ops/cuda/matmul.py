@@ -1,7 +1,8 @@
 """matmul on the cuda device: a shared-memory tiled kernel with register tiling, 2-D and
 batched, with the transposed-operand forms (nt: a @ b^T, tn: a^T @ b) read in place.
 
-Each block computes a TILE_M x TILE_N tile of C[s] (grid: column tiles, row tiles, batch).
+Each block computes TILE_M x TILE_N tiles of C[s] (a 1-D grid striding over every batch,
+row tile and column tile: no grid dimension can overflow).
 Its (TILE_M / REG_M) x (TILE_N / REG_N) threads each own REG_M x REG_N outputs, rows
 ty + i * (TILE_M / REG_M) and columns tx + j * (TILE_N / REG_N) (strided, so neighbouring
 threads read neighbouring shared-memory words and write neighbouring columns). Per step of
@@ -39,7 +40,7 @@ def matmul_kernel(dtype, ta, tb, shape=None):
     the module constants now)."""
     key = (dtype, ta, tb, shape or tiles())
     if key not in _BUILT:
-        _BUILT[key] = _build(*key)
+        _BUILT[key] = launch.Kernel(_build(*key), "matmul")
     return _BUILT[key]
 
 
@@ -48,18 +49,25 @@ def _build(dtype, ta, tb, shape):
     tm, tn, tk, rm, rn = shape
     bx, by = tn // rn, tm // rm
     nt = bx * by
+    tm_pad, tn_pad = tm + 1, tn + 1  # (shared-array shapes must be constants)
 
-    @cuda.jit
+    @launch.jit
     def kernel(c, a, b, M, N, K):
-        As = cuda.shared.array((tk, tm), T)
-        Bs = cuda.shared.array((tk, tn), T)
+        # one padding column: the staging stores walk down a column (stride tk + 1 words,
+        # not tm), so the 32 threads of a warp hit 32 different banks
+        As = cuda.shared.array((tk, tm_pad), T)
+        Bs = cuda.shared.array((tk, tn_pad), T)
         acc = cuda.local.array((rm, rn), T)
         ar = cuda.local.array(rm, T)
         br = cuda.local.array(rn, T)
         t = cuda.threadIdx.x
         tx, ty = t % bx, t // bx
-        m0, n0 = cuda.blockIdx.y * tm, cuda.blockIdx.x * tn
-        for s in range(cuda.blockIdx.z, c.shape[0], cuda.gridDim.z):
+        col_tiles = (N + tn - 1) // tn
+        tiles = col_tiles * ((M + tm - 1) // tm)
+        # grid-stride over every (batch, row tile, column tile): no grid dimension limit
+        for tile in range(cuda.blockIdx.x, c.shape[0] * tiles, cuda.gridDim.x):
+            s, rest = tile // tiles, tile % tiles
+            m0, n0 = (rest // col_tiles) * tm, (rest % col_tiles) * tn
             for i in range(rm):
                 for j in range(rn):
                     acc[i, j] = T(0)
@@ -115,7 +123,7 @@ def matmul_batched(a, b, ta, tb):
         return ns.zeros((S, M, N), dtype=a.dtype)
     c = empty((S, M, N), a.dtype)
     tm, tn, _, rm, rn = tiles()
-    grid = (math.ceil(N / tn), math.ceil(M / tm), min(S, 65535))
+    grid = min(S * math.ceil(N / tn) * math.ceil(M / tm), launch.MAX_GRID)
     matmul_kernel(a.dtype.name, ta, tb)[grid, (tm // rm) * (tn // rn)](
         c.dev(), a.dev(), b.dev(), M, N, K)
     return c

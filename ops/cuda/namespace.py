@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
 
+from ops.cuda import deferred
 from ops.cuda import elementwise as ew
 from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
 from ops.cuda.indexing import getitem, nonzero, setitem, take, take_along_axis  # noqa: F401
@@ -77,7 +78,7 @@ def full(shape, fill_value, *, dtype=None, device=None):
     n = out.size
     if n:
         value = np.dtype(dtype).type(fill_value)
-        ew.fill_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, value, n)
+        ew.fill_kernel(out.dtype.name)[ew.launch_grid(n)](out.flat(), value, n)
     return out
 
 
@@ -113,7 +114,7 @@ def arange(start, /, stop=None, step=1, *, dtype=None, device=None):
     out = empty((n,), _dtype(dtype, int64 if ints else float64))
     if n:
         t = out.dtype.type  # start and step in the output dtype (no float64 in float32)
-        ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.base, t(start), t(step), n)
+        ew.arange_kernel(out.dtype.name)[ew.launch_grid(n)](out.flat(), t(start), t(step), n)
     return out
 
 
@@ -123,7 +124,13 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
     if isinstance(obj, CudaArray):
         if dtype is not None and np.dtype(dtype) != obj.dtype:
             return astype(obj, dtype)
-        return _copy(obj, obj.dtype) if copy else obj
+        if not copy:
+            return obj
+        # a contiguous copy is queued: the engine copies each parameter's gradient, and the
+        # queue runs them as one launch (ops/cuda/deferred.py)
+        if obj.size and obj.is_contiguous():
+            return deferred.copy(obj, empty(obj.shape, obj.dtype))
+        return _copy(obj, obj.dtype)
     if isinstance(obj, int | float | np.generic) and not isinstance(obj, np.ndarray):
         if isinstance(obj, np.generic):
             dtype = obj.dtype if dtype is None else dtype
@@ -152,9 +159,11 @@ def _assign(dst, src):
     """dst view[...] = src view (broadcast), cast to dst's dtype."""
     n = dst.size
     if n:
-        shape, nd, [(db, do, dst_), (sb, so, sst)] = ew.plan(dst.shape, [dst, src])
-        ew.copy_kernel(dst.dtype.name)[ew.launch_grid(n)](db, do, dst_, sb, so, sst,
-                                                          shape, nd, n)
+        dst.before_write()
+        shape, nd, views = ew.plan(dst.shape, [dst, src])
+        [(db, do, dst_), (sb, so, sst)] = views
+        kernel = ew.copy_kernel(dst.dtype.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(n)](db, do, dst_, sb, so, sst, shape, nd, n)
 
 
 def contiguous(x):
@@ -180,9 +189,10 @@ def _unary(op):
         out = empty(x.shape, out_dtype)
         n = out.size
         if n:
-            shape, nd, [(b, o, st)] = ew.plan(x.shape, [x])
-            ew.unary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, b, o, st, shape,
-                                                                 nd, n)
+            shape, nd, views = ew.plan(x.shape, [x])
+            [(b, o, st)] = views
+            kernel = ew.unary_kernel(op, compute.name, *ew.modes(nd, views))
+            kernel[ew.launch_grid(n)](out.flat(), b, o, st, shape, nd, n)
         return out
     fn.__name__ = op
     return fn
@@ -194,6 +204,11 @@ def _binary(op):
             raise TypeError(f"{op}: needs at least one cuda array, got {type(x1).__name__} "
                             f"and {type(x2).__name__}")
         compute = result_type(x1, x2)
+        if op == "multiply" and isinstance(x1, CudaArray) and isinstance(x2, float | int) \
+                and not isinstance(x2, builtins.bool) and x1.dtype.kind == "f" \
+                and compute == x1.dtype and x1.size and x1.is_contiguous():
+            # queued: a step's gradient scalings (clipping) run as one launch
+            return deferred.scale(x1, x2, empty(x1.shape, compute))
         if op == "divide" and compute.kind in "iub":
             compute = float64
         out_dtype = bool if op in ew.COMPARISONS else compute
@@ -202,9 +217,10 @@ def _binary(op):
         out = empty(shape, out_dtype)
         n = out.size
         if n:
-            shape, nd, [(ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [a, b])
-            ew.binary_kernel(op, compute.name)[ew.launch_grid(n)](out.base, ab, ao, ast, bb, bo,
-                                                                  bst, shape, nd, n)
+            shape, nd, views = ew.plan(shape, [a, b])
+            [(ab, ao, ast), (bb, bo, bst)] = views
+            kernel = ew.binary_kernel(op, compute.name, *ew.modes(nd, views))
+            kernel[ew.launch_grid(n)](out.flat(), ab, ao, ast, bb, bo, bst, shape, nd, n)
         return out
     fn.__name__ = op
     return fn
@@ -251,9 +267,10 @@ def where(condition, x1, x2, /):
     out = empty(shape, dtype)
     n = out.size
     if n:
-        shape, nd, [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = ew.plan(shape, [c, a, b])
-        ew.where_kernel(dtype.name)[ew.launch_grid(n)](out.base, cb, co, cst, ab, ao, ast,
-                                                       bb, bo, bst, shape, nd, n)
+        shape, nd, views = ew.plan(shape, [c, a, b])
+        [(cb, co, cst), (ab, ao, ast), (bb, bo, bst)] = views
+        kernel = ew.where_kernel(dtype.name, *ew.modes(nd, views))
+        kernel[ew.launch_grid(n)](out.flat(), cb, co, cst, ab, ao, ast, bb, bo, bst, shape, nd, n)
     return out
 
 

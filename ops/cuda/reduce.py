@@ -44,7 +44,7 @@ def reduce_kernel(op, dtype):
     f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
     nt = launch.THREADS
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, R, O, identity):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -73,7 +73,7 @@ def thread_reduce_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, R, O, identity):
         for o in range(cuda.grid(1), O, cuda.gridsize(1)):
             acc = identity
@@ -108,7 +108,7 @@ def scan_kernel(op, dtype, include_initial):
     f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
     extra = 1 if include_initial else 0
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, R, O, identity):
         for o in range(cuda.grid(1), O, cuda.gridsize(1)):
             acc = identity
@@ -126,7 +126,7 @@ def argmax_kernel(dtype, largest):
     thread per row (argmax is for evaluation, off the training path)."""
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(out, a, ao, ast, shape, nd, R, O):
         for o in range(cuda.grid(1), O, cuda.gridsize(1)):
             best = T(a[_at(o * R, ao, shape, ast, nd)])

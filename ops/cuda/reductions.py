@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ops.cuda import deferred
 from ops.cuda import elementwise as ew
 from ops.cuda import reduce as rd
 from ops.cuda.array import empty, namespace
@@ -32,7 +33,7 @@ def _axes(x, axis):
     return tuple(sorted(a % builtins.max(x.ndim, 1) for a in axes))
 
 
-def _reduce(op, x, axis, keepdims, dtype):
+def _reduce(op, x, axis, keepdims, dtype, out_dtype=None):
     axes = _axes(x, axis)
     kept = [d for d in range(x.ndim) if d not in axes]
     v = ns.permute_dims(x, tuple(kept + list(axes)))
@@ -40,10 +41,10 @@ def _reduce(op, x, axis, keepdims, dtype):
     R = math.prod(x.shape[d] for d in axes)
     if R == 0 and op in ("max", "min"):
         raise ValueError(f"{op}: zero-size reduction over axes {axes} of shape {x.shape}")
-    out = empty((O,), dtype)
+    out = empty((O,), out_dtype or dtype)
     if O:
         shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
-        rd.launch_reduce(op, dtype, out.base, (b, o, st, shape, nd), R, O)
+        rd.launch_reduce(op, dtype, out.flat(), (b, o, st, shape, nd), R, O)
     final = tuple(1 if d in axes else n for d, n in enumerate(x.shape)) if keepdims \
         else tuple(x.shape[d] for d in kept)
     return ns.reshape(out, final)
@@ -58,6 +59,12 @@ def _sum_dtype(x, dtype):
 
 def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     dtype = _sum_dtype(x, dtype)
+    axes = _axes(x, axis)
+    if not keepdims and dtype == x.dtype and dtype.kind == "f" and x.is_contiguous() \
+            and x.size and len(axes) < x.ndim and axes == tuple(range(len(axes))):
+        # column sums of a contiguous (R, C) view (a bias gradient): queued, and run with
+        # the step's other column sums as one launch (ops/cuda/deferred.py)
+        return deferred.colsum(x, empty(x.shape[len(axes):], dtype))
     return _reduce("sum", ns.astype(x, dtype, copy=False), axis, keepdims, dtype)
 
 
@@ -82,13 +89,14 @@ def min(x, /, *, axis=None, keepdims=False):
 
 
 def any(x, /, *, axis=None, keepdims=False):
-    flags = ns.astype(ns.not_equal(x, 0) if x.dtype != ns.bool else x, ns.uint8)
-    return ns.astype(_reduce("any", flags, axis, keepdims, ns.uint8), ns.bool)
+    """The kernel reads the bool array as uint8 and writes bool: one launch."""
+    flags = ns.not_equal(x, 0) if x.dtype != ns.bool else x
+    return _reduce("any", flags, axis, keepdims, ns.uint8, ns.bool)
 
 
 def all(x, /, *, axis=None, keepdims=False):
-    flags = ns.astype(ns.not_equal(x, 0) if x.dtype != ns.bool else x, ns.uint8)
-    return ns.astype(_reduce("all", flags, axis, keepdims, ns.uint8), ns.bool)
+    flags = ns.not_equal(x, 0) if x.dtype != ns.bool else x
+    return _reduce("all", flags, axis, keepdims, ns.uint8, ns.bool)
 
 
 def count_nonzero(x, /, *, axis=None, keepdims=False):
@@ -111,7 +119,7 @@ def _scan(op, x, axis, dtype, include_initial):
                                                                         [(v.base, 0, (0,) * 8)])
         identity = dtype.type(rd.REDUCTIONS[op][1](dtype))
         rd.scan_kernel(op, dtype.name, builtins.bool(include_initial))[ew.launch_grid(O)](
-            out.base, b, o, st, shape, nd, R, O, identity)
+            out.flat(), b, o, st, shape, nd, R, O, identity)
     return ns.moveaxis(out, -1, axis)
 
 
@@ -136,7 +144,7 @@ def _arg(x, axis, keepdims, largest):
     out = empty((O,), ns.int64)
     if O:
         shape, nd, [(b, o, st)] = ew.plan(v.shape, [v])
-        rd.argmax_kernel(x.dtype.name, largest)[ew.launch_grid(O)](out.base, b, o, st, shape,
+        rd.argmax_kernel(x.dtype.name, largest)[ew.launch_grid(O)](out.flat(), b, o, st, shape,
                                                                   nd, R, O)
     shape = list(v.shape[:-1])
     if keepdims:

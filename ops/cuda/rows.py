@@ -76,7 +76,7 @@ def softmax_kernel(dtype, log):
     nt = launch.ROW_THREADS
     rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(y, x):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -108,7 +108,7 @@ def softmax_backward_kernel(dtype, log):
     nt = launch.ROW_THREADS
     rsum = block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(dx, y, dy):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -132,7 +132,7 @@ def layer_norm_kernel(dtype):
     nt = launch.ROW_THREADS
     rsum = block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(y, mean, rstd, x, w, b, eps):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -162,7 +162,7 @@ def layer_norm_dx_kernel(dtype):
     nt = launch.ROW_THREADS
     rsum = block_reduce("sum", dtype)
 
-    @cuda.jit
+    @launch.jit
     def kernel(dx, dy, x, w, mean, rstd):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
@@ -193,18 +193,18 @@ ROWS_PER_BLOCK = 4 if launch.SIMULATOR else 64
 def layer_norm_dwdb_kernel(dtype, rows_per_block):
     T = NUMBA_TYPES[dtype]
 
-    @cuda.jit
+    @launch.jit
     def kernel(pw, pb, dy, x, mean, rstd):
         R, N = x.shape
         j = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        rb = cuda.blockIdx.y
         if j < N:
-            sw, sb = T(0), T(0)
-            for r in range(rb * rows_per_block, min(R, (rb + 1) * rows_per_block)):
-                sw += dy[r, j] * (x[r, j] - mean[r]) * rstd[r]
-                sb += dy[r, j]
-            pw[rb, j] = sw
-            pb[rb, j] = sb
+            for rb in range(cuda.blockIdx.y, pw.shape[0], cuda.gridDim.y):  # grid-stride
+                sw, sb = T(0), T(0)
+                for r in range(rb * rows_per_block, min(R, (rb + 1) * rows_per_block)):
+                    sw += dy[r, j] * (x[r, j] - mean[r]) * rstd[r]
+                    sb += dy[r, j]
+                pw[rb, j] = sw
+                pb[rb, j] = sb
     return kernel
 
 

@@ -113,6 +113,7 @@ CASES = {
                   lambda r: (_x(r, 7, 4), np.array(2))],
     "embedding_backward": [lambda r: (np.array([[0, 3, 3], [6, 0, 3]]), _x(r, 2, 3, 4), 7)],
     "adamw_update": [_adamw],
+    "sum_squares": [lambda r: ((_x(r, 3, 4), _x(r, 5), _x(r, 1)),), lambda r: ((_x(r, 2, 2),),)],
     "contiguous": [lambda r: (_x(r, 4, 3).T,), lambda r: (_x(r, 3, 4),)],
     "scatter_add": [lambda r: ((5,), np.array([0, 3, 3, 1, 3]), _x(r, 5), None),
                     lambda r: ((4, 3), np.array([[2, 2], [0, 2]]), _x(r, 2, 2, 3), "float64"),
@@ -209,3 +210,47 @@ def test_dropout_mask_follows_the_generator_and_not_the_thread_count(monkeypatch
     gen = np.random.default_rng(3)
     first, second = make((4,), 0.5, "float32", gen), make((4,), 0.5, "float32", gen)
     assert ops.device_of(first).name == "cuda" and first is not second  # the generator moved
+
+
+def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
+    """With MAX_GRID 1 every kernel that sizes a grid dimension from the data (matmul tiles,
+    layer norm's row blocks, the embedding backward's chunks) runs it all from one block row:
+    the grid-stride loops that keep huge shapes (more than 65535 blocks) correct."""
+    from ops.cuda import arrays, matmul, rows
+    monkeypatch.setattr(launch, "MAX_GRID", 1)
+    monkeypatch.setattr(rows, "ROWS_PER_BLOCK", 2)
+    monkeypatch.setattr(arrays, "EMB_ROWS", 2)
+    monkeypatch.setattr(matmul, "TILE_M", 4)
+    monkeypatch.setattr(matmul, "TILE_N", 4)
+    monkeypatch.setattr(matmul, "REG_M", 2)
+    monkeypatch.setattr(matmul, "REG_N", 2)
+    r = np.random.default_rng(5)
+    cases = [("matmul", (_x(r, 2, 9, 3), _x(r, 2, 3, 7))),
+             ("layer_norm_backward", _layer_norm_backward(9, 3)(r)),
+             ("embedding_backward", (r.integers(0, 4, 11), _x(r, 11, 3), 4))]
+    for name, args in cases:
+        want = ops.kernel(name, backend="numpy")(*args)
+        got = ops.kernel(name, "cuda")(*on_cuda(args))
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            np.testing.assert_allclose(ops.to_host(g), w, err_msg=name, **tol(w.dtype))
+
+
+@pytest.mark.parametrize("threads, tile", [(2, 4), (8, 3)])
+def test_tiled_attention_forward_with_tiles_wider_and_narrower_than_the_block(
+        monkeypatch, on_cuda, threads, tile):
+    """The query-tiled forward (no mask) against the reference: partial last tiles, fully
+    masked rows (Tq > Tk), causal chunks skipped; tiles of more rows than threads."""
+    import ops.cuda as oc
+    from ops.cuda import attention
+    monkeypatch.setattr(launch, "ROW_THREADS", threads)
+    monkeypatch.setattr(attention, "QUERY_TILE", tile)
+    r = np.random.default_rng(7)
+    for causal, tq, tk in ((True, 7, 7), (True, 6, 3), (False, 5, 9), (True, 3, 10)):
+        args = (_x(r, 1, 2, tq, 3), _x(r, 1, 2, tk, 3), _x(r, 1, 2, tk, 2), causal, 0.7, None)
+        want = ops.kernel("attention", backend="numpy")(*args)
+        oc.reset_launch_stats()
+        got = ops.kernel("attention", "cuda")(*on_cuda(args))
+        assert oc.launch_stats()["by_kernel"] == {"forward_tiled_kernel": 1}
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(ops.to_host(g), w, rtol=1e-12, atol=1e-12)

@@ -249,3 +249,38 @@ def test_scans_flips_eye_and_linspace(xp):
     np.testing.assert_allclose(host(xp.linspace(0, 1, 5)), np.linspace(0, 1, 5), rtol=1e-15)
     np.testing.assert_allclose(host(xp.linspace(2, 3, 4, endpoint=False)),
                                np.linspace(2, 3, 4, endpoint=False), rtol=1e-15)
+
+
+_NAN_SAFE = [n for n in UNARY if n not in ("logical_not", "bitwise_invert")]
+
+
+@pytest.mark.parametrize("name", _NAN_SAFE)
+def test_nan_and_infinities_propagate_as_in_numpy(xp, name):
+    """NaN in, NaN out (and isnan/isfinite/sign say what numpy says); inf where numpy gives
+    inf. Python's math (the simulator) raises on inf for the trigonometric functions, so
+    those get NaN only."""
+    fn = UNARY[name][0]
+    special = [np.nan] if name in ("sin", "cos", "tan", "asin", "acos") else \
+        [np.nan, np.inf, -np.inf]
+    x = np.array(special + [0.0, 1.5])
+    if name in ("log", "log1p", "log2", "sqrt", "asin", "acos"):
+        x = np.array(special[:2] + [0.0, 0.5])  # inside the domain (and its edge)
+    with np.errstate(all="ignore"):
+        want = fn(x)
+    got = host(getattr(xp, name)(dev(x)))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=name)
+    np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=name)
+
+
+def test_sigmoid_of_nan_is_nan_and_of_infinities_0_and_1(xp):
+    got = host(xp.sigmoid(dev(np.array([np.nan, np.inf, -np.inf, 0.0]))))
+    np.testing.assert_array_equal(got, [np.nan, 1.0, 0.0, 0.5])
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "add", "multiply", "logaddexp"])
+def test_binary_functions_propagate_nan(xp, name):
+    a, b = np.array([np.nan, 1.0, np.nan, -np.inf]), np.array([2.0, np.nan, np.nan, 1.0])
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(a, b)
+    got = host(getattr(xp, name)(dev(a), dev(b)))
+    np.testing.assert_array_equal(got, want)

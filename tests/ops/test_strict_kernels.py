@@ -105,6 +105,7 @@ CASES = {
                   lambda r: (_x(r, 7, 4), np.array(2))],
     "embedding_backward": [lambda r: (np.array([[0, 3, 3], [6, 0, 3]]), _x(r, 2, 3, 4), 7)],
     "adamw_update": [_adamw],
+    "sum_squares": [lambda r: ((_x(r, 3, 4), _x(r, 5), _x(r, 1)),), lambda r: ((_x(r, 2, 2),),)],
     "contiguous": [lambda r: (_x(r, 4, 3).T,), lambda r: (_x(r, 3, 4),)],
     "dropout_mask": [lambda r: ((3, 5), 0.3, "float64", np.random.default_rng(7)),
                      lambda r: ((4, 2), 0.5, "float32", np.random.default_rng(8))],
