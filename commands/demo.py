@@ -381,9 +381,9 @@ def _check_move(index, count, what):
 def _snapshots(path, console):
     """The run's attention snapshots beside its loss (as attn runs RUN --attention)."""
     from commands import attention_replay
-    from commands.runs import _history
+    from commands.runs import run_history
     try:
-        attention_replay.replay(path, _history(path), console)
+        attention_replay.replay(path, run_history(path), console)
     except CliError as e:
         console.print(f"[red]{e}[/]")
 

@@ -129,6 +129,11 @@ def _read(path):
     return info
 
 
+def run_history(path):
+    """The history of the run in `path` (its checkpoint description read and checked)."""
+    return _history(path, _read(path))
+
+
 def _history(path, info):
     """The run's history (engine.training.metrics): from metrics.jsonl, the part its
     checkpoint covers, or from config.json for a format-1 checkpoint."""
