@@ -265,8 +265,8 @@ def _attention_text(model, task, prompt, out):
     ranked = viz.alignments(model, tokens, width)  # per head, the most focused first
     label, w, sharp = ranked[0]
     w = w[:len(out)]  # (answer tokens, input field)
-    cols = [task.vocab.itos[t] for t in prompt[:width]]
-    rows = [task.vocab.itos[t] for t in out]
+    cols = [task.vocab.decode([t]) for t in prompt[:width]]
+    rows = [task.vocab.decode([t]) for t in out]  # a sampled spare output id shows as ?
     others = "; then " + ", ".join(f"{name} {f:.2f}" for name, _, f in ranked[1:8]) if len(
         ranked) > 1 else ""
     title = (f"\n{task.vocab.decode(prompt)} -> {task.vocab.decode(out)}: {label}, the most "
