@@ -59,3 +59,39 @@ def test_seq2seq_transformer_attention_does_not_start_uniform(seed):
         if "cross" in name or name.startswith("encoder"):
             assert _entropy_ratio(w, S) < 0.95, name
 
+
+
+def _vit(seed=0, **overrides):
+    family = get_model("vit")
+    return family.model(family.config.from_name("tiny", **overrides), rng=seed)
+
+
+def test_vit_weights_follow_the_fan_in_rule():
+    model = _vit(n_embd=64, n_layer=2, patch_size=4, channels=3)
+    params = dict(model.named_parameters())
+    want = {"patch_embed.weight": 1 / math.sqrt(48), "pos_embed": 1.0,
+            "blocks.0.attn.c_attn.weight": 1 / 8, "blocks.1.mlp.c_fc.weight": 1 / 8,
+            "blocks.0.attn.c_proj.weight": 1 / 8 / 2, "blocks.1.mlp.c_proj.weight": 1 / 16 / 2}
+    for name, std in want.items():
+        assert _std(params[name]) == pytest.approx(std, rel=0.15), name
+    assert not np.any(params["head.weight"].data)  # every class starts equally likely
+
+
+def test_vit_attention_does_not_start_uniform(rng):
+    # 0.9999 of uniform with the GPT's 0.02 recipe.
+    model = _vit(seed=1, pixel_mean=(0.5,), pixel_std=(0.25,))
+    maps = model.attention_maps(rng.random((8, 16, 16)).astype(np.float32))
+    n = model.config.num_patches + 1
+    for i in range(model.config.n_layer):
+        assert _entropy_ratio(maps[f"layer.{i}"], n) < 0.95
+
+
+def test_vit_normalises_pixels_with_the_stats_in_its_config(rng):
+    images = rng.random((4, 16, 16)).astype(np.float32)
+    plain = _vit(seed=2)
+    normed = _vit(seed=2, pixel_mean=(0.3,), pixel_std=(0.5,))
+    a, _ = normed(images)
+    b, _ = plain((images - 0.3) / 0.5)
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="pixel_mean and pixel_std need 1 values"):
+        get_model("vit").config(pixel_mean=(0.1, 0.2), pixel_std=(1.0, 1.0))
