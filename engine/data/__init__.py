@@ -3,7 +3,8 @@
 describes itself (for checkpoints) and evaluates a model on itself. What a dataset provides
 is the contract written down in engine.models.registry."""
 
-from engine.data.images import GlyphImages, load_image, save_pgm
+from engine.data.image_files import load_image
+from engine.data.images import GlyphImages, save_pgm
 from engine.data.tasks import END, TASKS, SyntheticTask
 from engine.data.text import CharDataset
 from engine.data.vocab import DataError, Vocab

@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from engine.data.images import classify
+from engine.data.images import classify, read_pgm
 from engine.data.vocab import DataError
 
 EXTENSIONS = (".pgm", ".png", ".npy")
@@ -53,7 +53,6 @@ def scale_to_range(array, where):
 
 def read_image(path):
     """An image file as float32 (H, W, C) in its declared range; DataError naming the file."""
-    from engine.data.images import read_pgm
     lower = path.lower()
     try:
         if lower.endswith(".npy"):
@@ -73,6 +72,22 @@ def read_image(path):
     if img.ndim != 3 or not img.size or img.shape[2] > 4:
         raise DataError(f"image '{path}' must be (H, W) or (H, W, C) with C <= 4, got shape "
                         f"{img.shape}")
+    return img
+
+
+def load_image(path, size=None):
+    """A grey image float32 (H, W) from `.npy`, PGM (P5 binary, P2 ASCII) or PNG, its values
+    in the file's declared range (PGM maxval, integer dtype range; floats as given: see
+    engine.data.image_files); with `size`, it must be size x size. Errors name the file."""
+    if not os.path.isfile(path):
+        raise DataError(f"image '{path}' is not a file")
+    img = read_image(path)
+    if img.shape[2] != 1:
+        raise DataError(f"image '{path}' must be a grey image, got {img.shape[2]} channels")
+    img = img[:, :, 0]
+    if size is not None and img.shape != (size, size):
+        raise DataError(f"image '{path}' is {img.shape[1]}x{img.shape[0]}; the model takes "
+                        f"{size}x{size}")
     return img
 
 

@@ -10,8 +10,8 @@ Training images are drawn fresh from the batch's rng (an endless stream). The he
 split is a fixed set drawn from the dataset's seed by a separate generator; `get_batch("val")`
 and `evaluate` use it. Images are float32 (B, H, W) in [0, 1], labels int64 (B,).
 
-Image files for classification: `load_image(path)` reads a grey `.npy`, PGM (P5/P2) or PNG
-in the file's declared range (engine.data.image_files); `save_pgm` writes a PGM.
+Image files: `read_pgm` reads a PGM (P5/P2) in its declared range, `save_pgm` writes one;
+engine.data.image_files reads the other formats and users' image sets.
 """
 
 import os
@@ -187,23 +187,6 @@ def classify(model, images, batch_size=500):
             xp = ops.array_namespace(logits.data)
             preds.append(ops.to_host(xp.argmax(logits.data, axis=-1)))
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
-
-
-def load_image(path, size=None):
-    """A grey image float32 (H, W) from `.npy`, PGM (P5 binary, P2 ASCII) or PNG, its values
-    in the file's declared range (PGM maxval, integer dtype range; floats as given: see
-    engine.data.image_files); with `size`, it must be size x size. Errors name the file."""
-    from engine.data.image_files import read_image
-    if not os.path.isfile(path):
-        raise DataError(f"image '{path}' is not a file")
-    img = read_image(path)
-    if img.shape[2] != 1:
-        raise DataError(f"image '{path}' must be a grey image, got {img.shape[2]} channels")
-    img = img[:, :, 0]
-    if size is not None and img.shape != (size, size):
-        raise DataError(f"image '{path}' is {img.shape[1]}x{img.shape[0]}; the model takes "
-                        f"{size}x{size}")
-    return img
 
 
 def read_pgm(path):

@@ -5,7 +5,8 @@ import pytest
 
 from engine import viz
 from engine.data import DataError, GlyphImages, build_dataset, dataset_from_description
-from engine.data.images import CLASSES, load_image, render_glyphs, save_pgm
+from engine.data.image_files import load_image
+from engine.data.images import CLASSES, render_glyphs, save_pgm
 
 
 def test_glyphs_are_seeded_and_the_held_out_set_is_fixed():
