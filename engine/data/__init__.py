@@ -3,7 +3,8 @@
 describes itself (for checkpoints) and evaluates a model on itself. What a dataset provides
 is the contract written down in engine.models.registry."""
 
-from engine.data.image_files import load_image
+from engine.data.image_files import ImageFiles, load_image
+from engine.data.pairs import PairsDataset
 from engine.data.images import GlyphImages, save_pgm
 from engine.data.tasks import END, TASKS, SyntheticTask
 from engine.data.text import CharDataset
@@ -13,15 +14,22 @@ from engine.functional import IGNORE_INDEX
 IMAGE_TASKS = ("glyphs",)
 
 __all__ = ["END", "IGNORE_INDEX", "IMAGE_TASKS", "TASKS", "CharDataset", "DataError",
-           "GlyphImages", "SyntheticTask", "Vocab", "build_dataset", "dataset_from_description",
+           "GlyphImages", "ImageFiles", "PairsDataset", "SyntheticTask", "Vocab", "build_dataset", "dataset_from_description",
            "load_image", "save_pgm"]
 
 
-def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length):
+def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length,
+                  pairs=None, images=None):
     """The dataset a run asks for: character-level `text` (a file path) when given, cut in
     windows of `context_length` tokens, else the synthetic `task` with its `task_options`
     (min_len, max_len, digits) and held-out set fixed by `seed`; "glyphs" is the image
-    set (task option image_size)."""
+    set (task option image_size). A user's own data: `pairs`, a TSV file of
+    source<TAB>target lines (engine.data.pairs), or `images`, a folder of class folders or
+    an .npz (engine.data.image_files)."""
+    if pairs is not None:
+        return PairsDataset(pairs, context_length)
+    if images is not None:
+        return ImageFiles(images)
     if text is not None:
         return CharDataset(text, context_length)
     if task in IMAGE_TASKS:
@@ -43,6 +51,11 @@ def dataset_from_description(desc, *, need_text=True):
     if kind == "task":
         return SyntheticTask(desc["name"], min_len=desc["min_len"], max_len=desc["max_len"],
                              digits=desc["digits"], seed=desc.get("seed", 0))
+    if kind == "pairs":
+        return PairsDataset.from_description(desc) if not need_text else \
+            _same_pairs(desc)
+    if kind == "image_files":
+        return ImageFiles.from_description(desc) if not need_text else ImageFiles(desc["path"])
     if kind == "images":
         return GlyphImages(image_size=desc["image_size"], seed=desc.get("seed", 0))
     if kind == "text":
@@ -54,3 +67,12 @@ def dataset_from_description(desc, *, need_text=True):
                             "from the ones the checkpoint was trained on")
         return data
     raise DataError(f"unknown dataset kind {kind!r}")
+
+
+def _same_pairs(desc):
+    """The pairs file of a checkpoint being resumed, refused when its vocabulary changed."""
+    data = PairsDataset(desc["path"])
+    if data.vocab.itos != desc["chars"]:
+        raise DataError(f"pairs file '{desc['path']}' changed: its characters differ from "
+                        f"the ones the checkpoint was trained on")
+    return data

@@ -96,7 +96,7 @@ def _read_png(path):
         from PIL import Image
     except ImportError:
         raise DataError(f"image '{path}': PNG needs Pillow: pip install "
-                        f"'attention-engine[images]' (or pip install pillow)") from None
+                        f"'attn-engine[images]' (or pip install pillow)") from None
     with Image.open(path) as im:
         if im.mode in ("P", "LA", "PA", "CMYK", "YCbCr", "HSV", "1"):
             im = im.convert("RGBA" if "A" in im.mode else ("L" if im.mode == "1" else "RGB"))

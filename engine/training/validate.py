@@ -62,7 +62,7 @@ def check_train_config(cfg):
         raise ConfigError(f"betas must be two numbers in [0, 1), got {betas!r}")
     for key in ("task", "model", "config", "device"):
         _need(key, getattr(cfg, key), str, "a string")
-    for key in ("text", "out_dir"):
+    for key in ("text", "pairs", "images", "out_dir"):
         _need(key, getattr(cfg, key), (str, type(None)), "a string or null")
     for key in ("model_overrides", "task_options"):
         _need(key, getattr(cfg, key), dict, "an object")
