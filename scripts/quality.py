@@ -23,6 +23,11 @@ Measured on the shared 2-core machine (seed 0, wall time includes Numba start-up
   reverse   600 steps   60 s  exact match 100.0% on 1000 held-out
   add      3000 steps  124 s  exact match 100.0% on 1000 held-out
   text     1000 steps  158 s  val loss 0.249 vs bigram baseline 1.878 (ratio 0.13)
+  s2s       600 steps   23 s  exact match 100.0%; block-0 cross-attention heads 74-89% on the
+                              mirrored source position
+  s2s-add  1000 steps         exact match 99.9% (PyTorch twin, benchmarks/twins: 99.5%);
+           3000 steps  122 s  100.0%
+  vit      1000 steps  143 s  accuracy 92.7% at lr 2e-3, 94.5% at lr 4e-3, 94.4% at 6e-3
 """
 
 import argparse
@@ -38,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from engine.training import TrainConfig, load_model, train  # (after the path set-up)
 
 DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000,  # 600 = TrainConfig default
-                 "gru": 600, "s2s": 600, "s2s-add": 3000, "vit": 2000}
+                 "gru": 600, "s2s": 600, "s2s-add": 1000, "vit": 2000}
 FAMILY = {"gru": "seq2seq-gru", "s2s": "seq2seq-transformer"}
 TARGETS = {("gpt", "reverse"): 0.99, ("gpt", "add"): 0.95, ("seq2seq-gru", "reverse"): 0.98,
            ("seq2seq-transformer", "reverse"): 0.99, ("seq2seq-transformer", "add"): 0.99}
