@@ -1,31 +1,60 @@
-"""Ours beside the PyTorch twin, same rows and steps: python -m benchmarks.twins.compare
-[--task add] [--steps 3000] [--seed 0]. Prints held-out exact match (greedy) of each."""
+"""Ours beside the PyTorch twin, same rows, steps and learning rate:
+
+    python -m benchmarks.twins.compare --family seq2seq-transformer --task add --steps 1000
+    python -m benchmarks.twins.compare --family vit --task glyphs --steps 1000
+    python -m benchmarks.twins.compare --family seq2seq-gru --task reverse --steps 600
+
+Prints the held-out score of each (exact match, greedy, for sequence tasks; accuracy for
+images). Each side runs in this process, one after the other, on one thread.
+"""
 
 import argparse
 import tempfile
 
 
+def _ours(args, options):
+    from engine.training import TrainConfig, train
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig(task=args.task, model=args.family, steps=args.steps, seed=args.seed,
+                          task_options=options, final_eval_examples=args.examples,
+                          out_dir=out)
+        final = train(cfg, progress=False)["final"]
+    return final.get("exact_match", final.get("accuracy")), cfg
+
+
+def _theirs(args, options, cfg):
+    from engine.data import GlyphImages, SyntheticTask
+    if args.family == "vit":
+        from benchmarks.twins import vit as twin
+        data = GlyphImages(seed=args.seed)
+        model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr,
+                           batch_size=cfg.batch_size)
+        return twin.accuracy(model, *data.held_out(args.examples))
+    if args.family == "seq2seq-gru":
+        from benchmarks.twins import seq2seq_gru as twin
+    else:
+        from benchmarks.twins import seq2seq_transformer as twin
+    data = SyntheticTask(args.task, seed=args.seed, **options)
+    model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr,
+                       batch_size=cfg.batch_size)
+    return twin.exact_match(model, data, data.held_out(args.examples))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--task", default="add", choices=("add", "reverse"))
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--family", default="seq2seq-transformer",
+                   choices=("seq2seq-transformer", "seq2seq-gru", "vit"))
+    p.add_argument("--task", default="add", choices=("add", "reverse", "glyphs"))
+    p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", type=int, default=1000)
     args = p.parse_args(argv)
-    from benchmarks.twins import seq2seq_transformer as twin
-    from engine.data import SyntheticTask
-    from engine.training import TrainConfig, train
     options = {"digits": 3} if args.task == "add" else {}
-    with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(task=args.task, model="seq2seq-transformer", steps=args.steps,
-                          seed=args.seed, task_options=options,
-                          final_eval_examples=args.examples, out_dir=out)
-        ours = train(cfg, progress=False)["final"]["exact_match"]
-    data = SyntheticTask(args.task, seed=args.seed, **options)
-    model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr)
-    theirs = twin.exact_match(model, data, data.held_out(args.examples))
-    print(f"seq2seq-transformer on {args.task}, {args.steps} steps, seed {args.seed}, "
-          f"{args.examples} held out: ours {100 * ours:.1f}%  PyTorch twin {100 * theirs:.1f}%")
+    ours, cfg = _ours(args, options)
+    theirs = _theirs(args, options, cfg)
+    print(f"{args.family} on {args.task}, {args.steps} steps, lr {cfg.lr}, batch "
+          f"{cfg.batch_size}, seed {args.seed}, {args.examples} held out: ours "
+          f"{100 * ours:.1f}%  PyTorch twin {100 * theirs:.1f}%", flush=True)
 
 
 if __name__ == "__main__":
