@@ -2,6 +2,7 @@
 
     python -m benchmarks.twins.compare --family seq2seq-transformer --task add --steps 1000
     python -m benchmarks.twins.compare --family vit --task glyphs --steps 1000
+    python -m benchmarks.twins.compare --family vit --images colour.npz --steps 1000
     python -m benchmarks.twins.compare --family seq2seq-gru --task reverse --steps 600
 
 Prints the held-out score of each (exact match, greedy, for sequence tasks; accuracy for
@@ -15,21 +16,23 @@ import tempfile
 def _ours(args, options):
     from engine.training import TrainConfig, train
     with tempfile.TemporaryDirectory() as out:
-        cfg = TrainConfig(task=args.task, model=args.family, steps=args.steps, seed=args.seed,
-                          task_options=options, final_eval_examples=args.examples,
-                          out_dir=out)
+        data = {"images": args.images} if args.images else {"task": args.task,
+                                                              "task_options": options}
+        cfg = TrainConfig(**data, model=args.family, steps=args.steps, seed=args.seed,
+                          final_eval_examples=args.examples, out_dir=out)
         final = train(cfg, progress=False)["final"]
     return final.get("exact_match", final.get("accuracy")), cfg
 
 
 def _theirs(args, options, cfg):
-    from engine.data import GlyphImages, SyntheticTask
+    from engine.data import GlyphImages, ImageFiles, SyntheticTask
     if args.family == "vit":
         from benchmarks.twins import vit as twin
-        data = GlyphImages(seed=args.seed)
+        data = ImageFiles(args.images) if args.images else GlyphImages(seed=args.seed)
         model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr,
                            batch_size=cfg.batch_size)
-        return twin.accuracy(model, *data.held_out(args.examples))
+        n = len(data.held_out(10 ** 9)[1]) if args.images else args.examples
+        return twin.accuracy(model, *data.held_out(n))
     if args.family == "seq2seq-gru":
         from benchmarks.twins import seq2seq_gru as twin
     else:
@@ -48,11 +51,15 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--examples", type=int, default=1000)
+    p.add_argument("--images", metavar="PATH", help="a user image set for --family vit "
+                   "(every held-out image is scored)")
     args = p.parse_args(argv)
+    if args.images:
+        args.family, args.task = "vit", "images"
     options = {"digits": 3} if args.task == "add" else {}
     ours, cfg = _ours(args, options)
     theirs = _theirs(args, options, cfg)
-    print(f"{args.family} on {args.task}, {args.steps} steps, lr {cfg.lr}, batch "
+    print(f"{args.family} on {args.images or args.task}, {args.steps} steps, lr {cfg.lr}, batch "
           f"{cfg.batch_size}, seed {args.seed}, {args.examples} held out: ours "
           f"{100 * ours:.1f}%  PyTorch twin {100 * theirs:.1f}%", flush=True)
 
