@@ -55,7 +55,7 @@ def dataset_from_description(desc, *, need_text=True):
         return PairsDataset.from_description(desc) if not need_text else \
             _same_pairs(desc)
     if kind == "image_files":
-        return ImageFiles.from_description(desc) if not need_text else ImageFiles(desc["path"])
+        return ImageFiles.from_description(desc) if not need_text else _same_images(desc)
     if kind == "images":
         return GlyphImages(image_size=desc["image_size"], seed=desc.get("seed", 0))
     if kind == "text":
@@ -72,7 +72,17 @@ def dataset_from_description(desc, *, need_text=True):
 def _same_pairs(desc):
     """The pairs file of a checkpoint being resumed, refused when its vocabulary changed."""
     data = PairsDataset(desc["path"])
-    if data.vocab.itos != desc["chars"]:
-        raise DataError(f"pairs file '{desc['path']}' changed: its characters differ from "
+    if data.describe() != desc:
+        raise DataError(f"pairs file '{desc['path']}' changed: its characters or line "
+                        f"lengths differ from the ones the checkpoint was trained on")
+    return data
+
+
+def _same_images(desc):
+    """The image set of a checkpoint being resumed, refused when its classes or shape
+    changed."""
+    data = ImageFiles(desc["path"])
+    if data.describe() != desc:
+        raise DataError(f"images '{desc['path']}' changed: their classes or shape differ from "
                         f"the ones the checkpoint was trained on")
     return data

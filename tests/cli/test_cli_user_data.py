@@ -68,3 +68,14 @@ def test_vit_trains_on_an_image_folder_and_names_the_class_of_a_file(tmp_path):
     np.save(tmp_path / "big.npy", np.zeros((16, 16), np.float32))
     _one_line_error(attn("sample", "--ckpt", out, "--image", str(tmp_path / "big.npy")),
                     "big.npy", "8x8")
+
+
+def test_resuming_on_a_changed_pairs_file_is_refused(tmp_path):
+    out, path = str(tmp_path / "run"), _pairs(tmp_path)
+    r = attn("train", "--model", "seq2seq-transformer", "--pairs", path, *FAST, "--out", out,
+             "--quiet")
+    assert r.returncode == 0, r.stderr
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("abcdeabcdeab\tbaedcbaedcba\n")  # same characters, a longer source
+    _one_line_error(attn("train", "--resume", "--out", out, "--steps", "3"), "rev.tsv",
+                    "changed")
