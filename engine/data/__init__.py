@@ -14,8 +14,8 @@ from engine.functional import IGNORE_INDEX
 IMAGE_TASKS = ("glyphs",)
 
 __all__ = ["END", "IGNORE_INDEX", "IMAGE_TASKS", "TASKS", "CharDataset", "DataError",
-           "GlyphImages", "ImageFiles", "PairsDataset", "SyntheticTask", "Vocab", "build_dataset", "dataset_from_description",
-           "load_image", "save_pgm"]
+           "GlyphImages", "ImageFiles", "PairsDataset", "SyntheticTask", "Vocab",
+           "build_dataset", "dataset_from_description", "load_image", "save_pgm"]
 
 
 def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length,

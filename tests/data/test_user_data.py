@@ -139,7 +139,8 @@ def test_png_goes_through_pillow_or_names_the_extra(tmp_path, monkeypatch):
     (tmp_path / "x.png").write_bytes(b"\x89PNG")
     monkeypatch.setattr(builtins, "__import__", no_pillow)
     from engine.data.image_files import read_image
-    with pytest.raises(DataError, match=r"x.png': PNG needs Pillow: pip install 'attn-engine\[images\]'"):
+    needs = r"x.png': PNG needs Pillow: pip install 'attn-engine\[images\]'"
+    with pytest.raises(DataError, match=needs):
         read_image(str(tmp_path / "x.png"))
     monkeypatch.undo()
     Image = pytest.importorskip("PIL.Image")
