@@ -21,6 +21,7 @@ def test_seq2seq_trains_on_a_pairs_file_and_translates_with_attention(tmp_path):
     r = attn("train", "--model", "seq2seq-gru", "--pairs", path, *FAST, "--out", out)
     assert r.returncode == 0, r.stderr
     assert "exact match" in r.stdout and "char accuracy" in r.stdout
+    assert f"on pairs {path}" in " ".join(r.stdout.split())
     r = attn("sample", "--ckpt", out, "--prompt", "abé", "--attention")
     assert r.returncode == 0, r.stderr
     assert "abé" in r.stdout and "what each answer character attended to" in r.stdout
