@@ -1,6 +1,6 @@
 """Write a generated colour image set as an .npz for `attn train --model vit --images`:
-the ten glyph shapes (engine.data.images) drawn in a random ink colour on a random
-background colour, with per-channel noise, 8-bit RGB. The shape is the class; colour is a
+the ten glyph shapes (engine.data.images) drawn in a random ink colour (one channel at
+least bright) on a random dark background, with per-channel noise, 8-bit RGB. The shape is the class; colour is a
 nuisance the model must learn to ignore.
 
     python scripts/make_image_set.py OUT.npz [N] [SEED] [SIZE]
@@ -20,9 +20,9 @@ def colour_glyphs(n, seed=0, size=16):
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, len(CLASSES), n)
     ink = render_glyphs(labels, rng, size)[..., None]  # (n, H, W, 1) in [0, 1]
-    fg, bg = rng.random((n, 1, 1, 3)), rng.random((n, 1, 1, 3))
-    close = np.abs(fg - bg).sum(-1, keepdims=True) < 0.6  # keep the shape visible
-    fg = np.where(close, 1 - bg, fg)
+    bg = rng.uniform(0.0, 0.3, (n, 1, 1, 3))  # a dark background of any tint
+    fg = rng.uniform(0.2, 1.0, (n, 1, 1, 3))  # ink of any colour, one channel at least bright
+    fg[np.arange(n), 0, 0, rng.integers(0, 3, n)] = rng.uniform(0.8, 1.0, n)
     img = bg + (fg - bg) * ink + rng.normal(0, 0.04, (n, size, size, 3))
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8), labels.astype(np.int64)
 

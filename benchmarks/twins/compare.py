@@ -40,6 +40,10 @@ def _theirs(args, options, cfg):
     data = SyntheticTask(args.task, seed=args.seed, **options)
     model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr,
                        batch_size=cfg.batch_size)
+    if args.family == "seq2seq-gru" and args.task == "reverse":
+        mass = twin.mirrored_mass(model, data, data.held_out(200))
+        print(f"PyTorch twin: {100 * mass:.1f}% of each answer step's attention on the "
+              f"mirrored source position", flush=True)
     return twin.exact_match(model, data, data.held_out(args.examples))
 
 

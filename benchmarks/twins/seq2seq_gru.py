@@ -72,3 +72,17 @@ def exact_match(model, data, inputs):
         tokens = torch.cat([tokens, nxt], 1)
     out = tokens[:, prompts.shape[1]:].numpy()
     return float(np.mean([np.array_equal(o[:len(w)], w) for o, w in zip(out, wants)]))
+
+
+@torch.no_grad()
+def mirrored_mass(model, data, inputs):
+    """Reverse: the mean attention weight each answer step puts on the mirrored source
+    position (as scripts/quality.py measures ours), teacher-forced."""
+    model.eval()
+    idx, _ = data.batch_of(inputs)
+    steps = []
+    model(torch.from_numpy(idx), data.pad_id, alignments=steps)
+    w = torch.stack(steps, 1).numpy()  # (B, T, S)
+    W = data.input_width
+    return float(np.mean([w[b, j, W - 1 - j] for b, x in enumerate(inputs)
+                          for j in range(len(x))]))
