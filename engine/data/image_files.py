@@ -144,7 +144,8 @@ class ImageFiles:
         return self
 
     def describe(self):
-        return {"kind": "image_files", "path": self.path, "classes": list(self.classes),
+        return {"kind": "image_files", "name": self.name, "path": self.path,
+                "classes": list(self.classes),
                 "image_size": self.image_size, "channels": self.channels}
 
     def _split(self, split):

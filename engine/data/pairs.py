@@ -122,7 +122,7 @@ class PairsDataset:
         return len(self.vocab)
 
     def describe(self):
-        return {"kind": "pairs", "path": self.path, "chars": self.vocab.itos,
+        return {"kind": "pairs", "name": self.name, "path": self.path, "chars": self.vocab.itos,
                 "input_width": self.input_width, "target_width": self.target_width}
 
     def encode(self, text):
