@@ -64,7 +64,8 @@ def main(argv=None):
     ours, cfg = _ours(args, options)
     theirs = _theirs(args, options, cfg)
     print(f"{args.family} on {args.images or args.task}, {args.steps} steps, lr {cfg.lr}, batch "
-          f"{cfg.batch_size}, seed {args.seed}, {args.examples} held out: ours "
+          f"{cfg.batch_size}, seed {args.seed}, "
+          f"{'all' if args.images else args.examples} held out: ours "
           f"{100 * ours:.1f}%  PyTorch twin {100 * theirs:.1f}%", flush=True)
 
 
