@@ -19,15 +19,16 @@ __all__ = ["END", "IGNORE_INDEX", "IMAGE_TASKS", "TASKS", "CharDataset", "DataEr
 
 
 def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length,
-                  pairs=None, images=None):
+                  pairs=None, images=None, max_target=None):
     """The dataset a run asks for: character-level `text` (a file path) when given, cut in
     windows of `context_length` tokens, else the synthetic `task` with its `task_options`
     (min_len, max_len, digits) and held-out set fixed by `seed`; "glyphs" is the image
     set (task option image_size). A user's own data: `pairs`, a TSV file of
     source<TAB>target lines (engine.data.pairs), or `images`, a folder of class folders or
-    an .npz (engine.data.image_files)."""
+    an .npz (engine.data.image_files); `max_target` bounds a pair's target for an
+    encoder-decoder (whose context is otherwise fitted to the file)."""
     if pairs is not None:
-        return PairsDataset(pairs, context_length)
+        return PairsDataset(pairs, context_length, max_target)
     if images is not None:
         return ImageFiles(images)
     if text is not None:

@@ -42,10 +42,12 @@ def _is_val(source):
     return int.from_bytes(digest, "little") % VAL_BUCKETS == 0
 
 
-def read_pairs(path, max_tokens=None):
+def read_pairs(path, max_tokens=None, max_target=None):
     """[(line number, source, target)] of a TSV file; DataError naming the file and line for
     anything but `source<TAB>target` lines of UTF-8 (blank lines are skipped). max_tokens
-    bounds len(source) + len(target) + 1, the tokens a line takes in a model's row."""
+    bounds len(source) + len(target) + 1, the tokens a line takes in a decoder-only model's
+    row; max_target (an encoder-decoder's decoder positions) bounds len(target) + 1
+    instead, its source field being fitted to the file."""
     if not os.path.isfile(path):
         raise DataError(f"pairs file '{path}' is not a file")
     if os.path.getsize(path) > MAX_BYTES:
@@ -73,7 +75,11 @@ def read_pairs(path, max_tokens=None):
         if len(source) > MAX_SOURCE:
             raise DataError(f"{where}: the source has {len(source)} characters; at most "
                             f"{MAX_SOURCE}")
-        if max_tokens is not None and len(source) + len(target) + 1 > max_tokens:
+        if max_target is not None:
+            if len(target) + 1 > max_target:
+                raise DataError(f"{where}: the target has {len(target)} characters; the "
+                                f"model's decoder takes at most {max_target - 1}")
+        elif max_tokens is not None and len(source) + len(target) + 1 > max_tokens:
             raise DataError(f"{where}: {len(source)} + {len(target)} characters do not fit "
                             f"the model's context of {max_tokens} tokens")
         pairs.append((number, source, target))
@@ -83,14 +89,15 @@ def read_pairs(path, max_tokens=None):
 
 
 class PairsDataset:
-    """The examples of a pairs file (module docstring). `max_tokens` is the model's context
-    (lines that cannot fit are refused by number)."""
+    """The examples of a pairs file (module docstring). `max_tokens` is the model's context,
+    `max_target` an encoder-decoder's decoder positions (lines that cannot fit are refused
+    by number; see read_pairs)."""
 
     unit = "ex"
 
-    def __init__(self, path, max_tokens=None):
+    def __init__(self, path, max_tokens=None, max_target=None):
         self.path, self.name = path, os.path.basename(path)
-        pairs = read_pairs(path, max_tokens)
+        pairs = read_pairs(path, max_tokens, max_target)
         train = [(s, t) for _, s, t in pairs if not _is_val(s)]
         val = [(s, t) for _, s, t in pairs if _is_val(s)]
         if not train or not val:

@@ -42,7 +42,8 @@ def _dataset(cfg, model_config):
     """The dataset `cfg` asks for, and the model config fitted to it (see the registry)."""
     data = build_dataset(task=cfg.task, text=cfg.text, task_options=cfg.task_options,
                          seed=cfg.seed, context_length=model_config.context_length,
-                         pairs=getattr(cfg, "pairs", None), images=getattr(cfg, "images", None))
+                         pairs=getattr(cfg, "pairs", None), images=getattr(cfg, "images", None),
+                         max_target=getattr(model_config, "max_tgt_len", None))
     try:
         return data, model_config.for_data(data)
     except ValueError as e:

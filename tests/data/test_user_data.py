@@ -151,3 +151,13 @@ def test_png_goes_through_pillow_or_names_the_extra(tmp_path, monkeypatch):
     rgb = np.random.default_rng(0).integers(0, 256, (4, 4, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "c.png")
     np.testing.assert_allclose(read_image(str(tmp_path / "c.png")), rgb / 255, atol=1e-6)
+
+
+def test_an_encoder_decoder_bounds_the_target_only(tmp_path):
+    lines = [f"{'x' * 60}{w}\t{w}" for w in _words(40)] + ["ab\t" + "b" * 9]
+    path = _pairs_file(tmp_path, lines)
+    data = PairsDataset(path, max_tokens=40, max_target=10)  # long sources are fine
+    assert data.input_width >= 62 and data.target_width == 9
+    with pytest.raises(DataError, match=f"{path}:41: the target has 9 characters; the "
+                                        f"model's decoder takes at most 8"):
+        PairsDataset(path, max_target=9)
