@@ -56,6 +56,12 @@ def add_train_args(p):
     data.add_argument("--text", metavar="FILE", type=_path,
                       help="train a character model on a UTF-8 file (a regular file of at "
                            "most 64 MiB)")
+    data.add_argument("--pairs", metavar="FILE.tsv", type=_path,
+                      help="train on your own source<TAB>target lines (UTF-8, one pair a "
+                           "line; seq2seq-gru, seq2seq-transformer or gpt)")
+    data.add_argument("--images", metavar="PATH", type=_path,
+                      help="train --model vit on your images: a folder with one sub-folder "
+                           "per class (PGM, PNG, .npy) or an .npz (images, labels, classes)")
     p.add_argument("--model", choices=ModelFamilies(),
                    help="model family (default: gpt)")
     p.add_argument("--config", choices=("tiny", "small"), help="model size (default: tiny)")
@@ -94,7 +100,8 @@ def add_train_args(p):
   attn train --resume --steps 1200           # continue the newest runs/reverse"""
 
 
-_TRAIN_FLAGS = {"task": "task", "text": "text", "model": "model", "config": "config",
+_TRAIN_FLAGS = {"task": "task", "text": "text", "pairs": "pairs", "images": "images",
+                "model": "model", "config": "config",
                 "device": "device", "steps": "steps", "seed": "seed",
                 "batch_size": "batch_size", "lr": "lr", "eval_every": "eval_every",
                 "eval_examples": "final_eval_examples", "ckpt_every": "ckpt_every"}
@@ -104,8 +111,9 @@ def _given_train_settings(args):
     """TrainConfig fields the user set explicitly on the command line."""
     given = {field: getattr(args, flag) for flag, field in _TRAIN_FLAGS.items()
              if getattr(args, flag) is not None}
-    if args.task is not None:
-        given["text"] = None
+    for flag in ("task", "text", "pairs", "images"):  # one data source replaces the others
+        if getattr(args, flag) is not None:
+            given.update({k: None for k in ("text", "pairs", "images") if k != flag})
     options = {k: getattr(args, k) for k in ("digits", "min_len", "max_len")
                if getattr(args, k) is not None}
     if options:
@@ -116,6 +124,10 @@ def _given_train_settings(args):
 
 
 def _default_out(args):
+    own = args.pairs or args.images
+    if own:
+        name = os.path.splitext(os.path.basename(os.path.normpath(own)))[0]
+        return run_base(name or "data", args.model)
     if args.text:
         return run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
     from engine.training.config import family_defaults
@@ -322,13 +334,16 @@ def _sample_images(args, model, data):
 def run_sample(args):
     import numpy as np
 
+    from commands import userdata
     from commands.sampling import check_sample_args
-    from engine.data import GlyphImages, SyntheticTask
+    from engine.data import GlyphImages, ImageFiles, PairsDataset, SyntheticTask
     from engine.training import load_model
     from engine.training.validate import check_examples_memory
     model, data = load_model(newest_checkpoint(args))
     check_sample_args(args, model, data)
     rng = np.random.default_rng(args.seed)
+    if isinstance(data, ImageFiles | PairsDataset):
+        return userdata.sample(args, model, data)
     if args.image is not None and not isinstance(data, GlyphImages):
         raise CliError(f"--image needs an image model; the checkpoint holds a "
                        f"{type(model).__name__} trained on {data.describe().get('kind')} data")

@@ -8,8 +8,9 @@ MAX_TOKENS = 100_000  # the most tokens one `attn sample` decodes (a bound, not 
 
 def check_sample_args(args, model, data):
     """CliError naming the first flag of `args` that does not fit `model` and its `data`."""
-    from engine.data import GlyphImages, SyntheticTask
-    images, task = isinstance(data, GlyphImages), isinstance(data, SyntheticTask)
+    from engine.data import GlyphImages, ImageFiles, PairsDataset, SyntheticTask
+    images = isinstance(data, GlyphImages | ImageFiles)
+    task = isinstance(data, SyntheticTask | PairsDataset)  # an answer to a source
     if images and args.prompt is not None:
         raise CliError("--prompt applies to token models; this checkpoint holds an image "
                        "model: pass --image FILE to classify one")

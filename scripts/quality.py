@@ -13,6 +13,8 @@ The attention family (engine.models), each on the data the project generates:
            cross-attention head attends to the source positions the answer must read)
   vit      ViT on glyphs:                   >= 95% accuracy on 1,000 held-out images, beside
            logistic regression on the pixels
+  pairs    seq2seq-transformer on a generated pairs file (scripts/pairs_dates.py, ISO dates
+           to English, 5,000 lines): >= 95% exact match on its held-out lines (greedy)
 The text is generated deterministically from a small grammar unless --text FILE is given.
 
     python scripts/quality.py                 # the GPT's three targets (about 6 minutes)
@@ -23,6 +25,11 @@ Measured on the shared 2-core machine (seed 0, wall time includes Numba start-up
   reverse   600 steps   60 s  exact match 100.0% on 1000 held-out
   add      3000 steps  124 s  exact match 100.0% on 1000 held-out
   text     1000 steps  158 s  val loss 0.249 vs bigram baseline 1.878 (ratio 0.13)
+  s2s       600 steps   23 s  exact match 100.0%; block-0 cross-attention heads 74-89% on the
+                              mirrored source position
+  s2s-add  1000 steps         exact match 99.9% (PyTorch twin, benchmarks/twins: 99.5%);
+           3000 steps  122 s  100.0%
+  vit      1000 steps  143 s  accuracy 92.7% at lr 2e-3, 94.5% at lr 4e-3, 94.4% at 6e-3
 """
 
 import argparse
@@ -38,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from engine.training import TrainConfig, load_model, train  # (after the path set-up)
 
 DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000,  # 600 = TrainConfig default
-                 "gru": 600, "s2s": 600, "s2s-add": 3000, "vit": 2000}
+                 "gru": 600, "s2s": 600, "s2s-add": 1000, "vit": 2000, "pairs": 600}
 FAMILY = {"gru": "seq2seq-gru", "s2s": "seq2seq-transformer"}
 TARGETS = {("gpt", "reverse"): 0.99, ("gpt", "add"): 0.95, ("seq2seq-gru", "reverse"): 0.98,
            ("seq2seq-transformer", "reverse"): 0.99, ("seq2seq-transformer", "add"): 0.99}
@@ -149,6 +156,21 @@ def check_vit(steps, seed, progress):
             "ok": acc >= 0.95}
 
 
+def check_pairs(steps, seed, progress):
+    from scripts.pairs_dates import lines
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "dates.tsv")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines(5000, seed)) + "\n")
+        cfg = TrainConfig(pairs=path, model="seq2seq-transformer", steps=steps, seed=seed)
+        final, wall = _run("pairs", cfg, progress)
+    acc = final["exact_match"]
+    return {"target": "pairs", "steps": steps, "wall_s": wall,
+            "result": f"exact match {100 * acc:.1f}% on {final['exact_match_n']} held-out "
+                      f"dates (need >= 95%), characters {100 * final['char_accuracy']:.1f}%",
+            "ok": acc >= 0.95}
+
+
 def _print_summary(rows, flush=False):
     print("\nquality targets" if len(rows) > 1 else "")
     for r in rows:
@@ -182,6 +204,8 @@ def main(argv=None):
                                    model="seq2seq-transformer", name=name, digits=3))
         elif name == "vit":
             rows.append(check_vit(args.steps_vit, args.seed, progress))
+        elif name == "pairs":
+            rows.append(check_pairs(args.steps_pairs, args.seed, progress))
         else:
             rows.append(_with_text(args, progress))
         _print_summary(rows[-1:], flush=True)

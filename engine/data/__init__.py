@@ -3,7 +3,9 @@
 describes itself (for checkpoints) and evaluates a model on itself. What a dataset provides
 is the contract written down in engine.models.registry."""
 
-from engine.data.images import GlyphImages, load_image, save_pgm
+from engine.data.image_files import ImageFiles, load_image
+from engine.data.images import GlyphImages, save_pgm
+from engine.data.pairs import PairsDataset
 from engine.data.tasks import END, TASKS, SyntheticTask
 from engine.data.text import CharDataset
 from engine.data.vocab import DataError, Vocab
@@ -12,15 +14,23 @@ from engine.functional import IGNORE_INDEX
 IMAGE_TASKS = ("glyphs",)
 
 __all__ = ["END", "IGNORE_INDEX", "IMAGE_TASKS", "TASKS", "CharDataset", "DataError",
-           "GlyphImages", "SyntheticTask", "Vocab", "build_dataset", "dataset_from_description",
-           "load_image", "save_pgm"]
+           "GlyphImages", "ImageFiles", "PairsDataset", "SyntheticTask", "Vocab",
+           "build_dataset", "dataset_from_description", "load_image", "save_pgm"]
 
 
-def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length):
+def build_dataset(*, task="reverse", text=None, task_options=None, seed=0, context_length,
+                  pairs=None, images=None, max_target=None):
     """The dataset a run asks for: character-level `text` (a file path) when given, cut in
     windows of `context_length` tokens, else the synthetic `task` with its `task_options`
     (min_len, max_len, digits) and held-out set fixed by `seed`; "glyphs" is the image
-    set (task option image_size)."""
+    set (task option image_size). A user's own data: `pairs`, a TSV file of
+    source<TAB>target lines (engine.data.pairs), or `images`, a folder of class folders or
+    an .npz (engine.data.image_files); `max_target` bounds a pair's target for an
+    encoder-decoder (whose context is otherwise fitted to the file)."""
+    if pairs is not None:
+        return PairsDataset(pairs, context_length, max_target)
+    if images is not None:
+        return ImageFiles(images)
     if text is not None:
         return CharDataset(text, context_length)
     if task in IMAGE_TASKS:
@@ -45,6 +55,11 @@ def dataset_from_description(desc, *, need_text=True):
     if kind == "task":
         return SyntheticTask(desc["name"], min_len=desc["min_len"], max_len=desc["max_len"],
                              digits=desc["digits"], seed=desc.get("seed", 0))
+    if kind == "pairs":
+        return PairsDataset.from_description(desc) if not need_text else \
+            _same_pairs(desc)
+    if kind == "image_files":
+        return ImageFiles.from_description(desc) if not need_text else _same_images(desc)
     if kind == "images":
         return GlyphImages(image_size=desc["image_size"], seed=desc.get("seed", 0))
     if kind == "text":
@@ -59,3 +74,22 @@ def dataset_from_description(desc, *, need_text=True):
                             f"trained on it (its contents differ)")
         return data
     raise DataError(f"unknown dataset kind {kind!r}")
+
+
+def _same_pairs(desc):
+    """The pairs file of a checkpoint being resumed, refused when its vocabulary changed."""
+    data = PairsDataset(desc["path"])
+    if data.describe() != desc:
+        raise DataError(f"pairs file '{desc['path']}' changed: its characters or line "
+                        f"lengths differ from the ones the checkpoint was trained on")
+    return data
+
+
+def _same_images(desc):
+    """The image set of a checkpoint being resumed, refused when its classes or shape
+    changed."""
+    data = ImageFiles(desc["path"])
+    if data.describe() != desc:
+        raise DataError(f"images '{desc['path']}' changed: their classes or shape differ from "
+                        f"the ones the checkpoint was trained on")
+    return data

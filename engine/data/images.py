@@ -10,11 +10,10 @@ Training images are drawn fresh from the batch's rng (an endless stream). The he
 split is a fixed set drawn from the dataset's seed by a separate generator; `get_batch("val")`
 and `evaluate` use it. Images are float32 (B, H, W) in [0, 1], labels int64 (B,).
 
-Image files for classification: `load_image(path)` reads `.npy` (a 2-D array, values in
-[0, 1] or 0..255) or binary/ASCII PGM (P5/P2); `save_pgm` writes one.
+Image files: `read_pgm` reads a PGM (P5/P2) in its declared range, `save_pgm` writes one;
+engine.data.image_files reads the other formats and users' image sets.
 """
 
-import os
 
 import numpy as np
 
@@ -127,6 +126,12 @@ class GlyphImages:
         pick = rng.integers(0, len(self._val[1]), batch_size)
         return self._val[0][pick], self._val[1][pick]
 
+    def pixel_stats(self):
+        """Per-channel (mean, std) of the training images (a fixed draw of 2,000 from the
+        seed), for the model's input normalisation."""
+        images, _ = self._draw(np.random.default_rng([self.seed, 13]), 2000)
+        return (float(images.mean()),), (float(images.std()),)
+
     def held_out(self, n):
         """The first n held-out (images, labels)."""
         if n > len(self._val[1]):
@@ -183,32 +188,8 @@ def classify(model, images, batch_size=500):
     return np.concatenate(preds) if preds else np.zeros(0, np.int64)
 
 
-def load_image(path, size=None):
-    """A grey image float32 (H, W) in [0, 1] from `.npy` or PGM (P5 binary, P2 ASCII); with
-    `size`, it must be size x size. Errors name the file."""
-    if not os.path.isfile(path):
-        raise DataError(f"image '{path}' is not a file")
-    try:
-        if path.lower().endswith(".npy"):
-            img = np.load(path, allow_pickle=False)
-        else:
-            img = _read_pgm(path)
-    except (OSError, ValueError) as e:
-        raise DataError(f"image '{path}' cannot be read: {e}") from None
-    if img.ndim != 2 or not (np.issubdtype(img.dtype, np.number) and img.size):
-        raise DataError(f"image '{path}' must be a 2-D grey image, got shape {img.shape} "
-                        f"dtype {img.dtype}")
-    img = img.astype(np.float64)
-    if not np.all(np.isfinite(img)) or img.min() < 0:
-        raise DataError(f"image '{path}' has negative or non-finite pixels")
-    img = img / 255.0 if img.max() > 1.0 else img
-    if size is not None and img.shape != (size, size):
-        raise DataError(f"image '{path}' is {img.shape[1]}x{img.shape[0]}; the model takes "
-                        f"{size}x{size}")
-    return np.clip(img, 0, 1).astype(np.float32)
-
-
-def _read_pgm(path):
+def read_pgm(path):
+    """A PGM file (P5 or P2) as float32 (H, W): its values divided by its maxval."""
     with open(path, "rb") as f:
         data = f.read()
     magic = data[:2]
@@ -237,7 +218,7 @@ def _read_pgm(path):
         values = np.frombuffer(data[start:start + w * h * np.dtype(dtype).itemsize], dtype)
     if values.size != w * h:
         raise ValueError(f"PGM holds {values.size} pixels, its header says {w}x{h}")
-    return values.reshape(h, w).astype(np.float64) * (255.0 / maxval)
+    return (values.reshape(h, w).astype(np.float64) / maxval).astype(np.float32)
 
 
 def save_pgm(path, image):

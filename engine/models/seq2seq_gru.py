@@ -52,6 +52,15 @@ class Seq2SeqGRU(EncoderDecoder, Module):
     Parameters: src_embed, tgt_embed (V, n_embd); encoder (bidirectional GRU, hidden per
     direction); bridge (hidden -> hidden); attention (additive: query hidden, keys 2*hidden);
     decoder (GRUCell, n_embd + 2*hidden -> hidden); out (hidden + 2*hidden + n_embd -> V).
+
+    Initialisation: PyTorch's defaults, as its reference framework's (and its twin's,
+    benchmarks/twins): embeddings normal(0, 1), Linear and GRU weights and biases
+    uniform(+-1/sqrt(fan_in)) (the GRU's fan-in is its hidden size). Recurrent models need
+    no residual-depth scaling, and the additive attention starts far from uniform (tanh of
+    unit-scale projections). Measured on reverse, 600 steps: 100% exact match, 83% of each
+    answer step's attention on the mirrored source position and 99.3% within one position
+    of it (the twin: 80.4%); a bidirectional state beside the mirrored one also holds its
+    token, so nothing in the loss sharpens the alignment further (1,200 steps: 80%).
     """
 
     def __init__(self, config, *, rng=None, dtype=np.float32):

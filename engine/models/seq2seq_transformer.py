@@ -18,6 +18,7 @@ from engine.autograd import no_grad
 from engine.models.encoder_decoder import EncoderDecoder, EncoderDecoderConfig
 from engine.models.registry import register_model
 from engine.nn import DecoderBlock, Embedding, KVCache, LayerNorm, Linear, TransformerBlock
+from engine.nn.layers import fan_in_std
 from engine.nn.module import Module, ModuleList, as_rng
 
 
@@ -38,7 +39,9 @@ class Seq2SeqTransformerConfig(EncoderDecoderConfig):
 
     SIZES: ClassVar[dict] = {"tiny": {}, "small": {"n_embd": 128, "n_enc_layer": 3, "n_dec_layer": 3}}
     family = "seq2seq-transformer"
-    # 3e-3 (the GPT's) stalls on reverse: val loss 1.66 after 600 steps; 1e-3 reaches 100%.
+    # With the initialisation below (seed 0, 1,000 held out, greedy): reverse 100% in 600
+    # steps, 3-digit addition 99.9% at 1,000 steps (its PyTorch twin: 99.5%), 100% at 3,000.
+    # (3e-3, the GPT's, had stalled reverse under the old 0.02 init: val loss 1.66 at 600.)
     TRAIN_DEFAULTS: ClassVar[dict] = {"lr": 1e-3}
 
     def __post_init__(self):
@@ -54,28 +57,47 @@ class Seq2SeqTransformer(EncoderDecoder, Module):
 
     Parameters: src_embed, tgt_embed (V, C); src_pos (src_len, C), tgt_pos (max_tgt_len, C);
     encoder.{i} (TransformerBlock, causal=False), ln_enc; decoder.{i} (DecoderBlock), ln_dec;
-    lm_head (C -> V, no bias). Init as the GPT: normal(0, 0.02), residual projections
-    0.02/sqrt(2 * layers).
+    lm_head (C -> V, no bias).
+
+    Initialisation (not the GPT's 0.02 recipe, which fails here, measured below):
+    - token and position tables normal(0, 1), nn.Embedding's default: the residual stream
+      starts at unit scale, so the block outputs added to it are small beside it and every
+      position keeps its identity through the layers;
+    - every Linear normal(0, 1/sqrt(fan_in)) (LeCun's rule; PyTorch's nn.Transformer gives
+      these layers Xavier, of the same scale): a LayerNorm'd input of unit variance gives
+      queries and keys of unit variance, so the first attention logits q.k/sqrt(d) have a
+      spread of about 1 and attention starts far from uniform;
+    - the projections back into the residual stream (attention and MLP outputs) are
+      scaled by a further 1/sqrt(additions), the number of residual additions of their stack
+      (2 per encoder block, 3 per decoder block; GPT-2's depth rule), so the stream's variance
+      grows by at most about one unit over the whole stack.
+    With everything at normal(0, 0.02) the starting attention was uniform to within 0.1%,
+    decoder positions 0 and 1 were indistinguishable and 3-digit addition stalled at 60%
+    with two answer digits at chance; with this rule it reaches 100% (module tests hold the
+    starting attention entropy and the per-position spread of decoder states to bounds).
     """
 
     def __init__(self, config, *, rng=None, dtype=np.float32):
         super().__init__()
         self.config = c = config
         rng = as_rng(rng)
-        layers = c.n_enc_layer + c.n_dec_layer
-        kw = {"bias": c.bias, "dropout": c.dropout, "rng": rng, "std": 0.02,
-              "proj_std": 0.02 / math.sqrt(2 * layers), "dtype": dtype}
-        self.src_embed = Embedding(c.vocab_size, c.n_embd, rng=rng, std=0.02, dtype=dtype)
-        self.tgt_embed = Embedding(c.vocab_size, c.n_embd, rng=rng, std=0.02, dtype=dtype)
-        self.src_pos = Embedding(c.src_len, c.n_embd, rng=rng, std=0.02, dtype=dtype)
-        self.tgt_pos = Embedding(c.max_tgt_len, c.n_embd, rng=rng, std=0.02, dtype=dtype)
-        self.encoder = ModuleList([TransformerBlock(c.n_embd, c.n_head, causal=False, **kw)
+        kw = {"bias": c.bias, "dropout": c.dropout, "rng": rng, "std": fan_in_std(),
+              "dtype": dtype}  # the initialisation rule: see the class docstring
+        enc_proj = fan_in_std(1 / math.sqrt(2 * c.n_enc_layer))
+        dec_proj = fan_in_std(1 / math.sqrt(3 * c.n_dec_layer))
+        self.src_embed = Embedding(c.vocab_size, c.n_embd, rng=rng, std=1.0, dtype=dtype)
+        self.tgt_embed = Embedding(c.vocab_size, c.n_embd, rng=rng, std=1.0, dtype=dtype)
+        self.src_pos = Embedding(c.src_len, c.n_embd, rng=rng, std=1.0, dtype=dtype)
+        self.tgt_pos = Embedding(c.max_tgt_len, c.n_embd, rng=rng, std=1.0, dtype=dtype)
+        self.encoder = ModuleList([TransformerBlock(c.n_embd, c.n_head, causal=False,
+                                                    proj_std=enc_proj, **kw)
                                    for _ in range(c.n_enc_layer)])
         self.ln_enc = LayerNorm(c.n_embd, bias=c.bias, dtype=dtype)
-        self.decoder_blocks = ModuleList([DecoderBlock(c.n_embd, c.n_head, **kw)
+        self.decoder_blocks = ModuleList([DecoderBlock(c.n_embd, c.n_head, proj_std=dec_proj,
+                                                       **kw)
                                           for _ in range(c.n_dec_layer)])
         self.ln_dec = LayerNorm(c.n_embd, bias=c.bias, dtype=dtype)
-        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False, rng=rng, std=0.02,
+        self.lm_head = Linear(c.n_embd, c.vocab_size, bias=False, rng=rng, std=fan_in_std(),
                               dtype=dtype)
 
     def _positions(self, start, n):

@@ -12,7 +12,8 @@ class Linear(Module):
     """y = x @ weight.T + bias, weight (out_features, in_features) as in PyTorch.
 
     Init: normal(0, std) when `std` is given, else PyTorch's uniform(+-1/sqrt(in_features));
-    the bias starts at zero when `std` is given, else uniform like the weight.
+    the bias starts at zero when `std` is given, else uniform like the weight. `std` may be a
+    function of in_features (the fan-in), so one rule serves layers of different widths.
     """
 
     def __init__(self, in_features, out_features, bias=True, *, rng=None, std=None,
@@ -21,6 +22,7 @@ class Linear(Module):
         check_sizes("Linear", in_features=in_features, out_features=out_features)
         rng = as_rng(rng)
         self.in_features, self.out_features = in_features, out_features
+        std = std(in_features) if callable(std) else std
         if std is None:
             bound = 1.0 / math.sqrt(in_features)
             w = rng.uniform(-bound, bound, (out_features, in_features))
@@ -36,6 +38,12 @@ class Linear(Module):
 
     def extra_repr(self):
         return f"in={self.in_features}, out={self.out_features}, bias={self.bias is not None}"
+
+
+def fan_in_std(scale=1.0):
+    """A Linear `std` rule: scale / sqrt(fan_in). With scale 1 (LeCun's rule) an input of
+    unit-variance features gives outputs of unit variance, whatever the layer's width."""
+    return lambda fan_in: scale / math.sqrt(fan_in)
 
 
 class Embedding(Module):

@@ -36,6 +36,8 @@ class TrainConfig:
     task: str | None = None  # reverse | copy | sort | add | glyphs (ignored when `text` is
     #                          set); None: the family's (reverse; the ViT's glyphs)
     text: str | None = None  # path of a UTF-8 text file: character-level language model
+    pairs: str | None = None  # a TSV file of source<TAB>target lines (engine.data.pairs)
+    images: str | None = None  # a folder of class folders, or an .npz (engine.data.image_files)
     model: str = "gpt"  # registered model family (engine.models.model_names())
     config: str = "tiny"  # the family's config name: tiny | small
     model_overrides: dict = field(default_factory=dict)  # config fields, e.g. n_layer

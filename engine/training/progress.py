@@ -102,7 +102,9 @@ class Reporter:
 
 
 def _header(cfg, run):
-    what = f"text {cfg.text}" if cfg.text else f"task {cfg.task}"
+    what = (f"pairs {cfg.pairs}" if getattr(cfg, "pairs", None) else
+            f"images {cfg.images}" if getattr(cfg, "images", None) else
+            f"text {cfg.text}" if cfg.text else f"task {cfg.task}")
     steps = f"steps {run.step}->{cfg.steps}" if run.step else f"{cfg.steps} steps"
     where = "" if cfg.device == "cpu" else f" on {cfg.device}"
     return (f"{type(run.model).__name__} {cfg.config} ({run.model.num_parameters():,} params)"

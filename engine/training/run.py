@@ -42,11 +42,15 @@ class Run:
 def _dataset(cfg, model_config):
     """The dataset `cfg` asks for, and the model config fitted to it (see the registry)."""
     data = build_dataset(task=cfg.task, text=cfg.text, task_options=cfg.task_options,
-                         seed=cfg.seed, context_length=model_config.context_length)
+                         seed=cfg.seed, context_length=model_config.context_length,
+                         pairs=getattr(cfg, "pairs", None), images=getattr(cfg, "images", None),
+                         max_target=getattr(model_config, "max_tgt_len", None))
     try:
         return data, model_config.for_data(data)
     except (ValueError, AttributeError) as e:
-        what = f"text file '{cfg.text}'" if cfg.text is not None else f"task {cfg.task!r}"
+        what = (f"pairs file '{cfg.pairs}'" if getattr(cfg, "pairs", None) else
+                f"images '{cfg.images}'" if getattr(cfg, "images", None) else
+                f"text file '{cfg.text}'" if cfg.text is not None else f"task {cfg.task!r}")
         raise DataError(f"{what} does not fit the model: {e}") from None
 
 

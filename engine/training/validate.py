@@ -62,7 +62,7 @@ def check_train_config(cfg):
         raise ConfigError(f"betas must be two numbers in [0, 1), got {betas!r}")
     for key in ("task", "model", "config", "device"):
         _need(key, getattr(cfg, key), str, "a string")
-    for key in ("text", "out_dir"):
+    for key in ("text", "pairs", "images", "out_dir"):
         _need(key, getattr(cfg, key), (str, type(None)), "a string or null")
         if getattr(cfg, key) is not None and not getattr(cfg, key).strip():
             raise ConfigError(f"{key} must name a path (None for none), got "

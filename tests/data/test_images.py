@@ -5,7 +5,8 @@ import pytest
 
 from engine import viz
 from engine.data import DataError, GlyphImages, build_dataset, dataset_from_description
-from engine.data.images import CLASSES, load_image, render_glyphs, save_pgm
+from engine.data.image_files import load_image
+from engine.data.images import CLASSES, render_glyphs, save_pgm
 
 
 def test_glyphs_are_seeded_and_the_held_out_set_is_fixed():
@@ -56,13 +57,18 @@ def test_image_files_round_trip_and_bad_ones_are_named(tmp_path):
     with pytest.raises(DataError, match="d.pgm' cannot be read: PGM holds 3 pixels"):
         load_image(str(tmp_path / "d.pgm"))
     (tmp_path / "e.png").write_bytes(b"\x89PNG....")
-    with pytest.raises(DataError, match="e.png' cannot be read: not a PGM"):
+    with pytest.raises(DataError, match="e.png' cannot be read: cannot identify"):
         load_image(str(tmp_path / "e.png"))
     np.save(tmp_path / "f.npy", np.zeros((2, 3, 4)))
-    with pytest.raises(DataError, match=r"must be a 2-D grey image, got shape \(2, 3, 4\)"):
+    with pytest.raises(DataError, match=r"must be a grey image, got 4 channels"):
         load_image(str(tmp_path / "f.npy"))
     with pytest.raises(DataError, match="is 16x16; the model takes 8x8"):
         load_image(str(tmp_path / "a.pgm"), 8)
+    # Values take the file's declared range: uint16 by 65535, floats as given (no guess).
+    np.save(tmp_path / "h.npy", np.array([[0, 65535], [13107, 255]], np.uint16))
+    np.testing.assert_allclose(load_image(str(tmp_path / "h.npy")), [[0, 1], [0.2, 255 / 65535]])
+    np.save(tmp_path / "i.npy", np.array([[0.0, 200.0]]))
+    np.testing.assert_array_equal(load_image(str(tmp_path / "i.npy")), [[0.0, 200.0]])
     np.save(tmp_path / "g.npy", np.array([[np.nan, 0.0]]))
     with pytest.raises(DataError, match="non-finite"):
         load_image(str(tmp_path / "g.npy"))

@@ -234,6 +234,7 @@ def test_seq2seq_on_the_strict_device_agrees_with_the_cpu():
 def test_cross_entropy_reads_the_class_token_only(rng):
     # Changing any patch changes the logits (the class token attends to every patch).
     model = _vit(np.float64)
+    model.head.weight.data[...] = rng.normal(size=model.head.weight.shape)  # it starts at 0
     img = rng.random((1, 8, 8))
     base = model(img)[0].numpy()
     for r, c in [(0, 0), (7, 7)]:

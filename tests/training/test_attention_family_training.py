@@ -56,7 +56,7 @@ def test_families_bring_their_training_defaults():
     t = TrainConfig(model="seq2seq-transformer")
     assert t.lr == 1e-3 and t.batch_size == 32
     v = TrainConfig(model="vit", task="glyphs")
-    assert (v.steps, v.lr, v.batch_size) == (2000, 2e-3, 128)
+    assert (v.steps, v.lr, v.batch_size) == (2000, 4e-3, 128)
     assert TrainConfig().steps == 600
     assert TrainConfig(model="vit", lr=0.01, batch_size=4).lr == 0.01
     assert TrainConfig.from_dict(v.to_dict()) == v  # saved runs record the values

@@ -1,0 +1,71 @@
+"""The ViT's PyTorch twin: a linear patch embedding, a class token and learned positions
+(torchvision's VisionTransformer recipe: class token zeros, positions normal(0, 0.02)),
+nn.TransformerEncoder (pre-LN, GELU, the tiny config's sizes), a final LayerNorm and a linear
+head, everything else at PyTorch's default initialisation; trained on the same images
+(normalised by the same training-split statistics) with torch.optim.AdamW at its defaults
+except the learning rate, and our warm-up and cosine schedule."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from benchmarks.twins.seq2seq_transformer import _lr
+
+
+class TwinViT(nn.Module):
+    def __init__(self, image_size, channels, classes, patch=4, n_embd=64, n_head=4, layers=3):
+        super().__init__()
+        self.patch, n = patch, (image_size // patch) ** 2
+        self.embed = nn.Linear(channels * patch * patch, n_embd)
+        self.cls = nn.Parameter(torch.zeros(1, 1, n_embd))
+        self.pos = nn.Parameter(torch.empty(1, n + 1, n_embd).normal_(std=0.02))
+        layer = nn.TransformerEncoderLayer(n_embd, n_head, 4 * n_embd, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.ln = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, classes)
+
+    def forward(self, x):  # (B, C, H, W), normalised
+        B, C, H, W = x.shape
+        P = self.patch
+        x = x.reshape(B, C, H // P, P, W // P, P).permute(0, 2, 4, 1, 3, 5)
+        x = self.embed(x.reshape(B, (H // P) * (W // P), C * P * P))
+        x = torch.cat([self.cls.expand(B, -1, -1), x], 1) + self.pos
+        return self.head(self.ln(self.encoder(x)[:, 0]))
+
+
+def _prepare(images, mean, std):
+    x = np.asarray(images, np.float32)
+    x = x[:, None] if x.ndim == 3 else x
+    m = np.asarray(mean, np.float32).reshape(1, -1, 1, 1)
+    s = np.asarray(std, np.float32).reshape(1, -1, 1, 1)
+    return torch.from_numpy((x - m) / s)
+
+
+def train(data, *, steps, seed=0, lr=4e-3, batch_size=128, threads=1):
+    """Train the twin on an image dataset (GlyphImages or ImageFiles); returns the model."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    mean, std = data.pixel_stats()
+    model = TwinViT(data.image_size, data.channels, data.num_classes)
+    model.stats = (mean, std)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, lr)
+        images, labels = data.get_batch("train", batch_size, rng)
+        loss = nn.functional.cross_entropy(model(_prepare(images, mean, std)),
+                                           torch.from_numpy(labels))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return model
+
+
+@torch.no_grad()
+def accuracy(model, images, labels):
+    model.eval()
+    logits = model(_prepare(images, *model.stats))
+    return float((logits.argmax(-1).numpy() == labels).mean())
