@@ -125,9 +125,10 @@ def _given_train_settings(args):
 
 def _default_out(args):
     own = args.pairs or args.images
-    if own:
-        name = os.path.splitext(os.path.basename(os.path.normpath(own)))[0]
-        return run_base(name or "data", args.model)
+    if own:  # runs/<file or folder name>, with -<model> unless it is the usual one
+        name = os.path.splitext(os.path.basename(os.path.normpath(own)))[0] or "data"
+        usual = "vit" if args.images else "gpt"
+        return run_base(name, None if args.model == usual else args.model)
     if args.text:
         return run_base(os.path.splitext(os.path.basename(args.text))[0] or "text", args.model)
     from engine.training.config import family_defaults

@@ -8,6 +8,8 @@ directory (so a `sample` finds the run an earlier `train` made), with standard i
 
   book.txt   a UTF-8 text (this README), for `attn train --text book.txt`
   my.pgm     a 16x16 greyscale PGM image (a vertical bar), for `--image my.pgm`
+  dates.tsv  2,000 pairs of ISO dates and English (scripts/pairs_dates.py), for `--pairs`
+  shapes/    a folder of class folders (bar/, dot/), 63 16x16 PGM images each, for `--images`
 
 ATTN_STEPS_CAP=20 caps every training run at 20 steps past its start (commands/__init__.py:
 only CI sets it, so the examples check the plumbing, not the learning). An example passes
@@ -61,16 +63,38 @@ def examples():
                               + epilog_examples()))
 
 
+def _pgm(path, pixels):
+    with open(path, "wb") as f:
+        f.write(b"P5\n16 16\n255\n" + bytes(pixels))
+
+
+def _shape(kind, shift, down=0):
+    """16x16 pixels: a vertical bar or a dot, moved by `shift` columns and `down` rows."""
+    pixels = bytearray(16 * 16)
+    rows = range(3 + down, 13 + down) if kind == "bar" else range(6 + down, 10 + down)
+    cols = (7 + shift, 8 + shift) if kind == "bar" else range(6 + shift, 10 + shift)
+    for row in rows:
+        for col in cols:
+            pixels[row * 16 + col] = 255
+    return pixels
+
+
 def make_fixtures(where):
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as src:
         text = src.read()
     with open(os.path.join(where, "book.txt"), "w", encoding="utf-8") as f:
         f.write(text)
-    pixels = bytearray(16 * 16)
-    for row in range(3, 13):
-        pixels[row * 16 + 7] = pixels[row * 16 + 8] = 255
-    with open(os.path.join(where, "my.pgm"), "wb") as f:
-        f.write(b"P5\n16 16\n255\n" + bytes(pixels))
+    _pgm(os.path.join(where, "my.pgm"), _shape("bar", 0))
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from pairs_dates import lines
+    with open(os.path.join(where, "dates.tsv"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines(2000)) + "\n")
+    for kind in ("bar", "dot"):
+        os.makedirs(os.path.join(where, "shapes", kind), exist_ok=True)
+        for shift in range(-4, 5):
+            for down in range(-3, 4):
+                _pgm(os.path.join(where, "shapes", kind, f"{shift + 4}-{down + 3}.pgm"),
+                     _shape(kind, shift, down))
 
 
 def needs_gpu(command):

@@ -156,7 +156,10 @@ class ImageFiles:
         return self._train if split == "train" else self._val
 
     def pixel_stats(self):
-        """Per-channel (mean, std) of the training split."""
+        """Per-channel (mean, std) of the training split; None for a sampling-only dataset
+        (the checkpoint's model config keeps the statistics it was trained with)."""
+        if self._train is None:
+            return None
         images = self._split("train")[0]  # (N, C, H, W)
         std = images.std(axis=(0, 2, 3))
         return tuple(images.mean(axis=(0, 2, 3)).tolist()), tuple(np.where(std > 0, std, 1.0)

@@ -112,7 +112,8 @@ class ViTConfig(NamedConfig):
         if data.image_size % self.patch_size:
             raise ValueError(f"images of {data.image_size}x{data.image_size} do not split into "
                              f"{self.patch_size}x{self.patch_size} patches")
-        mean, std = getattr(data, "pixel_stats", lambda: ((), ()))()
+        stats = getattr(data, "pixel_stats", lambda: ((), ()))()
+        mean, std = stats if stats is not None else (self.pixel_mean, self.pixel_std)
         return replace(self, image_size=int(data.image_size), channels=int(data.channels),
                        num_classes=int(data.num_classes), pixel_mean=tuple(mean),
                        pixel_std=tuple(std))
