@@ -8,6 +8,7 @@ import os
 import sys
 
 from commands import CliError, apply_steps_cap, environment_problem
+from commands import non_negative_int as _non_negative_int
 from commands import path_arg as _path
 from commands import positive_int as _positive_int
 from commands.runs import ModelFamilies, newest_checkpoint, run_base
@@ -19,16 +20,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {' '.join(message.split())}\n")
         sys.exit(2)
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def _positive_float(text):

@@ -70,25 +70,6 @@ class KernelTape:
         return sum(len(v) for v in self.outputs.values())
 
 
-def build(spec):
-    """(step function, batch tokens) of the benchmark's GPT config `spec` (tiny, small)."""
-    from benchmarks.train_step import _batch, config
-    from engine.models import GPT
-    from engine.optim import AdamW, weight_decay_groups
-    cfg, batch = config(spec)
-    model = GPT(cfg, rng=0)
-    opt = AdamW(weight_decay_groups(model, 0.1), lr=1e-3)
-    idx, targets = _batch(cfg, batch)
-
-    def step():
-        opt.zero_grad()
-        _, loss = model(idx, targets)
-        loss.backward()
-        opt.step()
-        return loss
-    return step
-
-
 def median_ms(step, repeats, warmup=3):
     for _ in range(warmup):
         step()
@@ -103,7 +84,8 @@ def median_ms(step, repeats, warmup=3):
 def measure(spec, repeats):
     """{"step_ms", "overhead_ms", "kernel_calls"} of one config, in this process."""
     import ops
-    step = build(spec)
+    from benchmarks.train_step import ours_step
+    step = ours_step(spec)
     real = median_ms(step, repeats)
     tape = KernelTape(ops.get_device("cpu").implementations())
     tape.record()

@@ -58,10 +58,8 @@ def _median_step(step, repeats, warmup):
     return statistics.median(times)
 
 
-def time_ours(spec, backend, repeats, warmup=3):
-    import ops
-    import ops.runtime
-    ops.runtime.configure()  # as attn train does
+def ours_step(spec):
+    """One training step of our GPT at config `spec` (a function returning the loss)."""
     from engine.models import GPT
     from engine.optim import AdamW, weight_decay_groups
     cfg, batch = config(spec)
@@ -74,7 +72,15 @@ def time_ours(spec, backend, repeats, warmup=3):
         _, loss = model(idx, targets)
         loss.backward()
         opt.step()
+        return loss
+    return step
 
+
+def time_ours(spec, backend, repeats, warmup=3):
+    import ops
+    import ops.runtime
+    ops.runtime.configure()  # as attn train does
+    step = ours_step(spec)
     with ops.use_backend(backend):
         return _median_step(step, repeats, warmup)
 

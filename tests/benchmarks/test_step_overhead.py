@@ -4,12 +4,13 @@ kernel calls and returns their outputs, and the registry is whole again afterwar
 import numpy as np
 
 import ops
-from benchmarks.step_overhead import KernelTape, build
+from benchmarks.step_overhead import KernelTape
+from benchmarks.train_step import ours_step
 
 
 def test_replay_returns_the_recorded_outputs_and_restore_puts_the_kernels_back():
     before = {name: ops.kernel(name) for name in ("matmul", "softmax", "cross_entropy")}
-    step = build("tiny")
+    step = ours_step("tiny")
     step()  # compile and warm
     tape = KernelTape(ops.get_device("cpu").implementations())
     tape.record()
