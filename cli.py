@@ -451,9 +451,23 @@ def _fail(args, message, status):
     return status
 
 
+def _configure():
+    """Apply ops.runtime.configure() (the CLI owns its process: threading layer, BLAS threads,
+    malloc); the one line to print when an ENGINE_* variable it reads is bad, else None."""
+    try:
+        import ops.runtime  # reads ENGINE_VEC_BITS
+        ops.get_backend()  # ENGINE_BACKEND
+        ops.runtime.configure()  # ENGINE_BLAS_THREADS
+    except ValueError as e:
+        if not str(e).startswith("ENGINE_"):
+            raise
+        return str(e)
+    return None
+
+
 def main(argv=None):
     """Run the `attn` command line; returns the exit status (0 ok, 1 failed, 2 bad usage)."""
-    problem = environment_problem(os.environ)
+    problem = environment_problem(os.environ) or _configure()
     if problem:
         sys.stderr.write(f"attn: error: {problem}\n")
         return 2
@@ -467,8 +481,6 @@ def main(argv=None):
     from engine.training.checkpoint import CheckpointError
     from ops import DeviceError
     try:
-        import ops.runtime
-        ops.runtime.configure()  # the CLI owns its process: threading layer, BLAS, malloc
         return args.run(args)
     except (CliError, DataError, CheckpointError, ConfigError, DeviceError) as e:
         return _fail(args, e, 2)

@@ -121,3 +121,14 @@ def test_configure_is_explicit_and_applies_the_tuning():
     assert "layer" in report["changed"]
     if report["blas"]:  # threadpoolctl sees numpy's BLAS: one thread under the numba backend
         assert {threads for _, threads in report["blas"]} == {1}
+
+
+def test_a_bad_engine_setting_is_one_line_naming_the_variable():
+    for name, value in (("ENGINE_BACKEND", "foo"), ("ENGINE_VEC_BITS", "abc"),
+                        ("ENGINE_BLAS_THREADS", "abc")):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "info"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, check=False,
+                             env={**os.environ, name: value})
+        assert out.returncode == 2, (name, out.stderr[-500:])
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("attn: error: " + name), lines
