@@ -50,7 +50,8 @@ def add_args(p):
                 "  attn tutorial 1              # step through the first, Enter after each cell\n"
                 "  attn tutorial 11 --no-pause  # run straight through\n"
                 "  attn tutorial 4 --exercise   # write 04_autodiff_inside_exercise.py\n"
-                "  attn tutorial 4 --check 04_autodiff_inside_exercise.py")
+                "  attn tutorial 4 --check 04_autodiff_inside_exercise.py   # exits 1 until the "
+                "stubs are filled")
 
 
 def tutorial_files(folder=TUTORIALS):

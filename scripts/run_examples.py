@@ -13,7 +13,8 @@ directory (so a `sample` finds the run an earlier `train` made), with standard i
 
 ATTN_STEPS_CAP=20 caps every training run at 20 steps past its start (commands/__init__.py:
 only CI sets it, so the examples check the plumbing, not the learning). An example passes
-when it exits with status 0. One kind is skipped, and said so: `--device cuda` without a GPU
+when it exits with status 0, or with the status its comment names ("# exits 1 ...": a
+`--check` of an exercise file whose stubs are not filled yet). One kind is skipped, and said so: `--device cuda` without a GPU
 unless the line itself asks for the simulator (NUMBA_ENABLE_CUDASIM=1); a whole training run
 on the simulator, a Python thread per CUDA thread, would take hours.
 
@@ -97,6 +98,12 @@ def make_fixtures(where):
                      _shape(kind, shift, down))
 
 
+def expected_status(command):
+    """The exit status an example's comment promises ("# ... exits N ..."), else 0."""
+    found = re.search(r"#.*\bexits (\d+)\b", command)
+    return int(found.group(1)) if found else 0
+
+
 def needs_gpu(command):
     """True for a `--device cuda` line that does not ask for the simulator itself."""
     return "--device cuda" in command and "NUMBA_ENABLE_CUDASIM=1" not in command
@@ -129,9 +136,10 @@ def run_all(commands, where, timeout):
             status = done.returncode
         except subprocess.TimeoutExpired:
             status = f"timed out after {timeout} s"
-        print(f"    -> {'ok' if status == 0 else f'FAILED ({status})'} in "
+        ok = status == expected_status(command)
+        print(f"    -> {'ok' if ok else f'FAILED ({status})'} in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
-        if status != 0:
+        if not ok:
             failed.append(command)
     return failed, skipped
 
