@@ -18,6 +18,12 @@ import numpy as np
 from numba import njit, prange
 
 import ops
+import ops.runtime
+
+# The process tuning `attn` and the trainer apply (Numba's threading layer, one BLAS
+# thread): importing the engine leaves your process alone, so a program that times
+# kernels asks for it. See ops/runtime.py.
+ops.runtime.configure()
 
 QUICK = os.environ.get("ATTN_TUTORIAL_QUICK") == "1"  # the tests' small sizes
 rng = np.random.default_rng(0)

@@ -14,8 +14,14 @@
 import numpy as np
 
 import engine.functional as F
+import ops.runtime
 from engine import Tensor, nn, no_grad, optim, viz
 from engine.data import IGNORE_INDEX, SyntheticTask
+
+# The process tuning `attn` and the trainer apply (Numba's threading layer, one BLAS
+# thread): importing the engine leaves your process alone, so a program that trains
+# asks for it, as engine.training.train does. See ops/runtime.py.
+ops.runtime.configure()
 
 task = SyntheticTask("reverse", min_len=8, max_len=8)
 idx, targets = task.get_batch("train", 2, np.random.default_rng(0))   # (B, T) int64 each
