@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.twins.seq2seq_transformer import IGNORE, _lr, data_end
+# exact_match is this twin's greedy decoding, as compare.py calls it
+from benchmarks.twins.loop import exact_match, train_seq2seq  # noqa: F401
 
 
 class TwinGRU(nn.Module):
@@ -44,34 +45,7 @@ def train(data, *, steps, seed=0, lr=3e-3, batch_size=32, threads=1):
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     model = TwinGRU(max(64, data.vocab_size), data.input_width)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
-        idx, targets = data.get_batch("train", batch_size, rng)
-        logits = model(torch.from_numpy(idx), data.pad_id)
-        t = torch.from_numpy(targets[:, data.input_width:]).reshape(-1)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), t,
-                                           ignore_index=IGNORE)
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    return model
-
-
-@torch.no_grad()
-def exact_match(model, data, inputs):
-    model.eval()
-    prompts = np.stack([data.prompt(x) for x in inputs])
-    wants = [np.append(data.answer(x), data_end(data)) for x in inputs]
-    tokens = torch.from_numpy(prompts)
-    for _ in range(max(len(w) for w in wants)):
-        nxt = model(tokens, data.pad_id)[:, -1].argmax(-1, keepdim=True)
-        tokens = torch.cat([tokens, nxt], 1)
-    out = tokens[:, prompts.shape[1]:].numpy()
-    return float(np.mean([np.array_equal(o[:len(w)], w) for o, w in zip(out, wants)]))
+    return train_seq2seq(model, data, steps=steps, seed=seed, lr=lr, batch_size=batch_size)
 
 
 @torch.no_grad()

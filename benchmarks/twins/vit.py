@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.twins.seq2seq_transformer import _lr
+from benchmarks.twins.loop import fit
 
 
 class TwinViT(nn.Module):
@@ -49,19 +49,13 @@ def train(data, *, steps, seed=0, lr=4e-3, batch_size=128, threads=1):
     mean, std = data.pixel_stats()
     model = TwinViT(data.image_size, data.channels, data.num_classes)
     model.stats = (mean, std)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
+
+    def batch_loss(step):
         images, labels = data.get_batch("train", batch_size, rng)
-        loss = nn.functional.cross_entropy(model(_prepare(images, mean, std)),
+        return nn.functional.cross_entropy(model(_prepare(images, mean, std)),
                                            torch.from_numpy(labels))
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    return model
+    return fit(model, batch_loss, steps=steps, lr=lr)
 
 
 @torch.no_grad()

@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 import ops
+from engine.data.tasks import answer_row
 from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
 from engine.generate import generate
@@ -164,14 +165,7 @@ class PairsDataset:
 
     def example(self, pair):
         source, target = pair
-        prompt = self.prompt(source)
-        full = np.concatenate([prompt, target, [END]])
-        padded = np.full(self.seq_len + 1, PAD, dtype=np.int64)
-        padded[:len(full)] = full
-        idx, targets = padded[:-1].copy(), padded[1:].copy()
-        targets[:len(prompt) - 1] = IGNORE_INDEX
-        targets[len(full) - 1:] = IGNORE_INDEX
-        return idx, targets
+        return answer_row(self.prompt(source), target, self.seq_len, PAD, END)
 
     def batch_of(self, pairs):
         rows = [self.example(p) for p in pairs]

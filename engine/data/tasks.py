@@ -41,6 +41,20 @@ from engine.nn import eval_mode
 TASKS = ("reverse", "copy", "sort", "add")
 TASK_CHARS = "0123456789+=._"
 PLUS, SEP, END, PAD = 10, 11, 12, 13
+
+
+def answer_row(prompt, answer, seq_len, pad, end):
+    """(idx (seq_len,), targets (seq_len,)) int64 of prompt + answer + end, padded with `pad`,
+    scored on the answer and its end only (the rows of tasks and of pairs files)."""
+    full = np.concatenate([prompt, answer, [end]])
+    padded = np.full(seq_len + 1, pad, dtype=np.int64)
+    padded[:len(full)] = full
+    idx, targets = padded[:-1].copy(), padded[1:].copy()
+    # Position t predicts token t+1: the prompt's last position ('=') predicts the first
+    # answer token.
+    targets[:len(prompt) - 1] = IGNORE_INDEX
+    targets[len(full) - 1:] = IGNORE_INDEX
+    return idx, targets
 VAL_BUCKETS = 10  # one input in VAL_BUCKETS is held out
 ENUMERATE_LIMIT = 20_000  # a task with at most this many inputs lists its held-out ones
 
@@ -148,15 +162,7 @@ class SyntheticTask:
 
     def example(self, inp):
         """(idx (seq_len,), targets (seq_len,)) int64 for one input, answer-only targets."""
-        prompt = self.prompt(inp)
-        full = np.concatenate([prompt, self.answer(inp), [END]])
-        padded = np.full(self.seq_len + 1, PAD, dtype=np.int64)
-        padded[:len(full)] = full
-        idx, targets = padded[:-1].copy(), padded[1:].copy()
-        # Position t predicts token t+1: the position of '=' predicts the first answer token.
-        targets[:len(prompt) - 1] = IGNORE_INDEX
-        targets[len(full) - 1:] = IGNORE_INDEX
-        return idx, targets
+        return answer_row(self.prompt(inp), self.answer(inp), self.seq_len, PAD, END)
 
     def batch_of(self, inputs):
         """Stack the examples of `inputs`: (idx (B, T), targets (B, T)) int64."""
