@@ -34,6 +34,7 @@ from numba.extending import overload
 
 from ops import matmul_cpu as mm
 from ops.fastexp import exp_f32
+from ops.native import Entry
 from ops.numba_config import FASTMATH, jit, num_threads
 from ops.simd import (
     lanes,
@@ -119,13 +120,12 @@ def _visible(causal, i, off, j0, nj):
 
 
 @jit(inline="always")
-def _gemm(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, m, n, k, acc, bufs):
-    """c[co..] (+)= op(a) (m, k) @ op(b) (k, n): one tile product on this thread. Every
-    integer goes through np.int64 and acc through `and`, so that the call sites' literal
-    constants reach _gemm_block as plain int64/bool (one compiled copy, not one per literal)."""
-    i = np.int64
-    mm._gemm_block(a, i(ao), i(lda), i(ta), b, i(bo), i(ldb), i(tb), c, i(co), i(ldc), i(0),
-                   i(m), i(0), i(n), i(k), (mm.MC, mm.KC, mm.NC), bufs, m > 0 and acc)
+def _gemm(fn, a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, m, n, k, acc, bufs):
+    """c[co..] (+)= op(a) (m, k) @ op(b) (k, n): one tile product on this thread, through the
+    matmul block routine's compiled entry at address fn (not a copy compiled into every
+    attention kernel: see ops/native.py)."""
+    mm.gemm_call(fn, a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, 0, m, 0, n, k,
+                 (mm.MC, mm.KC, mm.NC), bufs, m > 0 and acc)
 
 
 @jit
@@ -214,8 +214,7 @@ def _head(layout, b, h):
     return layout[0] + b * layout[1] + h * layout[2]
 
 
-@jit
-def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, tq, tk, d, dv,
+def _forward_block(gemm, q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, tq, tk, d, dv,
                    causal, scale, bk, ls, s, m, l, bufs):
     """Query rows i0 .. i0+nq of one head: its first rows at qo, ko, vo, oo in the flat
     arrays, rows rq, rk, rv, ro apart; lse rows at lo."""
@@ -227,7 +226,8 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, 
     for j0 in range(0, j_end, bk):
         nk = min(bk, j_end - j0)
         wp = -(-nk // lanes(s)) * lanes(s)
-        _gemm(q, qo + i0 * rq, rq, 0, k, ko + j0 * rk, rk, 1, s, 0, ls, nq, nk, d, False, bufs)
+        _gemm(gemm, q, qo + i0 * rq, rq, 0, k, ko + j0 * rk, rk, 1, s, 0, ls, nq, nk, d, False,
+              bufs)
         for r in range(nq):
             alpha = _online_softmax_row(s[r * ls:(r + 1) * ls],
                                         _visible(causal, i0 + r, off, j0, nk), wp, scale, m,
@@ -236,7 +236,7 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, 
                 base = oo + (i0 + r) * ro
                 for e in range(dv):
                     o[base + e] *= alpha
-        _gemm(s, 0, ls, 0, v, vo + j0 * rv, rv, 0, o, oo + i0 * ro, ro, nq, dv, nk, j0 > 0,
+        _gemm(gemm, s, 0, ls, 0, v, vo + j0 * rv, rv, 0, o, oo + i0 * ro, ro, nq, dv, nk, j0 > 0,
               bufs)
     zero = o.dtype.type(0)
     for r in range(nq):
@@ -252,12 +252,17 @@ def _forward_block(q, k, v, o, lse, qo, ko, vo, oo, lo, rq, rk, rv, ro, i0, nq, 
                 o[base + e] *= inv
 
 
+FORWARD_BLOCK = Entry(_forward_block, "i" "aaaaa" "iiiii" "iiii" "iiiiii" "bf" "ii" "aaa" "B")
+_forward_call = FORWARD_BLOCK.caller()
+
+
 @jit(parallel=True)
-def _forward_kernel(q, k, v, o, lse, nb, nh, tq, tk, d, dv, causal, scale, bq, bk, workers,
-                    lq, lk, lv, lo_):
+def _forward_kernel(fn, gemm, q, k, v, o, lse, nb, nh, tq, tk, d, dv, causal, scale, bq, bk,
+                    workers, lq, lk, lv, lo_):
     """The (head, query block) items are dealt out in contiguous runs, one run per prange
     iteration (one per thread, with its own scratch); each item owns rows of o and lse.
-    lq, lk, lv, lo_: the layouts of q, k, v and o (see _head)."""
+    lq, lk, lv, lo_: the layouts of q, k, v and o (see _head). fn, gemm: the addresses of
+    _forward_block and of the matmul block routine (see _addresses)."""
     nqb = (tq + bq - 1) // bq
     items, ls = nb * nh * nqb, _row_stride(bk)
     for w in prange(workers):
@@ -267,10 +272,10 @@ def _forward_kernel(q, k, v, o, lse, nb, nh, tq, tk, d, dv, causal, scale, bq, b
         for it in range(w * items // workers, (w + 1) * items // workers):
             bh, i0 = it // nqb, (it % nqb) * bq
             b, h = bh // nh, bh % nh
-            _forward_block(q, k, v, o, lse, _head(lq, b, h), _head(lk, b, h), _head(lv, b, h),
-                           _head(lo_, b, h), bh * tq, lq[3], lk[3], lv[3], lo_[3], i0,
-                           min(bq, tq - i0), tq, tk, d, dv, causal, scale, bk, ls, s, m, l,
-                           bufs)
+            _forward_call(fn, gemm, q, k, v, o, lse, _head(lq, b, h), _head(lk, b, h),
+                          _head(lv, b, h), _head(lo_, b, h), bh * tq, lq[3], lk[3], lv[3],
+                          lo_[3], i0, min(bq, tq - i0), tq, tk, d, dv, causal, scale, bk, ls,
+                          s, m, l, bufs)
 
 
 @jit(inline="always")
@@ -291,8 +296,7 @@ def _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo):
             dr[j] = scale * pr[j] * (dr[j] - di)
 
 
-@jit
-def _backward_head(q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, rq, rk, rv, ro, tq,
+def _backward_head(gemm, q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, rq, rk, rv, ro, tq,
                    tk, d, dv, causal, scale, bq, bk, ls, p, ds, drow, bufs):
     """All gradients of one head: q, dq rows at qo, rq apart; k, dk at ko, rk; v, dv_ at
     vo, rv; o, do at oo, ro; lse at lo. dk, dv_ arrive zeroed."""
@@ -311,24 +315,29 @@ def _backward_head(q, k, v, o, do, lse, dq, dk, dv_, qo, ko, vo, oo, lo, rq, rk,
         for j0 in range(0, j_end, bk):
             nk = min(bk, j_end - j0)
             kj, vj = ko + j0 * rk, vo + j0 * rv
-            _gemm(q, qi, rq, 0, k, kj, rk, 1, p, 0, ls, nq, nk, d, False, bufs)
-            _gemm(do, oi, ro, 0, v, vj, rv, 1, ds, 0, ls, nq, nk, dv, False, bufs)
+            _gemm(gemm, q, qi, rq, 0, k, kj, rk, 1, p, 0, ls, nq, nk, d, False, bufs)
+            _gemm(gemm, do, oi, ro, 0, v, vj, rv, 1, ds, 0, ls, nq, nk, dv, False, bufs)
             _grad_scores(p, ds, nq, nk, ls, i0, j0, off, causal, scale, lse, drow, lo)
-            _gemm(p, 0, ls, 1, do, oi, ro, 0, dv_, vj, rv, nk, dv, nq, True, bufs)
-            _gemm(ds, 0, ls, 1, q, qi, rq, 0, dk, kj, rk, nk, d, nq, True, bufs)
-            _gemm(ds, 0, ls, 0, k, kj, rk, 0, dq, qi, rq, nq, d, nk, not first, bufs)
+            _gemm(gemm, p, 0, ls, 1, do, oi, ro, 0, dv_, vj, rv, nk, dv, nq, True, bufs)
+            _gemm(gemm, ds, 0, ls, 1, q, qi, rq, 0, dk, kj, rk, nk, d, nq, True, bufs)
+            _gemm(gemm, ds, 0, ls, 0, k, kj, rk, 0, dq, qi, rq, nq, d, nk, not first, bufs)
             first = False
         if first:  # no key chunk: these rows see nothing, their dq is 0
             for r in range(nq):
                 dq[qi + r * rq:qi + r * rq + d] = 0
 
 
+BACKWARD_HEAD = Entry(_backward_head, "i" "aaaaaaaaa" "iiiii" "iiii" "iiii" "bf" "iii" "aaa" "B")
+_backward_call = BACKWARD_HEAD.caller()
+
+
 @jit(parallel=True)
-def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv_, nb, nh, tq, tk, d, dv, causal, scale,
-                     bq, bk, workers, lq, lk, lv, lo_):
+def _backward_kernel(fn, gemm, q, k, v, o, do, lse, dq, dk, dv_, nb, nh, tq, tk, d, dv, causal,
+                     scale, bq, bk, workers, lq, lk, lv, lo_):
     """Heads are dealt out in contiguous runs, one run per prange iteration (one per
     thread, with its own scratch); each head owns all of its dq, dk, dv entries (laid out
-    as q, k, v; do as o). dq, dk, dv may be one array (the fused projection's gradient)."""
+    as q, k, v; do as o). dq, dk, dv may be one array (the fused projection's gradient).
+    fn, gemm: the addresses of _backward_head and of the matmul block routine."""
     ls = _row_stride(bk)
     nbh = nb * nh
     for w in prange(workers):
@@ -337,10 +346,15 @@ def _backward_kernel(q, k, v, o, do, lse, dq, dk, dv_, nb, nh, tq, tk, d, dv, ca
         bufs = _tile_buffers(q, bq, bk, d, dv)
         for bh in range(w * nbh // workers, (w + 1) * nbh // workers):
             b, h = bh // nh, bh % nh
-            _backward_head(q, k, v, o, do, lse, dq, dk, dv_, _head(lq, b, h), _head(lk, b, h),
-                           _head(lv, b, h), _head(lo_, b, h), bh * tq, lq[3], lk[3], lv[3],
-                           lo_[3], tq, tk, d, dv, causal, scale, bq, bk, ls, p, ds, drow,
-                           bufs)
+            _backward_call(fn, gemm, q, k, v, o, do, lse, dq, dk, dv_, _head(lq, b, h),
+                           _head(lk, b, h), _head(lv, b, h), _head(lo_, b, h), bh * tq, lq[3],
+                           lk[3], lv[3], lo_[3], tq, tk, d, dv, causal, scale, bq, bk, ls, p, ds,
+                           drow, bufs)
+
+
+def _addresses(entry, x):
+    """(entry's address, the matmul block routine's address) for x's dtype."""
+    return entry.address(x.dtype), mm.GEMM_BLOCK.address(x.dtype)
 
 
 def _flat(x):
@@ -364,7 +378,8 @@ def flash_forward(q, k, v, causal, scale, bq, bk):
     lse = np.empty(b * h * tq, dtype=q.dtype)
     if o.size or lse.size:
         items = b * h * -(-tq // bq)
-        _forward_kernel(_flat(q), _flat(k), _flat(v), o, lse, b, h, tq, tk, d, dv,
+        _forward_kernel(*_addresses(FORWARD_BLOCK, q),
+                        _flat(q), _flat(k), _flat(v), o, lse, b, h, tq, tk, d, dv,
                         bool(causal), q.dtype.type(scale), bq, bk, min(num_threads(), items),
                         _bhtd(b, h, tq, d), _bhtd(b, h, tk, d), _bhtd(b, h, tk, dv),
                         _bhtd(b, h, tq, dv))
@@ -378,7 +393,8 @@ def flash_backward(do, q, k, v, o, lse, causal, scale, bk, bq=None):
     dq = np.zeros(q.size, dtype=q.dtype)
     dk, dv_ = np.zeros(k.size, dtype=q.dtype), np.zeros(v.size, dtype=q.dtype)
     if b * h and tq and tk:
-        _backward_kernel(_flat(q), _flat(k), _flat(v), _flat(o), _flat(do), _flat(lse),
+        _backward_kernel(*_addresses(BACKWARD_HEAD, q),
+                         _flat(q), _flat(k), _flat(v), _flat(o), _flat(do), _flat(lse),
                          dq, dk, dv_, b, h, tq, tk, d, dv, bool(causal),
                          q.dtype.type(scale), bq or BLOCK_Q, bk, min(num_threads(), b * h),
                          _bhtd(b, h, tq, d), _bhtd(b, h, tk, d), _bhtd(b, h, tk, dv),
@@ -403,7 +419,8 @@ def flash_forward_qkv(qkv, n_head, causal, scale, bq, bk):
     if y.size:
         flat = _flat(qkv)
         items = b * n_head * -(-t // bq)
-        _forward_kernel(flat, flat, flat, y, lse, b, n_head, t, t, c // n_head, c // n_head,
+        _forward_kernel(*_addresses(FORWARD_BLOCK, qkv),
+                        flat, flat, flat, y, lse, b, n_head, t, t, c // n_head, c // n_head,
                         bool(causal), qkv.dtype.type(scale), bq, bk,
                         min(num_threads(), items), *_qkv_layouts(t, c, n_head))
     return y.reshape(b, t, c), lse.reshape(b, n_head, t)
@@ -416,7 +433,8 @@ def flash_backward_qkv(dy, qkv, y, lse, n_head, causal, scale, bq, bk):
     dqkv = np.zeros(qkv.size, dtype=qkv.dtype)
     if dqkv.size:
         flat = _flat(qkv)
-        _backward_kernel(flat, flat, flat, _flat(y), _flat(dy), _flat(lse), dqkv, dqkv, dqkv,
+        _backward_kernel(*_addresses(BACKWARD_HEAD, qkv),
+                         flat, flat, flat, _flat(y), _flat(dy), _flat(lse), dqkv, dqkv, dqkv,
                          b, n_head, t, t, c // n_head, c // n_head, bool(causal),
                          qkv.dtype.type(scale), bq, bk, min(num_threads(), b * n_head),
                          *_qkv_layouts(t, c, n_head))

@@ -93,14 +93,15 @@ def _gemm(name, a, ta, b, tb):
 def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
     """Pick the schedule: one thread, whole matrices per thread, or a grid per matrix."""
     blocks = (cpu.MC, cpu.KC, cpu.NC)
+    fn = cpu.GEMM_BLOCK.address(c.dtype)
     threads = num_threads() if s * m * n * k >= _serial_work() else 1
     if threads == 1:
-        cpu.gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, False)
+        cpu.gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, False)
         return
     whole = s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK)
     tm, tn = (1, 1) if whole else _grid(m, n, threads)
     workers = min(threads, s * tm * tn)
-    cpu.gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, False)
+    cpu.gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, False)
 
 
 def _serial_work():

@@ -21,6 +21,7 @@ group of fewer than MR rows are packed. Threads own whole blocks of C (see gemm_
 import numpy as np
 from numba import prange
 
+from ops.native import Entry
 from ops.numba_config import jit
 from ops.simd import (  # noqa: F401  (VEC_BITS and _shuffle_steps: read by tests)
     VEC_BITS,
@@ -218,7 +219,6 @@ def _buffers(c, m, n, k, ta, blocks):
             np.empty(ncap * kb, c.dtype), np.empty(MR * nr, c.dtype))
 
 
-@jit
 def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs,
                 accumulate):
     """C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
@@ -226,8 +226,8 @@ def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, b
     a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls, or
     tiles of bigger arrays: the fused attention kernels call this on their tiles); bufs come
     from `_buffers`, allocated once per thread. With accumulate, C is added to.
-    Callers pass int64 and bool variables, never literal constants: each literal argument
-    type compiles another copy of this whole stack (~1-5 s each on a cold cache).
+    Compiled once per dtype as GEMM_BLOCK and called by address (gemm_call), never linked
+    into its callers: each linked copy cost one more pass of LLVM over this whole stack.
     """
     mc, kc, nc = blocks
     edge, apk, bp, tile = bufs
@@ -266,9 +266,17 @@ def _span(n, parts, i, align):
     return min(n, units * i // parts * align), min(n, units * (i + 1) // parts * align)
 
 
+GEMM_BLOCK = Entry(_gemm_block, "aiiiaiiiaiiiiiiiTBb")
+# gemm_call(fn, <_gemm_block's arguments>): inside kernels, _gemm_block's work through its
+# compiled entry at address fn = GEMM_BLOCK.address(dtype), an indirect call, not a copy
+gemm_call = GEMM_BLOCK.caller()
+
+
 @jit(parallel=True)
-def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, accumulate):
-    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid.
+def gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks,
+                  accumulate):
+    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid;
+    fn: GEMM_BLOCK.address(c.dtype).
 
     The s*tm*tn blocks are dealt out in contiguous runs to `workers` prange iterations (one
     per thread, each with its own scratch), so each thread owns whole blocks of C.
@@ -281,15 +289,14 @@ def gemm_parallel(a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks
             i, block = t // (tm * tn), t % (tm * tn)
             i0, i1 = _span(m, tm, block // tn, MR)
             j0, j1 = _span(n, tn, block % tn, nr)
-            _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                        c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs, accumulate)
+            gemm_call(fn, a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
+                      c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs, accumulate)
 
 
 @jit
-def gemm_serial(a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate):
+def gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
     bufs = _buffers(c, m, n, k, ta, blocks)
-    zero = np.int64(0)  # not the literal 0: that would compile another _gemm_block
     for i in range(s):
-        _gemm_block(a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                    c, i * m * n, n, zero, m, zero, n, k, blocks, bufs, accumulate)
+        gemm_call(fn, a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
+                  c, i * m * n, n, 0, m, 0, n, k, blocks, bufs, accumulate)

@@ -90,8 +90,9 @@ def test_packed_a_transposed_path():
     _check("matmul_tn", a, b)
     c = np.zeros(20 * 300, np.float32)
     blocks = (matmul_cpu.MC, matmul_cpu.KC, matmul_cpu.NC)
-    matmul_cpu.gemm_serial(a.reshape(-1), 20, 1, b.reshape(-1), 300, 0, c, 1, 20, 300, 40, blocks,
-                           False)
+    fn = matmul_cpu.GEMM_BLOCK.address(np.float32)
+    matmul_cpu.gemm_serial(fn, a.reshape(-1), 20, 1, b.reshape(-1), 300, 0, c, 1, 20, 300, 40,
+                           blocks, False)
     np.testing.assert_allclose(c.reshape(20, 300), a.T @ b, rtol=1e-5, atol=1e-4)
 
 
