@@ -19,6 +19,7 @@ import numpy as np
 
 import ops
 import ops.runtime
+import ops.warm
 from engine.models import get_model
 from engine.nn import eval_mode
 from engine.optim import clip_grad_norm, cosine_lr, set_lr
@@ -161,7 +162,8 @@ def train(cfg, *, progress=True):
     directory (what a script reads), progress=False nothing.
 
     Training owns its process: it applies ops.runtime.configure() (Numba's threading layer,
-    one BLAS thread, malloc thresholds) before the first kernel.
+    one BLAS thread, malloc thresholds) before the first kernel. On a cold kernel cache it
+    starts ops.warm's background compile (ENGINE_PRECOMPILE=0 turns it off).
 
     With cfg.out_dir the directory is proved writable and locked (engine.training.rundir)
     before anything else, and held until the end; a new run refuses a directory that
@@ -174,6 +176,8 @@ def train(cfg, *, progress=True):
     ops.runtime.configure()  # a training run owns its process (threads, BLAS, malloc)
     ops.get_device(cfg.device)  # an unknown family or device is refused before the
     get_model(cfg.model)  # directory is created
+    if cfg.device == "cpu" and ops.get_backend() == "numba":
+        ops.warm.start_background()  # a cold kernel cache is filled from both ends at once
     with sigterm_as_interrupt(), interrupts_kept():
         if not cfg.out_dir:
             return _train(cfg, progress)

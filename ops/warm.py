@@ -1,0 +1,118 @@
+"""A cold start compiles on two cores: a second process fills the kernel cache from the far end.
+
+Why: on an empty Numba cache a training run compiles every kernel on its first use, one at
+a time on one core, while the other cores wait. `start_background()` (called by
+engine.training.train) starts `python -m ops.warm`, which compiles the kernels a training step
+and its evaluation need, read from ops/warm_manifest.json, in the reverse of the order the
+step meets them (the greedy decoder, the optimizer, the backward pass, then the forward).
+Numba looks in its disk cache before compiling a new signature, so the training process
+loads what the other process has finished and compiles the rest itself; the two meet in the
+middle. Both write the same cache (its files are replaced atomically), and the compiled
+code is the same whichever process made it, so results do not depend on the timing.
+
+The manifest lists, per stage of a tiny GPT float32 training step, the jitted kernels called
+from Python with their argument types, and the by-address routines (ops/native.py) by name
+and dtype. scripts/warm_manifest.py writes it; a test checks it against a fresh run's, so it
+cannot go stale silently (a stale entry would only cost time: it is compiled and not used).
+ENGINE_PRECOMPILE=0 turns the background process off.
+"""
+
+import ast
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from numba.core import types
+
+MANIFEST = Path(__file__).with_name("warm_manifest.json")
+# the stages of a step in the order the background process compiles them
+ORDER = ("decode", "optimizer", "backward", "forward")
+
+_TYPE_NAMES = {n: getattr(types, n) for n in
+               ("int8", "int16", "int32", "int64", "uint8", "uint64", "float32", "float64",
+                "intp", "none", "Array", "UniTuple", "Tuple")}
+_TYPE_NAMES["bool"] = types.boolean
+
+
+def encode(t):
+    """A Numba argument type as text (its repr), for the manifest."""
+    return repr(t)
+
+
+def decode(text):
+    """The Numba type `encode` wrote: the repr parsed with `ast`, never evaluated, and only
+    the type constructors above are allowed."""
+    def build(node):
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in _TYPE_NAMES:
+            return _TYPE_NAMES[node.id]
+        if isinstance(node, ast.Tuple):
+            return tuple(build(e) for e in node.elts)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("Array", "UniTuple", "Tuple")):
+            args = [build(a) for a in node.args]
+            kwargs = {k.arg: build(k.value) for k in node.keywords}
+            if node.func.id == "Tuple":
+                return types.Tuple(args[0])
+            return _TYPE_NAMES[node.func.id](*args, **kwargs)
+        raise ValueError(f"ops.warm: not a kernel argument type: {ast.unparse(node)!r}")
+    return build(ast.parse(text, mode="eval").body)
+
+
+def _target(module, name):
+    """The dispatcher or Entry `name` of ops module `module`."""
+    if not module.startswith("ops."):
+        raise ValueError(f"ops.warm: {module}.{name} is not an ops kernel")
+    return getattr(importlib.import_module(module), name)
+
+
+def compile_stage(stage):
+    """Compile (or load) every kernel the manifest lists for `stage`; returns their count."""
+    import numpy as np
+    entries = json.loads(MANIFEST.read_text())[stage]
+    for module, name, signature in entries:
+        target = _target(module, name)
+        if isinstance(signature, str):  # a by-address routine: its dtype
+            target.compiled(np.dtype(signature).type)
+        else:
+            target.compile(tuple(decode(t) for t in signature))
+    return len(entries)
+
+
+def _cold():
+    """True when the first jitted kernel the background process would compile is not cached
+    (it is then loaded, which the training process would do anyway)."""
+    manifest = json.loads(MANIFEST.read_text())
+    module, name, signature = next(e for s in ORDER for e in manifest[s]
+                                  if isinstance(e[2], list))
+    dispatcher = _target(module, name)
+    signature = tuple(decode(t) for t in signature)
+    return dispatcher._cache.load_overload(signature, dispatcher.targetctx) is None
+
+
+def start_background():
+    """Start the background compile when the kernel cache is cold (and ENGINE_PRECOMPILE is
+    not 0); returns the process, or None. It runs on its own and ends when done."""
+    if os.environ.get("ENGINE_PRECOMPILE", "1").strip() == "0" or not _cold():
+        return None
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (root, os.environ.get("PYTHONPATH")) if p))
+    return subprocess.Popen([sys.executable, "-m", "ops.warm"], env=env, cwd=root,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def main():
+    import ops.runtime
+    ops.runtime.configure()  # the same threading layer as the training process
+    for stage in ORDER:
+        compile_stage(stage)
+
+
+if __name__ == "__main__":
+    main()
