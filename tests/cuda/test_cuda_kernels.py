@@ -234,23 +234,3 @@ def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
         for g, w in zip(got if isinstance(got, tuple) else (got,),
                         want if isinstance(want, tuple) else (want,)):
             np.testing.assert_allclose(ops.to_host(g), w, err_msg=name, **tol(w.dtype))
-
-
-@pytest.mark.parametrize("threads, tile", [(2, 4), (8, 3)])
-def test_tiled_attention_forward_with_tiles_wider_and_narrower_than_the_block(
-        monkeypatch, on_cuda, threads, tile):
-    """The query-tiled forward (no mask) against the reference: partial last tiles, fully
-    masked rows (Tq > Tk), causal chunks skipped; tiles of more rows than threads."""
-    import ops.cuda as oc
-    from ops.cuda import attention
-    monkeypatch.setattr(launch, "ROW_THREADS", threads)
-    monkeypatch.setattr(attention, "QUERY_TILE", tile)
-    r = np.random.default_rng(7)
-    for causal, tq, tk in ((True, 7, 7), (True, 6, 3), (False, 5, 9), (True, 3, 10)):
-        args = (_x(r, 1, 2, tq, 3), _x(r, 1, 2, tk, 3), _x(r, 1, 2, tk, 2), causal, 0.7, None)
-        want = ops.kernel("attention", backend="numpy")(*args)
-        oc.reset_launch_stats()
-        got = ops.kernel("attention", "cuda")(*on_cuda(args))
-        assert oc.launch_stats()["by_kernel"] == {"forward_tiled_kernel": 1}
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(ops.to_host(g), w, rtol=1e-12, atol=1e-12)
