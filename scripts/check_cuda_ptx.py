@@ -29,8 +29,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import (attention, deferred, elementwise, flash, indexing, launch, loss, matmul,
-                      reduce, rows)
+from ops.cuda import (
+    attention,
+    deferred,
+    elementwise,
+    flash,
+    indexing,
+    launch,
+    loss,
+    matmul,
+    reduce,
+    rows,
+)
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
