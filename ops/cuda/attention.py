@@ -76,7 +76,7 @@ def forward_kernel(dtype):
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
                     s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
-                m_new = rmax(part, t, max(m, s))
+                m_new = rmax(part, t, s if s > m or s != s else m)  # (NaN kept)
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
                     continue
                 alpha = math.exp(m - m_new)  # exp(-inf) = 0 on the first visible chunk
@@ -90,11 +90,11 @@ def forward_kernel(dtype):
                         acc += p[c] * v[b, h, j0 + c, d]
                     o[b, h, i, d] = acc
                 cuda.syncthreads()
-            inv = T(1) / l if l > T(0) else T(0)
+            inv = T(1) / l if l != T(0) else T(0)  # (a NaN l: NaN, as numpy)
             for d in range(t, Dv, nt):
                 o[b, h, i, d] *= inv
             if t == 0:
-                lse[b, h, i] = m + math.log(l) if l > T(0) else T(-math.inf)
+                lse[b, h, i] = m + math.log(l) if l != T(0) else T(-math.inf)
     return kernel
 
 

@@ -151,11 +151,12 @@ def flash_forward_kernel(dtype, D, Dv, bq, C):
                         acc += S[r, c] * Vs[c, d]
                     Os[r, d] = acc
             cuda.syncthreads()
+            # l == 0: no key visible; a NaN l (a NaN score) gives NaN, as numpy does
             for e in range(t, rows * Dv, nt):
                 r, d = e // Dv, e % Dv
-                o[b, h, i0 + r, d] = Os[r, d] / L[r] if L[r] > T(0) else T(0)
+                o[b, h, i0 + r, d] = Os[r, d] / L[r] if L[r] != T(0) else T(0)
             for r in range(t, rows, nt):
-                lse[b, h, i0 + r] = M[r] + math.log(L[r]) if L[r] > T(0) else T(-math.inf)
+                lse[b, h, i0 + r] = M[r] + math.log(L[r]) if L[r] != T(0) else T(-math.inf)
             cuda.syncthreads()  # before the next tile overwrites Qs, Os, M, L
     return kernel
 

@@ -112,3 +112,28 @@ def test_wide_heads_get_smaller_tiles_and_the_widest_the_per_row_kernels(monkeyp
     assert flash.shared_bytes("float32", 128, 128, tile, chunk) <= flash.SHARED_BYTES
     assert flash.shape("float32", 8192, 8192) is None and flash.shape("float32", 0, 4) is None
     assert flash.shared_bytes("float64", 8, 8) == 2 * flash.shared_bytes("float32", 8, 8)
+
+
+@pytest.mark.parametrize("tiled", [True, False])
+def test_a_nan_propagates_through_the_attention_kernels(monkeypatch, on_cuda, tiled):
+    """A NaN in one query row (or key) gives exactly the reference's NaNs in o and lse, and
+    the gradients are NaN wherever the reference's are (never hidden), equal elsewhere where
+    both are finite. (The reference turns a NaN lse into 0 when it recomputes p, so some of
+    its gradients stay finite where ours are NaN; and with a causal or -inf mask, entries
+    cut off from the NaN stay finite here where its dense 0 * NaN makes them NaN: not
+    causal here.)"""
+    if not tiled:
+        monkeypatch.setattr(flash, "SHARED_BYTES", 0)  # the per-row kernels
+    r = np.random.default_rng(6)
+    for which, row in (("q", 2), ("k", 3)):
+        q, k, v, _, scale, mask = _case(r, False, 6, 6, None)
+        (q if which == "q" else k)[0, 1, row, 0] = np.nan
+        want, got, _ = _forward_and_backward((q, k, v, False, scale, mask), on_cuda)
+        for name, g, w in zip(("o", "lse", "dq", "dk", "dv"), got, want, strict=True):
+            msg = f"{which} {name}"
+            assert np.isnan(w).any() and not np.isnan(g[0, 0]).any(), msg  # only head (0, 1)
+            if name in ("o", "lse"):
+                np.testing.assert_array_equal(np.isnan(g), np.isnan(w), err_msg=msg)
+            assert np.isnan(g[np.isnan(w)]).all(), msg
+            both = ~np.isnan(g) & ~np.isnan(w)
+            np.testing.assert_allclose(g[both], w[both], rtol=1e-12, atol=1e-12, err_msg=msg)
