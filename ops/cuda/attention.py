@@ -76,7 +76,7 @@ def forward_kernel(dtype):
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
                     s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
-                m_new = rmax(part, t, s if s > m or s != s else m)  # (NaN kept)
+                m_new = rmax(part, t, s if s > m or math.isnan(s) else m)  # (NaN kept)
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
                     continue
                 alpha = math.exp(m - m_new)  # exp(-inf) = 0 on the first visible chunk
