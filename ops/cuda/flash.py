@@ -39,8 +39,8 @@ from ops.cuda.launch import NUMBA_TYPES, factory
 # chunk; the simulator's are small so that tests cross tile and chunk boundaries.
 TILE = 2 if launch.SIMULATOR else 16
 CHUNK = 2 if launch.SIMULATOR else 32
-# Static shared memory a block may take (the hardware's limit is 48 KiB); wider heads go to
-# the per-row kernels (ops/cuda/attention.py).
+# Static shared memory a block may take (the hardware's limit is 48 KiB): wider heads get
+# smaller tiles and chunks (shape()), the widest the per-row kernels (ops/cuda/attention.py).
 SHARED_BYTES = 46 * 1024
 
 
