@@ -173,6 +173,31 @@ def run_kernels(simulate, repeats):
         tq, tk, tv = f(q), f(k), f(v)
         others["torch"] = _median_ms(lambda: sdpa(tq, tk, tv, is_causal=True), repeats, s)
     _row("kernels", f"attention causal B{B} H{H} T{T} D{D}", f"{ours:.3f} ms", _fmt(others))
+    _attention_fwd_bwd(base, (q, k, v), repeats)
+
+
+def _attention_fwd_bwd(base, qkv, repeats):
+    """Forward and backward of causal attention (ours: the tiled kernels, 3 launches)."""
+    B, H, T, D = qkv[0].shape
+    fwd, bwd = ops.kernel("attention", "cuda"), ops.kernel("attention_backward", "cuda")
+    q, k, v = (ops.to_device(a, "cuda") for a in qkv)
+    do = ops.to_device(np.random.default_rng(1).standard_normal(qkv[0].shape)
+                       .astype(np.float32), "cuda")
+
+    def ours():
+        o, lse = fwd(q, k, v, True, D ** -0.5, None)
+        return bwd(do, q, k, v, o, lse, True, D ** -0.5, None)
+    mine = _median_ms(ours, repeats, _sync)
+    others = {}
+    if "torch" in base:
+        torch, f, s = base["torch"]
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        tq, tk, tv = (f(a).requires_grad_() for a in qkv)
+        tdo = f(ops.to_host(do))
+        others["torch"] = _median_ms(
+            lambda: sdpa(tq, tk, tv, is_causal=True).backward(tdo), repeats, s)
+    _row("kernels", f"attention fwd+bwd causal B{B} H{H} T{T} D{D}", f"{mine:.3f} ms",
+         _fmt(others))
 
 
 def _time_ours(name, args, repeats):

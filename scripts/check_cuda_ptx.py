@@ -29,7 +29,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import attention, deferred, elementwise, indexing, launch, loss, matmul, reduce, rows
+from ops.cuda import (
+    attention,
+    deferred,
+    elementwise,
+    flash,
+    indexing,
+    launch,
+    loss,
+    matmul,
+    reduce,
+    rows,
+)
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
@@ -59,6 +70,7 @@ def cases(dt):
     """(name, kernel, signature) for every kernel at float dtype dt."""
     T = NUMBA_TYPES[dt]
     A4 = types.Array(T, 4, "A")  # attention's (B, H, T, D) strided views
+    fl = (dt, 64, 64) + flash.shape(dt, 64, 64)  # the tiled attention at head size 64
     out = []
     for op in elementwise.UNARY:
         if op in ("bitwise_invert", "logical_not"):
@@ -124,8 +136,12 @@ def cases(dt):
          (a(dt, 2), a(dt, 2), a("int64"), a(dt), a(dt), I)),
         ("attention", attention.forward_kernel(dt),
          (A4, a(dt, 3), A4, A4, A4, B, T, a(dt), I, TUP4, B)),
-        ("attention.tiled", attention.forward_tiled_kernel(dt, 16, 16, attention.QUERY_TILE),
-         (A4, a(dt, 3), A4, A4, A4, B, T)),
+        ("attention.flash", flash.flash_forward_kernel(*fl),
+         (A4, a(dt, 3), A4, A4, A4, B, T, a(dt), I, TUP4, B)),
+        ("attention_backward.flash_dq", flash.flash_dq_kernel(*fl),
+         (A4, a(dt, 3), A4, A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
+        ("attention_backward.flash_dkv", flash.flash_dkv_kernel(*fl),
+         (A4, A4, a(dt, 3), A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("attention_backward.dq", attention.dq_kernel(dt),
          (A4, a(dt, 3), A4, A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("attention_backward.dkv", attention.dkv_kernel(dt),

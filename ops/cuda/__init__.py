@@ -10,13 +10,14 @@ ops/cuda/device.py registers the device (ops.devices imports it on the first
   namespace    the array API namespace (`xp`) over CudaArrays
   matmul       tiled, register-tiled matmul (nn, nt, tn; batched)
   rows         softmax / log-softmax and layer norm, one block per row
-  attention    flash-style fused attention, forward and backward
+  flash        tiled (flash-style) attention, forward and backward, masks included
+  attention    attention a block per row (heads too wide for flash's shared memory)
   kernels      the contract's launchers for the above, registered as "cuda"
   arrays       contiguous, embedding, scatter_add, dropout_mask, adamw_update
   loss         cross-entropy, forward and backward
   memory       the caching allocator (segments, size classes, blocks owned by their views)
   deferred     queued launches run as multi-tensor kernels (copies, column sums, AdamW)
-Counters: memory_stats(), launch_stats() below; docs/cuda.md tells the whole story.
+Counters: memory_stats(), launch_stats() below (and empty_cache()); docs/cuda.md tells the whole story.
 """
 
 
@@ -25,6 +26,13 @@ def memory_stats():
     requests served from the cache, bytes allocated / cached / reserved."""
     from ops.cuda.memory import memory_stats as stats
     return stats()
+
+
+def empty_cache():
+    """Give the cached device memory of every segment with no array in use back to the
+    driver; returns the bytes released (memory_stats()["driver_frees"] counts segments)."""
+    from ops.cuda.memory import empty_cache as release
+    return release()
 
 
 def launch_stats():

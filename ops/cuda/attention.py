@@ -1,4 +1,5 @@
-"""Fused causal attention on the cuda device, flash-style: no (Tq, Tk) score matrix is ever
+"""Fused attention on the cuda device, a block per row: the fallback for heads too wide for
+the tiled kernels' shared memory (ops/cuda/flash.py). No (Tq, Tk) score matrix is ever
 stored; an optional additive mask (broadcastable to (B, H, Tq, Tk)) is read in place.
 
 Every array is a (B, H, T, D) view of any strides, read and written in place: the fused
@@ -21,7 +22,6 @@ p_ij = exp(s_ij - lse_i) chunk by chunk. Causal: query i sees key j iff j <= i +
 
 import math
 
-import numpy as np
 from numba import cuda
 
 from ops.cuda import launch
@@ -76,7 +76,7 @@ def forward_kernel(dtype):
                 s = T(-math.inf)
                 if _visible(i, j, Tq, Tk, causal):
                     s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
-                m_new = rmax(part, t, max(m, s))
+                m_new = rmax(part, t, s if s > m or math.isnan(s) else m)  # (NaN kept)
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
                     continue
                 alpha = math.exp(m - m_new)  # exp(-inf) = 0 on the first visible chunk
@@ -90,102 +90,11 @@ def forward_kernel(dtype):
                         acc += p[c] * v[b, h, j0 + c, d]
                     o[b, h, i, d] = acc
                 cuda.syncthreads()
-            inv = T(1) / l if l > T(0) else T(0)
+            inv = T(1) / l if l != T(0) else T(0)  # (a NaN l: NaN, as numpy)
             for d in range(t, Dv, nt):
                 o[b, h, i, d] *= inv
             if t == 0:
-                lse[b, h, i] = m + math.log(l) if l > T(0) else T(-math.inf)
-    return kernel
-
-
-# Query rows per block of the tiled forward, and the most shared memory its key / value
-# chunk may take (bytes); wider heads fall back to a block per row.
-QUERY_TILE = 2 if launch.SIMULATOR else 16
-TILE_SHARED_BYTES = 40 * 1024
-
-
-def tiled(dtype, D, Dv):
-    """Whether the tiled forward fits shared memory for these head sizes."""
-    return launch.ROW_THREADS * (D + Dv) * np.dtype(dtype).itemsize <= TILE_SHARED_BYTES
-
-
-@factory
-def forward_tiled_kernel(dtype, D, Dv, bq):
-    """Flash-style forward without a mask: a block owns `bq` query rows of one (b, h) and
-    streams K and V through shared memory once per tile (not once per row): per chunk of
-    ROW_THREADS keys, thread t loads key t, then the rows take their turn (scores from
-    shared K, online softmax, P.V from shared V); m and l per row stay in shared memory."""
-    T = NUMBA_TYPES[dtype]
-    nt = launch.ROW_THREADS
-    rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
-
-    @launch.jit
-    def kernel(o, lse, q, k, v, causal, scale):
-        part = cuda.shared.array(nt, T)
-        p = cuda.shared.array(nt, T)
-        Ks = cuda.shared.array((nt, D), T)
-        Vs = cuda.shared.array((nt, Dv), T)
-        mrow = cuda.shared.array(bq, T)
-        lrow = cuda.shared.array(bq, T)
-        t = cuda.threadIdx.x
-        B, H, Tq, _ = o.shape
-        Tk = k.shape[2]
-        tiles = (Tq + bq - 1) // bq
-        for tile in range(cuda.blockIdx.x, B * H * tiles, cuda.gridDim.x):
-            b, h, i0 = tile // (H * tiles), (tile // tiles) % H, (tile % tiles) * bq
-            rows = min(bq, Tq - i0)
-            for r in range(rows):
-                for d in range(t, Dv, nt):
-                    o[b, h, i0 + r, d] = T(0)
-            for r in range(t, bq, nt):
-                mrow[r] = T(-math.inf)
-                lrow[r] = T(0)
-            cuda.syncthreads()
-            # causal: chunks past the tile's last row's diagonal are never loaded
-            hi = Tk if not causal else min(Tk, i0 + rows - 1 + Tk - Tq + 1)
-            for j0 in range(0, hi, nt):
-                cuda.syncthreads()  # the previous chunk's readers are done
-                j = j0 + t
-                if j < Tk:
-                    for d in range(D):
-                        Ks[t, d] = k[b, h, j, d]
-                    for d in range(Dv):
-                        Vs[t, d] = v[b, h, j, d]
-                cuda.syncthreads()
-                n = min(nt, Tk - j0)
-                for r in range(rows):
-                    i = i0 + r
-                    s = T(-math.inf)
-                    if _visible(i, j, Tq, Tk, causal):
-                        s = T(0)
-                        for d in range(D):
-                            s += q[b, h, i, d] * Ks[t, d]
-                        s *= scale
-                    m = mrow[r]
-                    m_new = rmax(part, t, max(m, s))
-                    if m_new == T(-math.inf):  # nothing visible yet (uniform in the block)
-                        continue
-                    alpha = math.exp(m - m_new)
-                    p[t] = math.exp(s - m_new) if s != T(-math.inf) else T(0)
-                    total = rsum(part, t, p[t])  # (syncs: p is complete after it)
-                    for d in range(t, Dv, nt):
-                        acc = o[b, h, i, d] * alpha
-                        for c in range(n):
-                            acc += p[c] * Vs[c, d]
-                        o[b, h, i, d] = acc
-                    cuda.syncthreads()  # every thread has read mrow[r] and p
-                    if t == 0:
-                        lrow[r] = lrow[r] * alpha + total
-                        mrow[r] = m_new
-                    cuda.syncthreads()
-            for r in range(rows):
-                m, l = mrow[r], lrow[r]
-                inv = T(1) / l if l > T(0) else T(0)
-                for d in range(t, Dv, nt):
-                    o[b, h, i0 + r, d] *= inv
-                if t == 0:
-                    lse[b, h, i0 + r] = m + math.log(l) if l > T(0) else T(-math.inf)
-            cuda.syncthreads()  # before the next tile resets mrow and lrow
+                lse[b, h, i] = m + math.log(l) if l != T(0) else T(-math.inf)
     return kernel
 
 

@@ -5,7 +5,7 @@ the kernels in this package, and their register(...) calls at the bottom."""
 import numpy as np
 
 from ops.cuda import attention as att
-from ops.cuda import deferred, launch, rows
+from ops.cuda import deferred, flash, launch, rows
 from ops.cuda import namespace as ns
 from ops.cuda.array import CudaArray, empty
 from ops.cuda.matmul import matmul_cuda, matmul_nt_cuda, matmul_tn_cuda
@@ -103,20 +103,21 @@ def _mask(mask, q, Tk):
 
 def _attention(o, lse, q, k, v, causal, scale, mask):
     """Runs the forward kernel: q, k, v, o (B, H, T, D) views of any strides, read and
-    written in place; lse (B, H, Tq) contiguous."""
+    written in place; lse (B, H, Tq) contiguous. The tiled kernels when the head sizes fit
+    their shared memory, else a block per query row."""
     B, H, Tq, D = q.shape
     Dv = v.shape[3]
-    if (o.size or lse.size) and mask is None and D and Dv and att.tiled(q.dtype, D, Dv):
-        bq = att.QUERY_TILE
-        att.forward_tiled_kernel(q.dtype.name, D, Dv, bq)[rows.row_grid(B * H * -(-Tq // bq))](
-            o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
-            _scalar(q.dtype, scale))
+    if not (o.size or lse.size):
         return
-    if o.size or lse.size:
-        _held, mb, mo, ms, has = _mask(mask, q, k.shape[2])
-        att.forward_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
-            o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
+    _held, mb, mo, ms, has = _mask(mask, q, k.shape[2])
+    args = (o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
             _scalar(q.dtype, scale), mb, mo, ms, has)
+    tc = flash.shape(q.dtype, D, Dv)
+    if tc:
+        flash.flash_forward_kernel(q.dtype.name, D, Dv, *tc)[
+            rows.row_grid(B * H * -(-Tq // tc[0]))](*args)
+    else:
+        att.forward_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](*args)
 
 
 def _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask):
@@ -129,14 +130,21 @@ def _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask):
     _held, mb, mo, ms, has = _mask(mask, q, Tk)
     s = _scalar(q.dtype, scale)
     views = [a.strided() for a in (do, q, k, v)]
+    D, Dv = q.shape[3], v.shape[3]
+    tc = flash.shape(q.dtype, D, Dv)
+    if tc:
+        key, t = (q.dtype.name, D, Dv) + tc, tc[0]
+        dq_k, dkv_k = flash.flash_dq_kernel(*key), flash.flash_dkv_kernel(*key)
+        dq_grid, dkv_grid = rows.row_grid(B * H * -(-Tq // t)), rows.row_grid(B * H * -(-Tk // t))
+    else:
+        dq_k, dkv_k = att.dq_kernel(q.dtype.name), att.dkv_kernel(q.dtype.name)
+        dq_grid, dkv_grid = rows.row_grid(B * H * Tq), rows.row_grid(B * H * Tk)
     if q.size or do.size:
-        att.dq_kernel(q.dtype.name)[rows.row_grid(B * H * Tq)](
-            dq.strided(), delta.dev(), *views, o.strided(), lse.dev(), bool(causal), s, mb,
-            mo, ms, has)
+        dq_k[dq_grid](dq.strided(), delta.dev(), *views, o.strided(), lse.dev(), bool(causal), s,
+                      mb, mo, ms, has)
     if k.size or v.size:
-        att.dkv_kernel(q.dtype.name)[rows.row_grid(B * H * Tk)](
-            dk.strided(), dv.strided(), delta.dev(), *views, lse.dev(), bool(causal), s, mb,
-            mo, ms, has)
+        dkv_k[dkv_grid](dk.strided(), dv.strided(), delta.dev(), *views, lse.dev(), bool(causal),
+                        s, mb, mo, ms, has)
 
 
 def attention_cuda(q, k, v, causal, scale, mask=None):

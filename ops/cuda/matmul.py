@@ -6,15 +6,20 @@ row tile and column tile: no grid dimension can overflow).
 Its (TILE_M / REG_M) x (TILE_N / REG_N) threads each own REG_M x REG_N outputs, rows
 ty + i * (TILE_M / REG_M) and columns tx + j * (TILE_N / REG_N) (strided, so neighbouring
 threads read neighbouring shared-memory words and write neighbouring columns). Per step of
-TILE_K along K, the threads stage A's tile (as As[k, m]) and B's (as Bs[k, n]) in shared
-memory, reading global memory along its contiguous axis whatever the transposition; then each
-thread accumulates its outputs from REG_M + REG_N register values per k (accumulators in
-registers: the loops have constant bounds and unroll). Out-of-range rows, columns and k are
-loaded as 0 and not stored, so any size works. The sums run in k order: deterministic.
+TILE_K along K, each thread accumulates its outputs from REG_M + REG_N register values per k
+(accumulators in registers: the loops have constant bounds and unroll), reading the shared
+tiles (A's as As[k, m], B's as Bs[k, n], one padding column each) through unsigned offsets
+stepped by a constant: no index multiply or negative-index wraparound in the loop, constant
+displacements on every load. Double-buffered: two shared copies of each tile; while one is
+read, the threads' loads of the next k-tile from global memory (along its contiguous axis
+whatever the transposition) are in flight into registers, stored to the other copy after the
+products; one barrier per k-step. Out-of-range rows, columns and k are loaded as 0 and not
+stored, so any size works. The sums run in k order: deterministic.
 """
 
 import math
 
+import numba
 from numba import cuda
 
 from ops.cuda import launch
@@ -45,23 +50,29 @@ def matmul_kernel(dtype, ta, tb, shape=None):
 
 
 def _build(dtype, ta, tb, shape):
-    T = NUMBA_TYPES[dtype]
+    T, U, W = NUMBA_TYPES[dtype], numba.uint32, numba.uint64
     tm, tn, tk, rm, rn = shape
     bx, by = tn // rn, tm // rm
     nt = bx * by
-    tm_pad, tn_pad = tm + 1, tn + 1  # (shared-array shapes must be constants)
+    pa, pb = -(-tm * tk // nt), -(-tn * tk // nt)  # tile elements each thread stages
+    # one padding column: the staging stores walk down a column (stride tm + 1 words, not
+    # tm), so the 32 threads of a warp hit 32 different banks; two buffers of each tile
+    sa, sb = tk * (tm + 1), tk * (tn + 1)
+    sa2, sb2 = 2 * sa, 2 * sb
+    load_a, store_a = _stager(T, ta, tm, tk, nt, pa, True)
+    load_b, store_b = _stager(T, tb, tn, tk, nt, pb, False)
 
     @launch.jit
     def kernel(c, a, b, M, N, K):
-        # one padding column: the staging stores walk down a column (stride tk + 1 words,
-        # not tm), so the 32 threads of a warp hit 32 different banks
-        As = cuda.shared.array((tk, tm_pad), T)
-        Bs = cuda.shared.array((tk, tn_pad), T)
+        As = cuda.shared.array(sa2, T)
+        Bs = cuda.shared.array(sb2, T)
         acc = cuda.local.array((rm, rn), T)
         ar = cuda.local.array(rm, T)
         br = cuda.local.array(rn, T)
+        va = cuda.local.array(pa, T)  # this thread's share of the next tiles
+        vb = cuda.local.array(pb, T)
         t = cuda.threadIdx.x
-        tx, ty = t % bx, t // bx
+        tx, ty = U(t % bx), U(t // bx)
         col_tiles = (N + tn - 1) // tn
         tiles = col_tiles * ((M + tm - 1) // tm)
         # grid-stride over every (batch, row tile, column tile): no grid dimension limit
@@ -71,44 +82,78 @@ def _build(dtype, ta, tb, shape):
             for i in range(rm):
                 for j in range(rn):
                     acc[i, j] = T(0)
+            load_a(va, a, s, m0, 0, M, K, t)
+            load_b(vb, b, s, n0, 0, N, K, t)
+            store_a(As, U(0), va, t)
+            store_b(Bs, U(0), vb, t)
+            cuda.syncthreads()
+            cur = U(0)
             for k0 in range(0, K, tk):
-                for e in range(t, tm * tk, nt):  # stage A's tile
-                    if ta:  # a (K, M): read along m
-                        m, kk = e % tm, e // tm
-                    else:   # a (M, K): read along k
-                        m, kk = e // tk, e % tk
-                    ok = m0 + m < M and k0 + kk < K
-                    if ta:
-                        As[kk, m] = a[s, k0 + kk, m0 + m] if ok else T(0)
-                    else:
-                        As[kk, m] = a[s, m0 + m, k0 + kk] if ok else T(0)
-                for e in range(t, tn * tk, nt):  # stage B's tile
-                    if tb:  # b (N, K): read along k
-                        n, kk = e // tk, e % tk
-                    else:   # b (K, N): read along n
-                        n, kk = e % tn, e // tn
-                    ok = n0 + n < N and k0 + kk < K
-                    if tb:
-                        Bs[kk, n] = b[s, n0 + n, k0 + kk] if ok else T(0)
-                    else:
-                        Bs[kk, n] = b[s, k0 + kk, n0 + n] if ok else T(0)
-                cuda.syncthreads()
+                more = k0 + tk < K
+                if more:  # the next tiles' global loads are in flight during the products
+                    load_a(va, a, s, m0, k0 + tk, M, K, t)
+                    load_b(vb, b, s, n0, k0 + tk, N, K, t)
+                # unsigned shared offsets stepped by a constant: no multiply and no
+                # negative-index wraparound in the loop, constant displacements per load
+                oa, ob = W(cur * U(sa) + ty), W(cur * U(sb) + tx)
                 for kk in range(tk):
                     for i in range(rm):
-                        ar[i] = As[kk, ty + i * by]
+                        ar[i] = As[oa + W(i * by)]
                     for j in range(rn):
-                        br[j] = Bs[kk, tx + j * bx]
+                        br[j] = Bs[ob + W(j * bx)]
                     for i in range(rm):
                         for j in range(rn):
                             acc[i, j] += ar[i] * br[j]
+                    oa += W(tm + 1)
+                    ob += W(tn + 1)
+                cur = U(1) - cur
+                if more:  # into the other buffer: its last readers passed the barrier below
+                    store_a(As, cur * U(sa), va, t)
+                    store_b(Bs, cur * U(sb), vb, t)
                 cuda.syncthreads()
             for i in range(rm):
                 m = m0 + ty + i * by
                 for j in range(rn):
                     n = n0 + tx + j * bx
                     if m < M and n < N:
-                        c[s, m, n] = acc[i, j]
+                        c[numba.uint64(s), numba.uint64(m), numba.uint64(n)] = acc[i, j]
     return kernel
+
+
+def _stager(T, trans, tw, tk, nt, per, is_a):
+    """(load, store) for this thread's share of one (tw rows x tk) tile of x: load(vals, x,
+    s, r0, k0, R, K, t) into registers, reading global memory along its contiguous axis
+    (out-of-range entries: 0); store(S, base, vals, t) to shared offsets base + k * (tw + 1)
+    + row (32-bit arithmetic)."""
+    along_k = trans != is_a  # a (M, K) and b (N, K) (tb) are read along k
+    U, W = numba.uint32, numba.uint64
+
+    @cuda.jit(device=True, inline=True)
+    def place(e):
+        if along_k:
+            return e // tk, e % tk
+        return e % tw, e // tw
+
+    @cuda.jit(device=True, inline=True)
+    def load(vals, x, s, r0, k0, R, K, t):
+        for u in range(per):
+            e = t + u * nt
+            r, kk = place(e)
+            v = T(0)
+            if e < tw * tk and r0 + r < R and k0 + kk < K:
+                # (unsigned indices: no negative-index wraparound code)
+                i, j = W(r0 + r), W(k0 + kk)
+                v = x[W(s), i, j] if is_a != trans else x[W(s), j, i]
+            vals[u] = v
+
+    @cuda.jit(device=True, inline=True)
+    def store(S, base, vals, t):
+        for u in range(per):
+            e = U(t) + U(u * nt)
+            r, kk = place(e)
+            if e < U(tw * tk):
+                S[base + kk * U(tw + 1) + r] = vals[u]
+    return load, store
 
 
 def matmul_batched(a, b, ta, tb):

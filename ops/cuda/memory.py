@@ -13,6 +13,13 @@ A block is owned by a `Block` object that every view of its array holds; when th
 goes, `Block.__del__` returns it to the free list. Kernels run in launch order on one
 stream, so reusing a block after its arrays are gone is safe even while earlier launches
 that used it are still queued on the GPU.
+
+A request with no cached block of its class is carved from the newest segment's untouched
+top, else split from the smallest larger cached block (the rest stays cached as a block of
+its own; free blocks are not merged again), else served by a new segment. `empty_cache()`
+gives every segment with no block in use back to the driver; a driver out-of-memory error
+does that and retries once (with the bare request, not the doubled segment) before raising
+MemoryError.
 """
 
 import numpy as np
@@ -25,19 +32,25 @@ ALIGN = 512  # bytes: block starts (and so element offsets) for every dtype
 # where a segment is a numpy array.
 SEGMENT = (16 if launch.SIMULATOR else 256) << 20
 
-_STATS = {"driver_allocations": 0, "driver_bytes": 0, "requests": 0, "reused": 0,
-          "allocated_bytes": 0, "peak_allocated_bytes": 0}
+_STATS = {"driver_allocations": 0, "driver_bytes": 0, "driver_frees": 0, "requests": 0,
+          "reused": 0, "splits": 0, "allocated_bytes": 0, "peak_allocated_bytes": 0}
 _FREE = {}       # size class (bytes) -> [(segment, byte offset)]
 _SEGMENTS = []   # [Segment], newest last
 
 
+_MADE = [0]      # segments ever made: a segment's index stays unique after releases
+
+
 class Segment:
-    """One driver allocation of `size` bytes, carved from the bottom up."""
-    __slots__ = ("index", "raw", "size", "top", "views")
+    """One driver allocation of `size` bytes, carved from the bottom up; `used`: bytes of
+    its blocks in use."""
+    __slots__ = ("index", "raw", "size", "top", "used", "views")
 
     def __init__(self, size):
         self.raw = cuda.device_array(size, np.uint8)
-        self.size, self.top, self.views, self.index = size, 0, {}, len(_SEGMENTS)
+        self.size, self.top, self.used, self.views = size, 0, 0, {}
+        self.index = _MADE[0]
+        _MADE[0] += 1
         _STATS["driver_allocations"] += 1
         _STATS["driver_bytes"] += size
 
@@ -62,6 +75,7 @@ class Block:
     def __del__(self):
         try:
             _STATS["allocated_bytes"] -= self.size
+            self.segment.used -= self.size
             _FREE.setdefault(self.size, []).append((self.segment, self.offset))
         except (TypeError, AttributeError):  # interpreter shutdown: the module is gone
             pass
@@ -79,31 +93,86 @@ def size_class(nbytes):
 
 def allocate(nbytes):
     """A Block of at least nbytes: a cached one of its size class, else carved from the
-    newest segment, else from a new segment (the only driver allocation)."""
+    newest segment, else split from a larger cached block, else from a new segment (the
+    only driver allocation)."""
     size = size_class(nbytes)
     _STATS["requests"] += 1
     free = _FREE.get(size)
+    newest = _SEGMENTS[-1] if _SEGMENTS else None
     if free:
         segment, offset = free.pop()
         _STATS["reused"] += 1
+    elif newest is not None and newest.top + size <= newest.size:
+        segment, offset, newest.top = newest, newest.top, newest.top + size
+    elif (larger := min((k for k, v in _FREE.items() if k > size and v), default=None)):
+        segment, offset = _FREE[larger].pop()
+        _FREE.setdefault(larger - size, []).append((segment, offset + size))
+        _STATS["reused"] += 1
+        _STATS["splits"] += 1
     else:
-        segment = _SEGMENTS[-1] if _SEGMENTS else None
-        if segment is None or segment.top + size > segment.size:
-            grown = 2 * segment.size if segment else SEGMENT
-            segment = Segment(max(grown, size))
-            _SEGMENTS.append(segment)
-        offset, segment.top = segment.top, segment.top + size
+        segment = _new_segment(max(2 * newest.size if newest else SEGMENT, size), size)
+        offset, segment.top = 0, size
+    segment.used += size
     _STATS["allocated_bytes"] += size
     _STATS["peak_allocated_bytes"] = max(_STATS["peak_allocated_bytes"],
                                          _STATS["allocated_bytes"])
     return Block(segment, offset, size)
 
 
+def _out_of_memory(err):
+    code = getattr(err, "code", None)
+    return "OUT_OF_MEMORY" in str(code) or str(code) == "2"
+
+
+def _new_segment(size, needed):
+    """A new segment of `size` bytes; when the driver is out of memory, the cache goes back
+    to it and one more try asks for `needed` bytes only."""
+    try:
+        segment = Segment(size)
+    except Exception as err:  # (the driver's error type depends on its binding)
+        if not _out_of_memory(err):
+            raise
+        empty_cache()
+        try:
+            segment = Segment(needed)
+        except Exception as again:
+            if not _out_of_memory(again):
+                raise
+            raise MemoryError(f"cuda: out of device memory for {needed} bytes "
+                              f"({_STATS['allocated_bytes']} bytes in use)") from again
+    _SEGMENTS.append(segment)
+    return segment
+
+
+def empty_cache():
+    """Give every segment none of whose blocks is in use back to the driver (their cached
+    blocks leave the cache); returns the bytes released."""
+    idle = [s for s in _SEGMENTS if s.used == 0]
+    if not idle:
+        return 0
+    if not launch.SIMULATOR:
+        cuda.synchronize()  # (queued kernels may still use the memory)
+    gone = {id(s) for s in idle}
+    for size in list(_FREE):
+        _FREE[size] = [(s, o) for s, o in _FREE[size] if id(s) not in gone]
+        if not _FREE[size]:
+            del _FREE[size]
+    _SEGMENTS[:] = [s for s in _SEGMENTS if id(s) not in gone]
+    for s in idle:
+        s.raw = None
+        s.views.clear()
+    if not launch.SIMULATOR:
+        cuda.current_context().deallocations.clear()  # numba frees lazily: free now
+    _STATS["driver_frees"] += len(idle)
+    return sum(s.size for s in idle)
+
+
 def memory_stats():
     """Counters of the allocator: driver_allocations / driver_bytes (segments taken from the
-    driver, never given back), requests and reused (blocks asked for, and how many came from
-    the cache), allocated_bytes (blocks in use, by size class), cached_bytes (freed blocks
-    kept for reuse), reserved_bytes (all segments), peak_allocated_bytes."""
+    driver, ever), driver_frees (segments given back by empty_cache), requests and reused
+    (blocks asked for, and how many came from the cache, splits counted), splits,
+    allocated_bytes (blocks in use, by size class), cached_bytes (freed blocks kept for
+    reuse), reserved_bytes (the segments held now), peak_allocated_bytes."""
     cached = sum(size * len(blocks) for size, blocks in _FREE.items())
     return {**_STATS, "cached_bytes": cached,
             "reserved_bytes": sum(s.size for s in _SEGMENTS), "segments": len(_SEGMENTS)}

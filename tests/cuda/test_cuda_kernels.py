@@ -236,21 +236,19 @@ def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
             np.testing.assert_allclose(ops.to_host(g), w, err_msg=name, **tol(w.dtype))
 
 
-@pytest.mark.parametrize("threads, tile", [(2, 4), (8, 3)])
-def test_tiled_attention_forward_with_tiles_wider_and_narrower_than_the_block(
-        monkeypatch, on_cuda, threads, tile):
-    """The query-tiled forward (no mask) against the reference: partial last tiles, fully
-    masked rows (Tq > Tk), causal chunks skipped; tiles of more rows than threads."""
-    import ops.cuda as oc
-    from ops.cuda import attention
-    monkeypatch.setattr(launch, "ROW_THREADS", threads)
-    monkeypatch.setattr(attention, "QUERY_TILE", tile)
-    r = np.random.default_rng(7)
-    for causal, tq, tk in ((True, 7, 7), (True, 6, 3), (False, 5, 9), (True, 3, 10)):
-        args = (_x(r, 1, 2, tq, 3), _x(r, 1, 2, tk, 3), _x(r, 1, 2, tk, 2), causal, 0.7, None)
-        want = ops.kernel("attention", backend="numpy")(*args)
-        oc.reset_launch_stats()
-        got = ops.kernel("attention", "cuda")(*on_cuda(args))
-        assert oc.launch_stats()["by_kernel"] == {"forward_tiled_kernel": 1}
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(ops.to_host(g), w, rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("tiles", [(4, 4, 2, 2, 2), (6, 4, 4, 2, 2), (8, 8, 8, 4, 4)])
+def test_matmul_through_many_double_buffered_k_tiles(monkeypatch, on_cuda, tiles):
+    """K spanning several k-tiles (odd and even counts, a partial last one), in the three
+    transposition forms, with tiles whose element count the threads do not divide (6 x 4
+    x 4 with 6 threads: the staging guard)."""
+    from ops.cuda import matmul
+    for name, value in zip(("TILE_M", "TILE_N", "TILE_K", "REG_M", "REG_N"), tiles):
+        monkeypatch.setattr(matmul, name, value)
+    r = np.random.default_rng(sum(tiles))
+    for K in (1, tiles[2] * 3, tiles[2] * 2 + 1):
+        a, b = _x(r, 2, 7, K), _x(r, 2, K, 9)
+        cases = (("matmul", a, b), ("matmul_nt", a, np.swapaxes(b, 1, 2).copy()),
+                 ("matmul_tn", np.swapaxes(a, 1, 2).copy(), b))
+        for name, x, y in cases:
+            got = ops.to_host(ops.kernel(name, "cuda")(*on_cuda((x, y))))
+            np.testing.assert_allclose(got, a @ b, rtol=1e-12, atol=1e-12, err_msg=f"{name} {K}")
