@@ -10,8 +10,10 @@ kernels compile or load from the cache) and a second step (what a step costs onc
 "Start to first step" is the wall time from launching the interpreter to the end of the
 first step (the child stamps that moment with the wall clock, which both processes share);
 "exit" is what the child takes after its last line to end (the interpreter's shutdown),
-shown apart because the step is done by then. Then `attn train --steps 1` (the README's command, one step) is timed whole, cold
-and warm, with its data, evaluation and checkpoint.
+shown apart because the step is done by then. Then `attn train --steps 1` (the README's
+command, one step) is timed whole, cold and warm, with its data, evaluation and checkpoint.
+Cold runs are made twice: compiling in the one process, and with ops.warm's background
+process compiling from the other end, as train() does by default (ENGINE_PRECOMPILE).
 """
 
 import argparse
@@ -30,9 +32,10 @@ import json, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, ".")
 import numpy as np
-import engine, ops.runtime
+import engine, ops.runtime, ops.warm
 from engine.models import GPT, GPTConfig
 ops.runtime.configure()  # as attn train does
+background = ops.warm.start_background() if sys.argv[1] == "1" else None  # as train() does
 from engine.optim import AdamW, weight_decay_groups
 t_import = time.perf_counter()
 cfg = GPTConfig.from_name("tiny")
@@ -51,17 +54,19 @@ step()
 t_first, first_done = time.perf_counter(), time.time()
 step()
 t_second = time.perf_counter()
+if background is not None:
+    background.wait()  # (not timed) so that the next measurement runs alone
 print(json.dumps({"import_s": t_import - t0, "build_s": t_build - t_import,
                   "first_step_s": t_first - t_build, "second_step_s": t_second - t_first,
                   "first_done": first_done, "last_line": time.time()}), flush=True)
 """
 
 
-def _child(cache_dir):
+def _child(cache_dir, background):
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
     launched = time.time()
-    out = subprocess.run([sys.executable, "-c", _CHILD], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, "-c", _CHILD, "1" if background else "0"], cwd=ROOT,
+                         env=env, check=True, capture_output=True, text=True).stdout
     ended = time.time()
     row = json.loads(out.strip().splitlines()[-1])
     # the interpreter's own start-up, before the child's first line, counts too
@@ -70,26 +75,57 @@ def _child(cache_dir):
     return row
 
 
-def _attn_train(cache_dir, out_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+def _attn_train(cache_dir, out_dir, background):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, ENGINE_PRECOMPILE="1" if background else "0")
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "cli.py", "train", "--steps", "1", "--out", out_dir],
                    cwd=ROOT, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    _wait_for_background(cache_dir)
+    return wall
+
+
+def _wait_for_background(cache_dir, limit_s=120):
+    """Wait (untimed) until no ops.warm process compiles into cache_dir: training does not
+    wait for it, and the next measurement must run alone."""
+    deadline = time.time() + limit_s
+    while time.time() < deadline:
+        busy = False
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().split(b"\0")
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            busy |= b"ops.warm" in cmd and f"NUMBA_CACHE_DIR={cache_dir}".encode() in env
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def measure():
+    """Each cold row starts from its own empty cache; each warm row reuses the cache the row
+    before it filled. "background" rows run ops.warm's second compiling process, as
+    train() does on a cold cache; the others compile in the training process alone."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        cache = os.path.join(tmp, "cache")
-        os.mkdir(cache)
-        for label in ("cold", "warm"):
-            rows.append({"run": f"first step, {label} cache", **_child(cache)})
-        cache2 = os.path.join(tmp, "cache2")
-        os.mkdir(cache2)
-        for label in ("cold", "warm"):
-            rows.append({"run": f"attn train --steps 1, {label} cache",
-                         "wall_s": _attn_train(cache2, os.path.join(tmp, f"run-{label}"))})
+        for n, background in enumerate((False, True)):
+            cache = os.path.join(tmp, f"step{n}")
+            os.mkdir(cache)
+            how = ", background compile" if background else ", one process"
+            rows.append({"run": f"first step, cold cache{how}", **_child(cache, background)})
+        rows.append({"run": "first step, warm cache", **_child(cache, False)})
+        for n, background in enumerate((False, True)):
+            cache = os.path.join(tmp, f"train{n}")
+            os.mkdir(cache)
+            how = ", background compile" if background else ", one process"
+            rows.append({"run": f"attn train --steps 1, cold cache{how}",
+                         "wall_s": _attn_train(cache, os.path.join(tmp, f"run{n}"),
+                                               background)})
+        rows.append({"run": "attn train --steps 1, warm cache",
+                     "wall_s": _attn_train(cache, os.path.join(tmp, "run-warm"), False)})
     return rows
 
 
