@@ -3,15 +3,17 @@
 Why: on an empty Numba cache a training run compiles every kernel on its first use, one at
 a time on one core, while the other cores wait. `start_background()` (called by
 engine.training.train) starts `python -m ops.warm`, which compiles the kernels a training step
-and its evaluation need, read from ops/warm_manifest.json, in the reverse of the order the
-step meets them (the greedy decoder, the optimizer, the backward pass, then the forward).
-Numba looks in its disk cache before compiling a new signature, so the training process
-loads what the other process has finished and compiles the rest itself; the two meet in the
-middle. Both write the same cache (its files are replaced atomically), and the compiled
-code is the same whichever process made it, so results do not depend on the timing.
+and its evaluation need, read from ops/warm_manifest.json, from the far end: the optimizer's,
+then the backward pass's and the forward pass's in the reverse of the order the step meets
+them, and last the greedy decoder (needed only by the final evaluation, seconds of training
+later). Numba looks in its disk cache before compiling a new signature, so the training
+process loads what the other process has finished and compiles the rest itself; the two meet
+in the middle of the forward pass. Both write the same cache (its files are replaced
+atomically), and the compiled code is the same whichever process made it, so results do not
+depend on the timing (tested: weights bit-identical either way).
 
-The manifest lists, per stage of a tiny GPT float32 training step, the jitted kernels called
-from Python with their argument types, and the by-address routines (ops/native.py) by name
+The manifest lists, per stage of a tiny GPT float32 training step and in the order of first
+use, the jitted kernels called from Python with their argument types, and the by-address routines (ops/native.py) by name
 and dtype. scripts/warm_manifest.py writes it; a test checks it against a fresh run's, so it
 cannot go stale silently (a stale entry would only cost time: it is compiled and not used).
 ENGINE_PRECOMPILE=0 turns the background process off.
@@ -28,8 +30,9 @@ from pathlib import Path
 from numba.core import types
 
 MANIFEST = Path(__file__).with_name("warm_manifest.json")
-# the stages of a step in the order the background process compiles them
-ORDER = ("decode", "optimizer", "backward", "forward")
+# the stages in the order the background process compiles them (each stage's kernels last
+# used first)
+ORDER = ("optimizer", "backward", "forward", "decode")
 
 _TYPE_NAMES = {n: getattr(types, n) for n in
                ("int8", "int16", "int32", "int64", "uint8", "uint64", "float32", "float64",
@@ -74,7 +77,7 @@ def compile_stage(stage):
     """Compile (or load) every kernel the manifest lists for `stage`; returns their count."""
     import numpy as np
     entries = json.loads(MANIFEST.read_text())[stage]
-    for module, name, signature in entries:
+    for module, name, signature in reversed(entries):
         target = _target(module, name)
         if isinstance(signature, str):  # a by-address routine: its dtype
             target.compiled(np.dtype(signature).type)
@@ -87,7 +90,7 @@ def _cold():
     """True when the first jitted kernel the background process would compile is not cached
     (it is then loaded, which the training process would do anyway)."""
     manifest = json.loads(MANIFEST.read_text())
-    module, name, signature = next(e for s in ORDER for e in manifest[s]
+    module, name, signature = next(e for s in ORDER for e in reversed(manifest[s])
                                   if isinstance(e[2], list))
     dispatcher = _target(module, name)
     signature = tuple(decode(t) for t in signature)

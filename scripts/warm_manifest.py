@@ -5,8 +5,9 @@
 
 It records what `attn train` (the default tiny GPT, float32) calls: every jitted ops kernel
 called from Python, with its argument types, and every by-address routine (ops/native.py)
-with its dtype, each under the first stage that used it: forward (training and evaluation),
-backward, optimizer (clipping and AdamW), decode (greedy generation). The record is made in
+with its dtype, each under the first stage that used it, in the order of first use: forward
+(training and evaluation), backward, optimizer (clipping and AdamW), decode (greedy
+generation). The record is made in
 a child process whose kernel cache is warm (a first child warms it), because only there does
 a kernel's load tell it was called from Python: on a cold cache the helpers a kernel
 compiles with are counted too. `--child` prints the record and the kernels that child
@@ -25,23 +26,44 @@ sys.path.insert(0, ROOT)
 
 from ops import warm
 
-_CALLS = set()  # (Entry, dtype) compiled or loaded in this process
+_LOG = []  # (kernel, signature or dtype) in the order this process first asked for them
+
+
+def _name(obj):
+    """(module, name) of an ops kernel or Entry, as its module holds it."""
+    func = getattr(obj, "py_func", obj)
+    module = func.__module__
+    return module, next(n for n, o in vars(sys.modules[module]).items() if o is obj)
+
+
+def _log_first_uses():
+    """Log each kernel's first compile-or-load: a call from Python with a new signature
+    goes through Dispatcher.compile (on a warm cache: the load), a routine through
+    Entry.compiled."""
+    from numba.core.dispatcher import Dispatcher
+
+    import ops.native
+    compile_, compiled = Dispatcher.compile, ops.native.Entry.compiled
+
+    def logged_compile(self, sig):
+        if self.py_func.__module__.startswith("ops."):
+            _LOG.append((self, tuple(warm.encode(t) for t in sig)))
+        return compile_(self, sig)
+
+    def logged_compiled(self, dtype):
+        _LOG.append((self, dtype))
+        return compiled(self, dtype)
+    Dispatcher.compile, ops.native.Entry.compiled = logged_compile, logged_compiled
 
 
 def _record():
-    """Run the stages in this process; returns the manifest dict."""
+    """Run the stages in this process; returns the manifest: per stage, its kernels in the
+    order of first use."""
     import numpy as np
 
-    import ops.native
     import ops.runtime
     ops.runtime.configure()
-    compiled = ops.native.Entry.compiled
-
-    def tracking(self, dtype):
-        _CALLS.add((self, dtype))
-        return compiled(self, dtype)
-    ops.native.Entry.compiled = tracking
-
+    _log_first_uses()
     from engine.generate import generate
     from engine.models import GPT, GPTConfig
     from engine.nn import eval_mode
@@ -56,10 +78,12 @@ def _record():
     manifest, seen = {}, set()
 
     def stage(name):
-        new = _used() - seen
-        seen.update(new)
-        manifest[name] = sorted([m, n, list(s) if isinstance(s, tuple) else s]
-                                for m, n, s in new)
+        manifest[name] = []
+        for obj, sig in _LOG:
+            key = (*_name(obj), list(sig) if isinstance(sig, tuple) else sig.__name__)
+            if repr(key) not in seen:
+                seen.add(repr(key))
+                manifest[name].append(list(key))
 
     with np.errstate(over="ignore", invalid="ignore"):
         _, loss = model(idx, targets)
@@ -73,39 +97,17 @@ def _record():
         stage("optimizer")
         generate(model, idx[:4, :8], 4, greedy=True)
         stage("decode")
-    return {k: manifest[k] for k in warm.ORDER}
+    return manifest
 
 
 def _compiled():
     """The kernels this process compiled rather than loaded from the cache."""
-    from numba.core.registry import CPUDispatcher
-    names = sorted(f"{m}.{n}" for m, mod in list(sys.modules.items())
-                   if m.startswith("ops.") and mod is not None
-                   for n, obj in vars(mod).items()
-                   if isinstance(obj, CPUDispatcher) and obj.__module__ == m
-                   and obj.stats.cache_misses)
-    return names + sorted(f"{entry.__name__} {dtype.__name__}" for entry, dtype in _CALLS
-                          if not entry.compiled(dtype).cache_hits)
-
-
-def _used():
-    """{(module, name, signature or dtype)} of the ops kernels this process has called: the
-    jitted ones from their cache statistics, the by-address ones from _CALLS."""
-    from numba.core.registry import CPUDispatcher
-    used = set()
-    for mod_name, module in list(sys.modules.items()):
-        if not mod_name.startswith("ops.") or module is None:
-            continue
-        for name, obj in vars(module).items():
-            if isinstance(obj, CPUDispatcher) and obj.__module__ == mod_name:
-                stats = obj.stats
-                for sig in set(stats.cache_hits) | set(stats.cache_misses):
-                    used.add((mod_name, name, tuple(warm.encode(t) for t in sig)))
-    for entry, dtype in _CALLS:
-        module = entry.py_func.__module__
-        name = next(n for n, o in vars(sys.modules[module]).items() if o is entry)
-        used.add((module, name, dtype.__name__))
-    return used
+    from numba.core.dispatcher import Dispatcher
+    names = {".".join(_name(obj)) for obj, _ in list(_LOG)
+             if isinstance(obj, Dispatcher) and obj.stats.cache_misses}
+    names |= {f"{obj.__name__} {sig.__name__}" for obj, sig in list(_LOG)
+              if not isinstance(obj, Dispatcher) and not obj.compiled(sig).cache_hits}
+    return sorted(names)
 
 
 def _dumps(manifest):
