@@ -113,9 +113,15 @@ def start_background():
 def main():
     import ops.runtime
     ops.runtime.configure()  # the same threading layer as the training process
+    failed = 0
     for stage in ORDER:
-        compile_stage(stage)
+        try:
+            compile_stage(stage)
+        except Exception as e:  # noqa: BLE001  (the training process meets it and reports it)
+            failed += 1
+            print(f"ops.warm: {stage}: {type(e).__name__}: {e}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
