@@ -13,7 +13,8 @@ first step (the child stamps that moment with the wall clock, which both process
 shown apart because the step is done by then. Then `attn train --steps 1` (the README's
 command, one step) is timed whole, cold and warm, with its data, evaluation and checkpoint.
 Cold runs are made twice: compiling in the one process, and with ops.warm's background
-process compiling from the other end, as train() does by default (ENGINE_PRECOMPILE).
+process compiling from the other end, as train() does when a core is spare (forced here with
+ENGINE_PRECOMPILE=1, so measure on a quiet machine).
 """
 
 import argparse
@@ -63,7 +64,7 @@ print(json.dumps({"import_s": t_import - t0, "build_s": t_build - t_import,
 
 
 def _child(cache_dir, background):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, ENGINE_PRECOMPILE="1" if background else "0")
     launched = time.time()
     out = subprocess.run([sys.executable, "-c", _CHILD, "1" if background else "0"], cwd=ROOT,
                          env=env, check=True, capture_output=True, text=True).stdout

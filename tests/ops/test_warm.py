@@ -55,12 +55,28 @@ def test_precompiled_cache_serves_a_whole_training_step(tmp_path):
     assert record["manifest"] == json.loads(warm.MANIFEST.read_text())
 
 
-def test_start_background_only_on_a_cold_cache(tmp_path, monkeypatch):
+def test_start_background_only_on_a_cold_cache_with_a_spare_core(monkeypatch):
     monkeypatch.delenv("ENGINE_PRECOMPILE", raising=False)
     started = []
     monkeypatch.setattr(warm.subprocess, "Popen", lambda *a, **k: started.append(a) or "p")
+    monkeypatch.setattr(warm, "_spare_core", lambda: True)
     monkeypatch.setattr(warm, "_cold", lambda: False)
     assert warm.start_background() is None and not started
     monkeypatch.setattr(warm, "_cold", lambda: True)
     assert warm.start_background() == "p"
     assert started[0][0][1:] == ["-m", "ops.warm"]
+    monkeypatch.setattr(warm, "_spare_core", lambda: False)  # busy cores: not started...
+    assert warm.start_background() is None and len(started) == 1
+    monkeypatch.setenv("ENGINE_PRECOMPILE", "1")  # ...unless asked for
+    assert warm.start_background() == "p" and len(started) == 2
+
+
+def test_spare_core_reads_the_load(monkeypatch):
+    monkeypatch.setattr(warm.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(warm.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
+    assert warm._spare_core()
+    monkeypatch.setattr(warm.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert not warm._spare_core()
+    monkeypatch.setattr(warm.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(warm.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not warm._spare_core()
