@@ -29,7 +29,10 @@ Measured on the shared 2-core machine (seed 0, wall time includes Numba start-up
                               mirrored source position
   s2s-add  1000 steps         exact match 99.9% (PyTorch twin, benchmarks/twins: 99.5%);
            3000 steps  122 s  100.0%
-  vit      1000 steps  143 s  accuracy 92.7% at lr 2e-3, 94.5% at lr 4e-3, 94.4% at 6e-3
+  gru       600 steps   33 s  exact match 100%; 83% on the mirrored position (a probe reads
+                              its token from either neighbour's state at 98-99%)
+  vit      1000 steps         accuracy 95.2% (seeds 1, 2: 95.9, 96.4) with its recipe (lr
+                              6e-3, batch 192, 100 warm-up steps, cosine to 0)
 """
 
 import argparse
@@ -45,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from engine.training import TrainConfig, load_model, train  # (after the path set-up)
 
 DEFAULT_STEPS = {"reverse": 600, "add": 3000, "text": 1000,  # 600 = TrainConfig default
-                 "gru": 600, "s2s": 600, "s2s-add": 1000, "vit": 2000, "pairs": 600}
+                 "gru": 600, "s2s": 600, "s2s-add": 1000, "vit": 1000, "pairs": 600}
 FAMILY = {"gru": "seq2seq-gru", "s2s": "seq2seq-transformer"}
 TARGETS = {("gpt", "reverse"): 0.99, ("gpt", "add"): 0.95, ("seq2seq-gru", "reverse"): 0.98,
            ("seq2seq-transformer", "reverse"): 0.99, ("seq2seq-transformer", "add"): 0.99}
@@ -101,6 +104,10 @@ def check_task(task, steps, seed, progress, model="gpt", name=None, **options):
             near = alignment_mass(trained, data, window=1)[best]
             row["result"] += f" (need >= 90%), {100 * near:.1f}% within one position of it"
             row["ok"] = row["ok"] and mass[best] >= 0.90
+            probe = neighbour_probe(trained, data)
+            row["result"] += ("; a linear probe reads the mirrored token from the encoder state "
+                              f"one position left / right of it at {100 * probe[-1]:.1f}% / "
+                              f"{100 * probe[1]:.1f}% (itself: {100 * probe[0]:.1f}%)")
     return row
 
 
@@ -133,6 +140,30 @@ def alignment_mass(model, task, n=200, window=0):
                     count += 1
             key = name if name == "alignment" else f"{name}H{h}"
             out[key] = total / count
+    return out
+
+
+def neighbour_probe(model, task, n=1000, train_frac=0.6):
+    """Why the GRU's alignment need not be sharper: how well the bidirectional encoder's
+    state at source position i + k (k = -1, 0, 1) encodes the token x_i. A ridge-regularised
+    linear map from states to one-hot tokens is fitted on the first 60% of n held-out
+    problems and scored on the rest; {k: accuracy}. Near 100% at k = +-1 means attention on
+    a neighbour hands the decoder the same token, so the loss does not sharpen it."""
+    from engine.autograd import no_grad
+    inputs, W = task.held_out(n), task.input_width
+    src = task.batch_of(inputs)[0][:, :W]
+    with no_grad():
+        states = np.array(model.encode(src)["states"].numpy())  # (B, S, 2H)
+    cut, out = int(train_frac * len(inputs)), {}
+    for k in (-1, 0, 1):
+        rows = [(b, i) for b, x in enumerate(inputs) for i in range(W - len(x), W)
+                if W - len(x) <= i + k < W]
+        X = np.array([np.append(states[b, i + k], 1.0) for b, i in rows], np.float64)
+        y = np.array([src[b, i] for b, i in rows])
+        fit = np.array([b < cut for b, _ in rows])
+        Y = np.eye(int(src.max()) + 1)[y[fit]]
+        A = np.linalg.solve(X[fit].T @ X[fit] + 1e-3 * np.eye(X.shape[1]), X[fit].T @ Y)
+        out[k] = float(np.mean(np.argmax(X[~fit] @ A, 1) == y[~fit]))
     return out
 
 

@@ -101,7 +101,7 @@ assert text == "51413." and cross[0].argmax() == 4 and cross[4].argmax() == 0
 # whose final state is classified. Its map `cls` (B, patches) says which patches the class
 # token read in the last layer; `rollout` follows attention through all the layers. A few
 # seconds of training only starts to learn the ten glyph classes (`attn train --model vit`
-# runs 1,000 steps at batch 128), but the maps have their final shape already.
+# runs 1,000 steps at batch 192), but the maps have their final shape already.
 
 # %%
 vit, glyphs, history = train_briefly("vit", "glyphs", {"n_layer": 1, "n_embd": 32}, 40, 3e-3)

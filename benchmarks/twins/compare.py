@@ -1,4 +1,5 @@
-"""Ours beside the PyTorch twin, same rows, steps and learning rate:
+"""Ours beside the PyTorch twin, same rows, steps, learning rate and schedule (and, for the
+ViT, batch size and patch size: the run's TrainConfig, whatever the family's defaults are):
 
     python -m benchmarks.twins.compare --family seq2seq-transformer --task add --steps 1000
     python -m benchmarks.twins.compare --family vit --task glyphs --steps 1000
@@ -29,8 +30,11 @@ def _theirs(args, options, cfg):
     if args.family == "vit":
         from benchmarks.twins import vit as twin
         data = ImageFiles(args.images) if args.images else GlyphImages(seed=args.seed)
+        from engine.models import get_model
+        patch = get_model("vit").config.from_name(cfg.config, **cfg.model_overrides).patch_size
         model = twin.train(data, steps=args.steps, seed=args.seed, lr=cfg.lr,
-                           batch_size=cfg.batch_size)
+                           batch_size=cfg.batch_size, warmup=cfg.warmup_steps,
+                           min_lr=cfg.min_lr, patch=patch)
         n = len(data.held_out(10 ** 9)[1]) if args.images else args.examples
         return twin.accuracy(model, *data.held_out(n))
     if args.family == "seq2seq-gru":

@@ -1,5 +1,6 @@
-"""What every PyTorch twin shares: our warm-up and cosine schedule over torch.optim.AdamW at
-its defaults (but the learning rate), clipping at 1.0, and for the seq2seq twins the training
+"""What every PyTorch twin shares: our warm-up and cosine schedule (the run's own warm-up and
+floor, as TrainConfig resolves them) over torch.optim.AdamW at its defaults (but the learning
+rate), clipping at 1.0, and for the seq2seq twins the training
 on task rows and greedy exact match."""
 
 import math
@@ -11,19 +12,23 @@ from torch import nn
 IGNORE = -100
 
 
-def _lr(step, steps, lr, warmup=50):
+def _lr(step, steps, lr, warmup=50, min_lr=None):
+    min_lr = lr / 10 if min_lr is None else min_lr
+    warmup = min(warmup, steps)
     if step < warmup:
         return lr * (step + 1) / warmup
     frac = (step - warmup) / max(1, steps - warmup)
-    return lr / 10 + 0.5 * (lr - lr / 10) * (1 + math.cos(math.pi * frac))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * frac))
 
 
-def fit(model, batch_loss, *, steps, lr):
-    """Train `model` for `steps` steps; batch_loss(step) -> the loss of that step's batch."""
+def fit(model, batch_loss, *, steps, lr, warmup=50, min_lr=None):
+    """Train `model` for `steps` steps; batch_loss(step) -> the loss of that step's batch.
+    The schedule is TrainConfig's: `warmup` steps up to lr, cosine down to min_lr (None:
+    lr / 10)."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr)
+            g["lr"] = _lr(step, steps, lr, warmup, min_lr)
         loss = batch_loss(step)
         opt.zero_grad()
         loss.backward()

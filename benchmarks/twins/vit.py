@@ -42,12 +42,14 @@ def _prepare(images, mean, std):
     return torch.from_numpy((x - m) / s)
 
 
-def train(data, *, steps, seed=0, lr=4e-3, batch_size=128, threads=1):
-    """Train the twin on an image dataset (GlyphImages or ImageFiles); returns the model."""
+def train(data, *, steps, seed=0, lr=4e-3, batch_size=128, threads=1, warmup=50, min_lr=None,
+          patch=4):
+    """Train the twin on an image dataset (GlyphImages or ImageFiles); returns the model.
+    lr, batch_size, warmup, min_lr and patch are the run's (compare.py passes ours)."""
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     mean, std = data.pixel_stats()
-    model = TwinViT(data.image_size, data.channels, data.num_classes)
+    model = TwinViT(data.image_size, data.channels, data.num_classes, patch=patch)
     model.stats = (mean, std)
     rng = np.random.default_rng(seed)
 
@@ -55,7 +57,7 @@ def train(data, *, steps, seed=0, lr=4e-3, batch_size=128, threads=1):
         images, labels = data.get_batch("train", batch_size, rng)
         return nn.functional.cross_entropy(model(_prepare(images, mean, std)),
                                            torch.from_numpy(labels))
-    return fit(model, batch_loss, steps=steps, lr=lr)
+    return fit(model, batch_loss, steps=steps, lr=lr, warmup=warmup, min_lr=min_lr)
 
 
 @torch.no_grad()

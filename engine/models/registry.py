@@ -14,10 +14,11 @@ Config class (a dataclass):
                                         trainer refuses sizes that would not fit in memory
   config.context_length                 the longest sequence the model takes; a dataset with
                                         no length of its own (text) cuts windows this long
-  Config.TRAIN_DEFAULTS (optional)      {"task", "steps", "lr", "batch_size"}: what
-                                        TrainConfig uses when the user gives none (else
-                                        reverse, 600, 3e-3, 32): the family's natural task
-                                        and its recommended schedule
+  Config.TRAIN_DEFAULTS (optional)      {"task", "steps", "lr", "batch_size",
+                                        "warmup_steps", "min_lr"}: what TrainConfig uses
+                                        when the user gives none (else reverse, 600, 3e-3,
+                                        32, 50, lr / 10): the family's natural task and its
+                                        recommended schedule
   config.for_data(data) -> config        a copy fitted to the dataset: it reads the dataset's
                                         size attributes (token data: vocab_size, seq_len),
                                         grows what must grow (GPT: vocab_size) and raises

@@ -56,11 +56,18 @@ class Seq2SeqGRU(EncoderDecoder, Module):
     Initialisation: PyTorch's defaults, as its reference framework's (and its twin's,
     benchmarks/twins): embeddings normal(0, 1), Linear and GRU weights and biases
     uniform(+-1/sqrt(fan_in)) (the GRU's fan-in is its hidden size). Recurrent models need
-    no residual-depth scaling, and the additive attention starts far from uniform (tanh of
-    unit-scale projections). Measured on reverse, 600 steps: 100% exact match, 83% of each
-    answer step's attention on the mirrored source position and 99.3% within one position
-    of it (the twin: 80.4%); a bidirectional state beside the mirrored one also holds its
-    token, so nothing in the loss sharpens the alignment further (1,200 steps: 80%).
+    no residual-depth scaling. The first alignment is uniform (normalised entropy 0.9997:
+    v's +-1/sqrt(attn_size) keeps the energies near 0), and training sharpens it.
+
+    How sharp, measured on reverse, 600 steps, seed 0: 100% exact match, 83% of each answer
+    step's attention on the mirrored source position and 99.3% within one position of it
+    (the twin: 80.4%). Not sharper, because the bidirectional states overlap: a linear probe
+    reads token x_i from the encoder state at i - 1 at 98% and at i + 1 at 99% (each
+    direction's state one step past x_i still holds it), so attention on a neighbour hands
+    the decoder the same token and the loss has nothing left to sharpen once the answers
+    are right. No initialisation or recipe moved it (seed 0, 600 steps): v 4x larger 79%,
+    v zero 74%, the encoder's update-gate bias -2 / +2 78% / 79%, lr 1.5e-3 / 6e-3 79% /
+    76%, batch 16 / 64 79% / 78%, no weight decay 82%; 1,200 steps 80%.
     """
 
     def __init__(self, config, *, rng=None, dtype=np.float32):

@@ -4,8 +4,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 from engine.training.validate import check_train_config
 
-# What task, steps, lr and batch_size are when neither the user nor the model family says.
-TRAIN_DEFAULTS = {"task": "reverse", "steps": 600, "lr": 3e-3, "batch_size": 32}
+# What task, steps, lr, batch_size, the warm-up and the cosine floor are when neither the
+# user nor the model family says (min_lr None: lr / 10).
+TRAIN_DEFAULTS = {"task": "reverse", "steps": 600, "lr": 3e-3, "batch_size": 32,
+                  "warmup_steps": 50, "min_lr": None}
 
 
 def family_defaults(model):
@@ -45,8 +47,8 @@ class TrainConfig:
     steps: int | None = None  # the run's length; None: the family's (GPT 600)
     batch_size: int | None = None  # examples per step; None: the family's (GPT 32)
     lr: float | None = None  # peak learning rate; None: the family's (see __post_init__)
-    min_lr: float | None = None  # end of the cosine decay; None: lr / 10
-    warmup_steps: int = 50
+    min_lr: float | None = None  # end of the cosine decay; None: the family's (lr / 10)
+    warmup_steps: int | None = None  # None: the family's (50)
     weight_decay: float = 0.1
     betas: tuple = (0.9, 0.99)
     grad_clip: float = 1.0
@@ -61,7 +63,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        # task, steps, lr and batch_size left as None take the model family's recommended
+        # the TRAIN_DEFAULTS fields left as None take the model family's recommended
         # values (family_defaults); fixed here, so saved runs record them.
         unset = [name for name in TRAIN_DEFAULTS if getattr(self, name) is None]
         if unset:

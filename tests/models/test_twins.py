@@ -42,3 +42,16 @@ def test_the_vit_twin_takes_our_images_normalised_alike():
     x = vit._prepare(images, *model.stats).numpy()
     mean, std = data.pixel_stats()
     np.testing.assert_allclose(x, (images[:, None] - mean[0]) / std[0], rtol=1e-5, atol=1e-5)
+
+
+def test_the_twins_schedule_is_the_runs_own():
+    from benchmarks.twins.loop import _lr
+    from engine.optim import cosine_lr
+    from engine.training import TrainConfig
+    for cfg in (TrainConfig(model="vit"), TrainConfig(model="seq2seq-gru")):
+        floor = cfg.lr / 10 if cfg.min_lr is None else cfg.min_lr
+        for step in range(0, cfg.steps, 7):
+            ours = cosine_lr(step, max_lr=cfg.lr, min_lr=floor, warmup_steps=cfg.warmup_steps,
+                             max_steps=cfg.steps)
+            theirs = _lr(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.min_lr)
+            assert theirs == pytest.approx(ours, rel=1e-12, abs=1e-15)

@@ -56,7 +56,9 @@ def test_families_bring_their_training_defaults():
     t = TrainConfig(model="seq2seq-transformer")
     assert t.lr == 1e-3 and t.batch_size == 32
     v = TrainConfig(model="vit", task="glyphs")
-    assert (v.steps, v.lr, v.batch_size) == (2000, 4e-3, 128)
+    assert (v.steps, v.lr, v.batch_size, v.warmup_steps, v.min_lr) == \
+        (1000, 6e-3, 192, 100, 0.0)
+    assert (t.warmup_steps, t.min_lr) == (50, None)  # None: lr / 10
     assert TrainConfig().steps == 600
     assert TrainConfig(model="vit", lr=0.01, batch_size=4).lr == 0.01
     assert TrainConfig.from_dict(v.to_dict()) == v  # saved runs record the values
