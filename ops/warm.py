@@ -16,7 +16,7 @@ The manifest lists, per stage of a tiny GPT float32 training step and in the ord
 use, the jitted kernels called from Python with their argument types, and the by-address routines (ops/native.py) by name
 and dtype. scripts/warm_manifest.py writes it; a test checks it against a fresh run's, so it
 cannot go stale silently (a stale entry would only cost time: it is compiled and not used).
-It starts only when a core is spare (see _spare_core); ENGINE_PRECOMPILE=0 turns it off,
+It starts only when a core is idle (see _spare_core); ENGINE_PRECOMPILE=0 turns it off,
 =1 starts it regardless of the load.
 """
 
@@ -26,6 +26,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from numba.core import types
@@ -98,13 +99,34 @@ def _cold():
     return dispatcher._cache.load_overload(signature, dispatcher.targetctx) is None
 
 
+def _idle_cores(window_s=0.1):
+    """How many cores' worth of CPU time went idle over the next `window_s` seconds (Linux:
+    /proc/stat sampled twice), or None where that cannot be read."""
+    def sample():
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        return ticks[3] + ticks[4], sum(ticks)  # idle + iowait, all
+    try:
+        idle0, total0 = sample()
+        time.sleep(window_s)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    cores = os.cpu_count() or 1
+    return cores * (idle1 - idle0) / max(total1 - total0, 1)
+
+
 def _spare_core():
     """Whether a core is idle enough for a second compiling process: two or more cores this
-    process may use, and a 1-minute load average below one fewer than that. Without a spare
-    core the two processes share one and the first step gets slower (measured: 13.5 s alone
-    against 18.1 s with the background process, on 2 cores with one kept busy)."""
+    process may use, and most of one idle right now (Linux: /proc/stat over 0.1 s; elsewhere
+    the 1-minute load average, which lags). Without a spare core the two processes share one
+    and the first step gets slower (measured: 13.5 s alone against 18.1 s with the
+    background process, on 2 cores with one kept busy)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) >= 2 and os.getloadavg()[0] < cores - 1
+    if (cores or 1) < 2:
+        return False
+    idle = _idle_cores()
+    return idle >= 0.75 if idle is not None else os.getloadavg()[0] < cores - 1
 
 
 def start_background():
@@ -112,7 +134,7 @@ def start_background():
     ENGINE_PRECOMPILE is not 0 (=1 starts it whatever the load); returns the process, or None.
     It runs on its own and ends when done."""
     asked = os.environ.get("ENGINE_PRECOMPILE", "").strip()
-    if asked == "0" or (asked != "1" and not _spare_core()) or not _cold():
+    if asked == "0" or not _cold() or (asked != "1" and not _spare_core()):
         return None
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(

@@ -84,4 +84,9 @@ class TrainConfig:
         kwargs = {k: v for k, v in d.items() if k in known}
         if isinstance(kwargs.get("betas"), list):
             kwargs["betas"] = tuple(kwargs["betas"])
-        return cls(**kwargs)
+        cfg = cls(**kwargs)
+        if "min_lr" in kwargs and kwargs["min_lr"] is None:
+            # a saved None has always meant lr / 10, whatever the family default is today:
+            # a resumed run keeps its schedule
+            cfg.min_lr = None
+        return cfg

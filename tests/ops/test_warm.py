@@ -71,12 +71,22 @@ def test_start_background_only_on_a_cold_cache_with_a_spare_core(monkeypatch):
     assert warm.start_background() == "p" and len(started) == 2
 
 
-def test_spare_core_reads_the_load(monkeypatch):
+def test_spare_core_reads_idle_time_or_the_load(monkeypatch):
     monkeypatch.setattr(warm.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(warm, "_idle_cores", lambda: 1.4)
+    assert warm._spare_core()
+    monkeypatch.setattr(warm, "_idle_cores", lambda: 0.3)
+    assert not warm._spare_core()
+    monkeypatch.setattr(warm, "_idle_cores", lambda: None)  # no /proc/stat: the load average
     monkeypatch.setattr(warm.os, "getloadavg", lambda: (0.3, 0.0, 0.0))
     assert warm._spare_core()
     monkeypatch.setattr(warm.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
     assert not warm._spare_core()
     monkeypatch.setattr(warm.os, "sched_getaffinity", lambda pid: {0})
-    monkeypatch.setattr(warm.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(warm, "_idle_cores", lambda: 1.0)
     assert not warm._spare_core()
+
+
+def test_idle_cores_counts_cores_worth_of_idle_time():
+    idle = warm._idle_cores(0.05)
+    assert idle is None or 0 <= idle <= (os.cpu_count() or 1) + 1e-9

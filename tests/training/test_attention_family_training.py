@@ -62,6 +62,10 @@ def test_families_bring_their_training_defaults():
     assert TrainConfig().steps == 600
     assert TrainConfig(model="vit", lr=0.01, batch_size=4).lr == 0.01
     assert TrainConfig.from_dict(v.to_dict()) == v  # saved runs record the values
+    # a run saved before the ViT's floor became 0 recorded min_lr None, meaning lr / 10:
+    # resuming it keeps that schedule
+    older = TrainConfig.from_dict({**v.to_dict(), "min_lr": None})
+    assert older.min_lr is None and older.lr == v.lr
 
 
 def test_the_gru_learns_to_reverse_short_strings(tmp_path):
