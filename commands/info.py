@@ -111,8 +111,8 @@ def first_compile_note():
     import ops
     if ops.get_backend() != "numba" or kernel_cache()["cached"]:
         return None
-    return ("first run here: the first step compiles the kernels (about 30 s on 2 cores); "
-            "they are cached for every later run")
+    return ("first run here: the first step compiles the kernels (about 10 s on 2 cores, "
+            "15 s on one); they are cached for every later run")
 
 
 def cpu_features():
@@ -188,7 +188,7 @@ def _print(facts):
                   + (f" (running: {t['active']})" if t["active"] else ""))
     c = facts["kernel_cache"]
     table.add_row("kernel cache", f"{c['dir']}: " + ("[green]warm[/]" if c["warm"] else
-                  "[yellow]cold[/] (the first run compiles, ~30 s)") + f"; {c['cached']} of "
+                  "[yellow]cold[/] (the first run compiles, ~10-15 s)") + f"; {c['cached']} of "
                   f"{c['functions']} jitted functions cached, {c['stale']} stale")
     cpu = facts["cpu"]
     table.add_row("cpu", f"{cpu['name']}, {cpu['cores']} cores; " + " ".join(

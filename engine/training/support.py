@@ -75,7 +75,7 @@ def interrupts_kept():
     Numba's compiler calls back into Python from inside LLVM (llvmlite's object-cache hook);
     a KeyboardInterrupt raised in such a callback cannot cross the C frames, so Python prints
     "Exception ignored on calling ctypes callback function" and drops it: a Ctrl-C during a
-    kernel's first compile (the ~30 s first step of a fresh install) was lost and training
+    kernel's first compile (the ~10-15 s first step of a fresh install) was lost and training
     went on (seen once in eleven `timeout` runs). Such exceptions reach sys.unraisablehook;
     this block's hook keeps the KeyboardInterrupts and passes anything else on."""
     previous = sys.unraisablehook
