@@ -125,7 +125,7 @@ def _gemm(fn, a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, m, n, k, acc, bufs):
     matmul block routine's compiled entry at address fn (not a copy compiled into every
     attention kernel: see ops/native.py)."""
     mm.gemm_call(fn, a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, 0, m, 0, n, k,
-                 (mm.MC, mm.KC, mm.NC), bufs, m > 0 and acc)
+                 (mm.MC, mm.KC, mm.NC), bufs, m > 0 and acc, c[:0], False)
 
 
 @jit

@@ -74,34 +74,42 @@ def _dims(name, a, ta, b, tb):
     return (a.shape[0] if a.ndim == 3 else 0), m, n, k
 
 
-def _gemm(name, a, ta, b, tb):
-    """op(a) @ op(b) with the Numba kernels (op = transpose where the flag is set)."""
+def _gemm(name, a, ta, b, tb, bias=None):
+    """op(a) @ op(b) (+ bias along the last axis) with the Numba kernels (op = transpose
+    where the flag is set)."""
     s, m, n, k = _dims(name, a, ta, b, tb)
     batched = a.ndim == 3
     dtype = a.dtype if a.dtype == b.dtype else np.result_type(a, b)
     if dtype.char not in "fd":  # outside the contract (not float32/float64): numpy's answer
-        return np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
+        out = np.matmul(np.swapaxes(a, -1, -2) if ta else a, np.swapaxes(b, -1, -2) if tb else b)
+        return out if bias is None else out + bias
     s = max(s, 1)
     out = np.empty((s, m, n), dtype) if k else np.zeros((s, m, n), dtype)
     if m and n and k:
         a, lda, ta = _operand(a.astype(dtype, copy=False), ta)
         b, ldb, tb = _operand(b.astype(dtype, copy=False), tb)
-        _run(a, lda, ta, b, ldb, tb, out.reshape(-1), s, m, n, k)
+        _run(a, lda, ta, b, ldb, tb, out.reshape(-1), s, m, n, k,
+             cpu.padded_bias(bias, n, dtype))
+    elif bias is not None:  # k == 0: the product is 0, the bias remains
+        out += bias
     return out if batched else out[0]
 
 
-def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k):
+def _run(a, lda, ta, b, ldb, tb, c, s, m, n, k, bias):
     """Pick the schedule: one thread, whole matrices per thread, or a grid per matrix."""
     blocks = (cpu.MC, cpu.KC, cpu.NC)
     fn = cpu.GEMM_BLOCK.address(c.dtype)
     threads = num_threads() if s * m * n * k >= _serial_work() else 1
+    with_bias = bias.size > 0
     if threads == 1:
-        cpu.gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, False)
+        cpu.gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, False, bias,
+                        with_bias)
         return
     whole = s >= threads and (s >= 4 * threads or m * n * k < GRID_WORK)
     tm, tn = (1, 1) if whole else _grid(m, n, threads)
     workers = min(threads, s * tm * tn)
-    cpu.gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, False)
+    cpu.gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks, False,
+                      bias, with_bias)
 
 
 def _serial_work():
@@ -145,6 +153,47 @@ def matmul_tn_cpu(a, b):
     return _gemm("matmul_tn", a, True, b, False)
 
 
+def _check_linear(x, w, b):
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear: x {x.shape} and w {w.shape} must be (N, in) and (out, in)")
+    if b is not None and tuple(b.shape) != (w.shape[0],):
+        raise ValueError(f"linear: bias {b.shape} must be ({w.shape[0]},) for w {w.shape}")
+
+
+def linear_reference(x, w, b):
+    """x @ w^T + b for x (N, in), w (out, in), b (out,) or None: the linear layer's map."""
+    _check_linear(x, w, b)
+    y = matmul_nt_reference(x, w)
+    return y if b is None else y + b
+
+
+def linear_cpu(x, w, b):
+    """x @ w^T + b with the bias added inside the matrix product (its first block starts
+    from it), not by a pass of its own over the output; Numba, no BLAS."""
+    _check_linear(x, w, b)
+    return _gemm("linear", x, False, w, True, bias=b)
+
+
+def sum_rows_reference(x):
+    """The column sums of x (N, C) -> (C,): the bias gradient of a linear layer."""
+    return array_namespace(x).sum(x, axis=0)
+
+
+def sum_rows_cpu(x):
+    """sum_rows with the Numba kernel (matmul_cpu.sum_rows: fixed blocks of rows summed in
+    parallel, then in order: the same result for any thread count)."""
+    if x.ndim != 2 or x.dtype.char not in "fd" or x.shape[0] == 0:
+        return sum_rows_reference(x)
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:  # one compiled form: read-only arrays are another Numba type
+        x = x.copy()
+    return cpu.sum_rows(x)
+
+
+register("linear", "reference", linear_reference)
+register("linear", "cpu", linear_cpu)
+register("sum_rows", "reference", sum_rows_reference)
+register("sum_rows", "cpu", sum_rows_cpu)
 register("matmul", "reference", matmul_reference)
 register("matmul_nt", "reference", matmul_nt_reference)
 register("matmul_tn", "reference", matmul_tn_reference)

@@ -45,18 +45,20 @@ MC, KC, NC = 120, 256, 1024
 # ---- micro-kernel, packing, blocking ----
 
 @jit
-def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
+def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc, bias, bc, ub):
     """c[co + r*ldc + j] (+)= sum_p a[ao + r*rs + p*ks] * bp[bo + p*NR + j], r < MR, j < NR.
 
     A is read in place through strides (rs, ks) or from a packed edge group (rs=1, ks=MR).
     With acc the tile is added to C, else it overwrites C (the first KC block: no zeroing).
-    The 6 x 2 vectors of the tile are twelve locals (registers); per p: two loads of B,
-    six broadcasts of A, twelve FMAs.
+    With ub the sums start from bias[bc + j] instead of 0 (the linear layer's bias, added
+    for free; bias is padded to whole vectors). The 6 x 2 vectors of the tile are twelve
+    locals (registers); per p: two loads of B, six broadcasts of A, twelve FMAs.
     """
     w = lanes(c)
     nr = 2 * w
-    c00 = c01 = c10 = c11 = c20 = c21 = vzero(c)
-    c30 = c31 = c40 = c41 = c50 = c51 = vzero(c)
+    b0, b1 = (vload(bias, bc), vload(bias, bc + w)) if ub else (vzero(c), vzero(c))
+    c00 = c10 = c20 = c30 = c40 = c50 = b0
+    c01 = c11 = c21 = c31 = c41 = c51 = b1
     for p in range(kc):
         b0 = vload(bp, bo + p * nr)
         b1 = vload(bp, bo + p * nr + w)
@@ -82,11 +84,11 @@ def _micro(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
 
 
 @jit
-def _micro1(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc):
+def _micro1(kc, a, ao, rs, ks, bp, bo, c, co, ldc, acc, bias, bc, ub):
     """`_micro` for a tile one vector wide: the first vector of each packed B row only."""
     w = lanes(c)
     nr = 2 * w
-    c0 = c1 = c2 = c3 = c4 = c5 = vzero(c)
+    c0 = c1 = c2 = c3 = c4 = c5 = vload(bias, bc) if ub else vzero(c)
     for p in range(kc):
         b0 = vload(bp, bo + p * nr)
         q = ao + p * ks
@@ -159,7 +161,7 @@ def _pack_rest(src, first, ld, trans, n, p_from, kc, r, buf, base):
 
 
 @jit(inline="always")
-def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
+def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile, bias, bc, ub):
     """c[co + i*ldc + j] (+)= A block (mb x kb; group at row i: a[ao + i*gs]) @ B panel (kb x nb).
 
     j outer, i inner: one B sliver (kb x NR) stays in L1 while A streams from L2. A last
@@ -172,6 +174,7 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
     """
     w = lanes(c)
     nr = 2 * w
+    ub = ub and not acc  # the bias goes in once, with the first KC block of a fresh C
     full = mb // MR * MR
     if full < mb:
         _pack_rows(a, ao + full * gs, rs, ks, mb - full, kb, edge, 0)
@@ -181,11 +184,12 @@ def _macro(a, ao, gs, rs, ks, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
             rows = min(MR, mb - i)
             src, so, r_s, k_s = (a, ao + i * gs, rs, ks) if i < full else (edge, 0, 1, MR)
             if rows == MR and cols == w:  # one vector wide (e.g. a head dimension of 16)
-                _micro1(kb, src, so, r_s, k_s, bp, j * kb, c, co + i * ldc + j, ldc, acc)
+                _micro1(kb, src, so, r_s, k_s, bp, j * kb, c, co + i * ldc + j, ldc, acc, bias,
+                        bc + j, ub)
                 continue
             whole = rows == MR and cols == nr
             dst, do, ld, dacc = (c, co + i * ldc + j, ldc, acc) if whole else (tile, 0, nr, False)
-            _micro(kb, src, so, r_s, k_s, bp, j * kb, dst, do, ld, dacc)
+            _micro(kb, src, so, r_s, k_s, bp, j * kb, dst, do, ld, dacc, bias, bc + j, ub)
             if not whole:
                 _put_tile(tile, rows, cols, c, co + i * ldc + j, ldc, acc)
 
@@ -223,12 +227,13 @@ def _buffers(c, m, n, k, ta, blocks):
 
 
 def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, blocks, bufs,
-                accumulate):
+                accumulate, bias, use_bias):
     """C[i0:i1, j0:j1] (+)= op(A)[i0:i1, :] @ op(B)[:, j0:j1] for one matrix, on one thread.
 
     a, b, c are flat; ao, bo, co are the offsets of this matrix in them (batched calls, or
     tiles of bigger arrays: the fused attention kernels call this on their tiles); bufs come
-    from `_buffers`, allocated once per thread. With accumulate, C is added to.
+    from `_buffers`, allocated once per thread. With accumulate, C is added to; else with
+    use_bias, C[i, j] starts from bias[j] (bias padded by 2 vectors: see padded_bias).
     Compiled once per dtype as GEMM_BLOCK and called by address (gemm_call), never linked
     into its callers: each linked copy cost one more pass of LLVM over this whole stack.
     """
@@ -248,18 +253,19 @@ def _gemm_block(a, ao, lda, ta, b, bo, ldb, tb, c, co, ldc, i0, i1, j0, j1, k, b
             for ic in range(i0, i1, mc):
                 mb = min(mc, i1 - ic)
                 _rows(a, ao + ic * rs + pc * ks, rs, ks, pa, apk, bp, mb, nb, kb,
-                      c, co + ic * ldc + jc, ldc, accumulate or pc > 0, edge, tile)
+                      c, co + ic * ldc + jc, ldc, accumulate or pc > 0, edge, tile, bias, jc,
+                      use_bias)
 
 
 @jit(inline="always")
-def _rows(a, ao, rs, ks, pa, apk, bp, mb, nb, kb, c, co, ldc, acc, edge, tile):
+def _rows(a, ao, rs, ks, pa, apk, bp, mb, nb, kb, c, co, ldc, acc, edge, tile, bias, bc, ub):
     """One mb x kb block of op(A) (op(A)[i, p] = a[ao + i*rs + p*ks]) times the B panel,
     packed into apk first when pa."""
     if pa:
         for g in range((mb + MR - 1) // MR):
             _pack_rows(a, ao + g * MR * rs, rs, ks, min(MR, mb - g * MR), kb, apk, g * MR * kb)
     src, so, gs, r_s, k_s = (apk, 0, kb, 1, MR) if pa else (a, ao, rs, rs, ks)
-    _macro(src, so, gs, r_s, k_s, bp, mb, nb, kb, c, co, ldc, acc, edge, tile)
+    _macro(src, so, gs, r_s, k_s, bp, mb, nb, kb, c, co, ldc, acc, edge, tile, bias, bc, ub)
 
 
 @jit
@@ -269,7 +275,7 @@ def _span(n, parts, i, align):
     return min(n, units * i // parts * align), min(n, units * (i + 1) // parts * align)
 
 
-GEMM_BLOCK = Entry(_gemm_block, "aiiiaiiiaiiiiiiiTBb")
+GEMM_BLOCK = Entry(_gemm_block, "aiiiaiiiaiiiiiiiTBbab")
 # gemm_call(fn, <_gemm_block's arguments>): inside kernels, _gemm_block's work through its
 # compiled entry at address fn = GEMM_BLOCK.address(dtype), an indirect call, not a copy
 gemm_call = GEMM_BLOCK.caller()
@@ -277,7 +283,7 @@ gemm_call = GEMM_BLOCK.caller()
 
 @jit(parallel=True)
 def gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, blocks,
-                  accumulate):
+                  accumulate, bias, use_bias):
     """c (s, m, n) = op(a) @ op(b) for s stacked matrices, each cut into a tm x tn grid;
     fn: GEMM_BLOCK.address(c.dtype).
 
@@ -293,13 +299,51 @@ def gemm_parallel(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, tm, tn, workers, bl
             i0, i1 = _span(m, tm, block // tn, MR)
             j0, j1 = _span(n, tn, block % tn, nr)
             gemm_call(fn, a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                      c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs, accumulate)
+                      c, i * m * n, n, i0, i1, j0, j1, k, blocks, bufs, accumulate, bias,
+                      use_bias)
 
 
 @jit
-def gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate):
-    """c (s, m, n) = op(a) @ op(b) for s stacked matrices, on the calling thread."""
+def gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate, bias,
+                use_bias):
+    """c (s, m, n) = op(a) @ op(b) (+ bias) for s stacked matrices, on the calling thread."""
     bufs = _buffers(c, m, n, k, ta, blocks)
     for i in range(s):
         gemm_call(fn, a, i * (a.size // s), lda, ta, b, i * (b.size // s), ldb, tb,
-                  c, i * m * n, n, 0, m, 0, n, k, blocks, bufs, accumulate)
+                  c, i * m * n, n, 0, m, 0, n, k, blocks, bufs, accumulate, bias, use_bias)
+
+
+def padded_bias(bias, n, dtype):
+    """The bias the kernels read: n values then two vectors of zeros (a tile's loads never
+    leave the array), or an empty array without a bias."""
+    out = np.zeros((n + 2 * lanes_of(dtype)) if bias is not None else 0, dtype)
+    if bias is not None:
+        out[:n] = bias
+    return out
+
+
+def lanes_of(dtype):
+    """Elements of dtype in one vector of the kernels' width."""
+    return VEC_BITS // (8 * np.dtype(dtype).itemsize)
+
+
+SUM_ROWS_BLOCK = 256  # rows per partial sum: fixed, so the result is the same for any thread count
+
+
+@jit(parallel=True)
+def sum_rows(x):
+    """Column sums of x (N, C): blocks of SUM_ROWS_BLOCK rows are summed in parallel into
+    their own partial rows (whole rows added with vector adds), then the partials in order."""
+    n, c = x.shape
+    blocks = max(1, -(-n // SUM_ROWS_BLOCK))
+    partial = np.zeros((blocks, c), x.dtype)
+    for g in prange(blocks):
+        acc = partial[g]
+        for i in range(g * SUM_ROWS_BLOCK, min(n, (g + 1) * SUM_ROWS_BLOCK)):
+            row = x[i]
+            for j in range(c):
+                acc[j] += row[j]
+    out = partial[0].copy()
+    for g in range(1, blocks):
+        out += partial[g]
+    return out

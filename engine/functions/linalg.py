@@ -85,9 +85,7 @@ class LinearOp(Function):
         x2 = _rows(x, w.shape[1])  # (N, in)
         ctx.save_for_backward(x2, w)
         ctx.x_shape = x.shape
-        y = ops.kernel_for("matmul_nt", x)(x2, w)  # (N, out)
-        if b is not None:
-            y += b
+        y = ops.kernel_for("linear", x)(x2, w, b)  # (N, out); the bias inside the product
         return ops.array_namespace(y).reshape(y, x.shape[:-1] + (w.shape[0],))
 
     @staticmethod
@@ -98,5 +96,5 @@ class LinearOp(Function):
         need = ctx.needs_input_grad
         dx = xp.reshape(ops.kernel_for("matmul", g)(g2, w), ctx.x_shape) if need[0] else None
         dw = ops.kernel_for("matmul_tn", g)(g2, x2) if need[1] else None
-        db = xp.sum(g2, axis=0) if len(need) > 2 and need[2] else None
+        db = ops.kernel_for("sum_rows", g)(g2) if len(need) > 2 and need[2] else None
         return dx, dw, db

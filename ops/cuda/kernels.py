@@ -213,6 +213,21 @@ def gelu_backward_cuda(x, dy):
     return ns.gelu_backward(x, dy)
 
 
+# ---- the linear layer: the product, then the bias as before (one launch each) -----------
+
+def linear_cuda(x, w, b):
+    y = matmul_nt_cuda(x, w)
+    if b is not None:
+        y += b
+    return y
+
+
+def sum_rows_cuda(x):
+    return ns.sum(x, axis=0)  # the namespace's column sum (queued: ops/cuda/deferred.py)
+
+
+register("linear", "cuda", linear_cuda)
+register("sum_rows", "cuda", sum_rows_cuda)
 register("matmul", "cuda", matmul_cuda)
 register("matmul_nt", "cuda", matmul_nt_cuda)
 register("matmul_tn", "cuda", matmul_tn_cuda)

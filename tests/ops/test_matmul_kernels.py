@@ -92,7 +92,7 @@ def test_packed_a_transposed_path():
     blocks = (matmul_cpu.MC, matmul_cpu.KC, matmul_cpu.NC)
     fn = matmul_cpu.GEMM_BLOCK.address(np.float32)
     matmul_cpu.gemm_serial(fn, a.reshape(-1), 20, 1, b.reshape(-1), 300, 0, c, 1, 20, 300, 40,
-                           blocks, False)
+                           blocks, False, c[:0], False)
     np.testing.assert_allclose(c.reshape(20, 300), a.T @ b, rtol=1e-5, atol=1e-4)
 
 
@@ -168,3 +168,55 @@ def test_256_bit_kernels_when_forced(tmp_path):
     run = subprocess.run([sys.executable, "-c", _NARROW], check=False, env=env, cwd=root,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, i, o", [(1, 1, 1), (7, 5, 3), (13, 17, 33), (300, 64, 192),
+                                     (64, 300, 40), (9, 0, 4)])
+def test_linear_adds_the_bias_inside_the_product(dtype, n, i, o):
+    # shapes with edge tiles in both directions, one-vector-wide tiles (o = 16 lanes and
+    # less), K over one KC block (300 > KC is covered with small blocks below) and K = 0
+    r = np.random.default_rng(n * 100 + o)
+    x, w, b = (r.standard_normal(s).astype(dtype) for s in ((n, i), (o, i), (o,)))
+    want = x.astype(np.float64) @ w.T.astype(np.float64) + b
+    tol = {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+    np.testing.assert_allclose(mm.linear_cpu(x, w, b), want, **tol)
+    np.testing.assert_allclose(mm.linear_cpu(x, w, None), want - b, **tol)
+    np.testing.assert_allclose(mm.linear_reference(x, w, b), want, **tol)
+
+
+def test_linear_bias_goes_in_once_over_many_k_blocks(monkeypatch):
+    # with KC = 8 the product takes 5 K blocks; only the first may start from the bias
+    monkeypatch.setattr(matmul_cpu, "KC", 8)
+    r = np.random.default_rng(3)
+    x, w, b = r.standard_normal((50, 40)), r.standard_normal((70, 40)), r.standard_normal(70)
+    np.testing.assert_allclose(mm.linear_cpu(x, w, b), x @ w.T + b, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_refuses_shapes_that_do_not_fit():
+    with pytest.raises(ValueError, match=r"linear: bias \(4,\) must be \(3,\)"):
+        mm.linear_cpu(np.ones((2, 5)), np.ones((3, 5)), np.ones(4))
+    with pytest.raises(ValueError, match="linear: x"):
+        mm.linear_reference(np.ones((2, 4)), np.ones((3, 5)), None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 1), (255, 3), (256, 7), (257, 192), (2048, 64), (0, 4)])
+def test_sum_rows_is_the_column_sum(dtype, shape):
+    x = np.random.default_rng(shape[0]).standard_normal(shape).astype(dtype)
+    got = mm.sum_rows_cpu(x)
+    assert got.shape == (shape[1],) and got.dtype == dtype
+    tol = 1e-4 * max(1, shape[0]) ** 0.5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, x.astype(np.float64).sum(axis=0), rtol=tol, atol=tol)
+
+
+def test_sum_rows_does_not_depend_on_the_thread_count():
+    import numba
+    x = np.random.default_rng(0).standard_normal((3000, 50)).astype(np.float32)
+    one = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = mm.sum_rows_cpu(x)
+    finally:
+        numba.set_num_threads(one)
+    np.testing.assert_array_equal(serial, mm.sum_rows_cpu(x))

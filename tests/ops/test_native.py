@@ -74,7 +74,7 @@ def test_parallel_kernels_hold_no_copy_of_the_block_routines():
     q, o, lse = np.ones(32, f32), np.zeros(32, f32), np.zeros(8, f32)
     shape = (1, 1, 8, 8, 4, 4, True, f32(0.5))
     cases = [(mm.gemm_parallel, (gemm, a, 64, 0, a, 64, 0, np.empty_like(a), 1, 64, 64, 64,
-                                 1, 1, 1, blocks, False)),
+                                 1, 1, 1, blocks, False, a[:0], False)),
              (ac._forward_kernel, (ac.FORWARD_BLOCK.address(f32), gemm, q, q, q, o, lse,
                                    *shape, 4, 4, 1, layout, layout, layout, layout)),
              (ac._backward_kernel, (ac.BACKWARD_HEAD.address(f32), gemm, q, q, q, o, o, lse,

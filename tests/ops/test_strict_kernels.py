@@ -83,6 +83,8 @@ def _attention_qkv_backward(causal):
 CASES = {
     "matmul": [lambda r: (_x(r, 4, 3), _x(r, 3, 5)), lambda r: (_x(r, 2, 4, 3), _x(r, 2, 3, 5))],
     "matmul_nt": [lambda r: (_x(r, 4, 3), _x(r, 5, 3)), lambda r: (_x(r, 2, 4, 3), _x(r, 2, 5, 3))],
+    "linear": [lambda r: (_x(r, 4, 3), _x(r, 5, 3), _x(r, 5)), lambda r: (_x(r, 4, 3), _x(r, 5, 3), None)],
+    "sum_rows": [lambda r: (_x(r, 7, 3),), lambda r: (_x(r, 1, 5),)],
     "matmul_tn": [lambda r: (_x(r, 3, 4), _x(r, 3, 5)), lambda r: (_x(r, 2, 3, 4), _x(r, 2, 3, 5))],
     "softmax": [lambda r: (_x(r, 3, 4, 7) * 3,)],
     "softmax_backward": [lambda r: (ops.kernel("softmax", backend="numpy")(_x(r, 3, 7)),
