@@ -90,12 +90,18 @@ def compile_stage(stage):
 
 def _cold():
     """True when the first jitted kernel the background process would compile is not cached
-    (it is then loaded, which the training process would do anyway)."""
-    manifest = json.loads(MANIFEST.read_text())
-    module, name, signature = next(e for s in ORDER for e in reversed(manifest[s])
-                                  if isinstance(e[2], list))
-    dispatcher = _target(module, name)
-    signature = tuple(decode(t) for t in signature)
+    (it is then loaded, which the training process would do anyway). Numba has no public
+    way to ask its disk cache, so this uses the dispatcher's own cache object. A manifest
+    that cannot be read counts as not cold: the background compile is an optimisation,
+    never a reason for training to fail."""
+    try:
+        manifest = json.loads(MANIFEST.read_text())
+        module, name, signature = next(e for s in ORDER for e in reversed(manifest[s])
+                                      if isinstance(e[2], list))
+        dispatcher = _target(module, name)
+        signature = tuple(decode(t) for t in signature)
+    except (OSError, ValueError, KeyError, StopIteration, AttributeError, TypeError):
+        return False
     return dispatcher._cache.load_overload(signature, dispatcher.targetctx) is None
 
 

@@ -36,6 +36,14 @@ def test_manifest_names_only_ops_kernels():
         warm._target("os", "system")
 
 
+def test_a_missing_or_broken_manifest_never_stops_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENGINE_PRECOMPILE", "1")
+    monkeypatch.setattr(warm, "MANIFEST", tmp_path / "absent.json")
+    assert warm.start_background() is None
+    (tmp_path / "absent.json").write_text('{"optimizer": [["ops.optim", "nope", []]]}')
+    assert warm.start_background() is None
+
+
 def test_off_when_asked(monkeypatch):
     monkeypatch.setenv("ENGINE_PRECOMPILE", "0")
     assert warm.start_background() is None
