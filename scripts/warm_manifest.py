@@ -7,10 +7,9 @@ It records what `attn train` (the default tiny GPT, float32) calls: every jitted
 called from Python, with its argument types, and every by-address routine (ops/native.py)
 with its dtype, each under the first stage that used it, in the order of first use: forward
 (training and evaluation), backward, optimizer (clipping and AdamW), decode (greedy
-generation). The record is made in
-a child process whose kernel cache is warm (a first child warms it), because only there does
-a kernel's load tell it was called from Python: on a cold cache the helpers a kernel
-compiles with are counted too. `--child` prints the record and the kernels that child
+generation). The record is made in a child process whose kernel cache is warm (a first
+child warms it), because only there does a kernel's load tell it was called from Python: on
+a cold cache the helpers a kernel compiles with are counted too. `--child` prints the record and the kernels that child
 compiled rather than loaded (tests/ops/test_warm.py runs it after `python -m ops.warm` on an
 empty cache: it must compile nothing).
 """
