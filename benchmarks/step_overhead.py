@@ -14,9 +14,7 @@ replayed arrays); only the time is read.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,14 +69,9 @@ class KernelTape:
 
 
 def median_ms(step, repeats, warmup=3):
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+    """The step's median time in ms, measured as benchmarks/train_step.py measures it."""
+    from benchmarks.train_step import _median_step
+    return 1e3 * _median_step(step, repeats, warmup)
 
 
 def measure(spec, repeats):

@@ -316,15 +316,11 @@ def gemm_serial(fn, a, lda, ta, b, ldb, tb, c, s, m, n, k, blocks, accumulate, b
 def padded_bias(bias, n, dtype):
     """The bias the kernels read: n values then two vectors of zeros (a tile's loads never
     leave the array), or an empty array without a bias."""
-    out = np.zeros((n + 2 * lanes_of(dtype)) if bias is not None else 0, dtype)
+    pad = 2 * VEC_BITS // (8 * np.dtype(dtype).itemsize)
+    out = np.zeros(n + pad if bias is not None else 0, dtype)
     if bias is not None:
         out[:n] = bias
     return out
-
-
-def lanes_of(dtype):
-    """Elements of dtype in one vector of the kernels' width."""
-    return VEC_BITS // (8 * np.dtype(dtype).itemsize)
 
 
 SUM_ROWS_BLOCK = 256  # rows per partial sum: fixed, so the result is the same for any thread count

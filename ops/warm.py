@@ -75,10 +75,15 @@ def _target(module, name):
     return getattr(importlib.import_module(module), name)
 
 
-def compile_stage(stage):
-    """Compile (or load) every kernel the manifest lists for `stage`; returns their count."""
+def _manifest():
+    """The manifest: {stage: [[module, name, argument types or dtype], ...]}."""
+    return json.loads(MANIFEST.read_text())
+
+
+def compile_stage(entries):
+    """Compile (or load) the kernels of one stage's manifest entries, last-used first;
+    returns their count."""
     import numpy as np
-    entries = json.loads(MANIFEST.read_text())[stage]
     for module, name, signature in reversed(entries):
         target = _target(module, name)
         if isinstance(signature, str):  # a by-address routine: its dtype
@@ -95,7 +100,7 @@ def _cold():
     that cannot be read counts as not cold: the background compile is an optimisation,
     never a reason for training to fail."""
     try:
-        manifest = json.loads(MANIFEST.read_text())
+        manifest = _manifest()
         module, name, signature = next(e for s in ORDER for e in reversed(manifest[s])
                                       if isinstance(e[2], list))
         dispatcher = _target(module, name)
@@ -153,10 +158,10 @@ def start_background():
 def main():
     import ops.runtime
     ops.runtime.configure()  # the same threading layer as the training process
-    failed = 0
+    manifest, failed = _manifest(), 0
     for stage in ORDER:
         try:
-            compile_stage(stage)
+            compile_stage(manifest[stage])
         except Exception as e:  # noqa: BLE001  (the training process meets it and reports it)
             failed += 1
             print(f"ops.warm: {stage}: {type(e).__name__}: {e}", file=sys.stderr)
