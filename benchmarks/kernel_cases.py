@@ -265,7 +265,7 @@ def embedding_cases():
 
 # ---------------------------------------------------------------- AdamW
 
-# The tiny model's parameters (../shared/DESIGN.md): wte, wpe, 2 blocks, final LN, head.
+# The tiny model's parameters (GPTConfig.tiny()): wte, wpe, 2 blocks, final LN, head.
 _BLOCK = [(64,), (64,), (64, 192), (192,), (64, 64), (64,),
           (64,), (64,), (64, 256), (256,), (256, 64), (64,)]
 TINY_PARAM_SHAPES = [(64, 64), (64, 64)] + _BLOCK * 2 + [(64,), (64,), (64, 64)]

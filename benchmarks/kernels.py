@@ -193,7 +193,8 @@ def run_separate(quick=False, only=None, compile_times=True, echo=None):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "rows.json")
             cmd = [sys.executable, os.path.abspath(__file__), "--side", side, "--json", path,
-                   "--no-compile"] + (["--quick"] if quick else []) + (["--only", only] if only else [])
+                   "--no-compile"]
+            cmd += (["--quick"] if quick else []) + (["--only", only] if only else [])
             subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
             with open(path) as f:
                 per_side[side] = json.load(f)["results"]

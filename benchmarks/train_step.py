@@ -27,7 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-BATCH = {"tiny": 32, "small": 16}  # the canonical batch sizes (../shared/DESIGN.md)
+BATCH = {"tiny": 32, "small": 16}  # the canonical batch sizes (README, Performance)
 SIDES = ("numba", "numpy", "torch")
 SCALING = [(c, t, layers) for layers in (2, 4) for t in (64, 256, 512) for c in (64, 128, 256, 512)]
 

@@ -1,7 +1,7 @@
 """Write a generated colour image set as an .npz for `attn train --model vit --images`:
 the ten glyph shapes (engine.data.images) drawn in a random ink colour (one channel at
-least bright) on a random dark background, with per-channel noise, 8-bit RGB. The shape is the class; colour is a
-nuisance the model must learn to ignore.
+least bright) on a random dark background, with per-channel noise, 8-bit RGB. The shape is
+the class; colour is a nuisance the model must learn to ignore.
 
     python scripts/make_image_set.py OUT.npz [N] [SEED] [SIZE]
 """

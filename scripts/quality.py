@@ -98,7 +98,8 @@ def check_task(task, steps, seed, progress, model="gpt", name=None, **options):
     if model != "gpt":
         mass = alignment_mass(trained, data)
         best = max(mass, key=mass.get)
-        row["result"] += (f"; attention on the aligned source position{'s' if task == 'add' else ''}: "
+        plural = "s" if task == "add" else ""
+        row["result"] += (f"; attention on the aligned source position{plural}: "
                           + ", ".join(f"{k} {100 * v:.0f}%" for k, v in mass.items()))
         if model == "seq2seq-gru" and task == "reverse":
             near = alignment_mass(trained, data, window=1)[best]

@@ -9,9 +9,9 @@ with its dtype, each under the first stage that used it, in the order of first u
 (training and evaluation), backward, optimizer (clipping and AdamW), decode (greedy
 generation). The record is made in a child process whose kernel cache is warm (a first
 child warms it), because only there does a kernel's load tell it was called from Python: on
-a cold cache the helpers a kernel compiles with are counted too. `--child` prints the record and the kernels that child
-compiled rather than loaded (tests/ops/test_warm.py runs it after `python -m ops.warm` on an
-empty cache: it must compile nothing).
+a cold cache the helpers a kernel compiles with are counted too. `--child` prints the record
+and the kernels that child compiled rather than loaded (tests/ops/test_warm.py runs it after
+`python -m ops.warm` on an empty cache: it must compile nothing).
 """
 
 import argparse

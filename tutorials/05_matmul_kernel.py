@@ -56,7 +56,8 @@ def report(name, seconds, n):
 
 
 n = 32
-A, B = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
+A = rng.standard_normal((n, n)).astype(np.float32)
+B = rng.standard_normal((n, n)).astype(np.float32)
 report("numpy (OpenBLAS)", best_time(np.matmul, A, B), n)
 
 # %% [markdown]
@@ -92,7 +93,8 @@ assert rate(2 * 32 ** 3 / 0.01).strip() == "6.6 MFLOP/s"  # a slow row still rea
 # %%
 matmul_ijp = njit(matmul_python)
 n = 256
-A, B = rng.standard_normal((n, n)).astype(np.float32), rng.standard_normal((n, n)).astype(np.float32)
+A = rng.standard_normal((n, n)).astype(np.float32)
+B = rng.standard_normal((n, n)).astype(np.float32)
 assert np.allclose(matmul_ijp(A, B), A @ B, atol=1e-3)
 report("numba i, j, p", best_time(matmul_ijp, A, B), n)
 report("numpy (OpenBLAS)", best_time(np.matmul, A, B), n)

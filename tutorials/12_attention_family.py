@@ -7,8 +7,8 @@
 #
 # | model | queries | keys/values | score |
 # |---|---|---|---|
-# | seq2seq-gru (Bahdanau 2014) | the decoder's GRU state | the encoder's GRU states | additive: vᵀ tanh(W q + U k) |
-# | seq2seq-transformer (2017) | decoder positions | encoder positions (cross-attention) | q·k / √d |
+# | seq2seq-gru (Bahdanau 2014) | decoder's GRU state | encoder's GRU states | vᵀ tanh(W q + U k) |
+# | seq2seq-transformer (2017) | decoder positions | encoder positions (cross) | q·k / √d |
 # | vit (2020) | image patches and a class token | the same (self-attention) | q·k / √d |
 #
 # We train each briefly on data the project generates and read its attention with the same

@@ -6,4 +6,5 @@ from engine.training.run import load_model
 from engine.training.trainer import NonFiniteLossError, SaveError, train
 from engine.training.validate import ConfigError
 
-__all__ = ["CheckpointError", "ConfigError", "NonFiniteLossError", "SaveError", "TrainConfig", "load_model", "train"]
+__all__ = ["CheckpointError", "ConfigError", "NonFiniteLossError", "SaveError", "TrainConfig",
+           "load_model", "train"]
