@@ -3,6 +3,10 @@
 Host data (Python numbers, lists, numpy arrays) becomes numpy on "cpu"; an array of another
 registered device stays where it is. Engine code does array math only through the device's
 namespace (`ops.array_namespace`) and kernels (`ops.kernel`), so one Tensor class serves all.
+
+This file is the Tensor itself: its data, device and dtype, conversions, and the autodiff entry
+points. Its operators and op methods (t + u, t.sum(), ...) are engine/tensor_methods.py, the
+mixin it inherits.
 """
 
 import numpy as np
