@@ -233,7 +233,7 @@ def _sample_task(args, model, task, rng):
     from rich.table import Table
 
     from engine.data import END
-    from engine.generate import generate
+    from engine.models.generate import generate
     if args.prompt is not None:
         inputs = [task.parse_prompt(args.prompt)]
     else:
@@ -283,7 +283,7 @@ def _sample_text(args, model, vocab, rng):
     from rich.console import Console
     from rich.text import Text
 
-    from engine.generate import generate
+    from engine.models.generate import generate
     prompt = args.prompt if args.prompt is not None else (
         "\n" if "\n" in vocab.stoi else vocab.itos[0])
     if not prompt:

@@ -35,8 +35,8 @@ def _setup(name):
 def time_ours(name, use_cache, repeats):
     import ops.runtime
     ops.runtime.configure()  # as attn sample does
-    from engine.generate import generate
     from engine.models import GPT
+    from engine.models.generate import generate
     cfg, prompt, new = _setup(name)
     model = GPT(cfg, rng=0)
     generate(model, prompt, new, greedy=True, use_cache=use_cache)  # compile / warm up

@@ -135,8 +135,8 @@ def analyse(model, data, text):
 
 def _analyse_task(model, task, text):
     from engine.data import END
-    from engine.generate import generate
     from engine.models import attention_maps
+    from engine.models.generate import generate
     inp = task.parse_prompt(text)  # a DataError (one line) when it is not a problem
     prompt, want = task.prompt(inp), np.append(task.answer(inp), END)
     out = generate(model, prompt[None, :], len(want), greedy=True)[0, len(prompt):]

@@ -51,7 +51,7 @@ def run(args):
 
 
 def _expression(args):
-    from engine.exprgraph import ExprError, evaluate, inputs_for, parse_shape
+    from commands.exprgraph import ExprError, evaluate, inputs_for, parse_shape
     from engine.graph import names_of
     from engine.tensor import Tensor
     if args.model is None and args.shape == [] and not args.expr.strip():

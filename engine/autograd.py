@@ -2,7 +2,8 @@
 
 autograd knows the Tensor class only through `bind_tensor`, called once by engine.tensor when it
 is defined: Functions make Tensors, Tensor methods call Functions, and the binding keeps the
-module graph free of cycles (tensor -> functional -> functions -> autograd).
+module graph free of cycles (tensor -> tensor_methods -> functional -> functions ->
+autograd).
 """
 
 import contextlib

@@ -3,6 +3,10 @@
 Host data (Python numbers, lists, numpy arrays) becomes numpy on "cpu"; an array of another
 registered device stays where it is. Engine code does array math only through the device's
 namespace (`ops.array_namespace`) and kernels (`ops.kernel`), so one Tensor class serves all.
+
+This file is the Tensor itself: its data, device and dtype, conversions, and the autodiff entry
+points. Its operators and op methods (t + u, t.sum(), ...) are engine/tensor_methods.py, the
+mixin it inherits.
 """
 
 import numpy as np
@@ -264,98 +268,6 @@ class Tensor(TensorMethods):
 
     def zero_grad(self):
         self.grad = None
-
-    # ---- operators and methods: one-line wrappers over engine.functional ----------------
-    def __add__(self, other):
-        return F.add(self, other)
-
-    def __radd__(self, other):
-        return F.add(other, self)
-
-    def __sub__(self, other):
-        return F.sub(self, other)
-
-    def __rsub__(self, other):
-        return F.sub(other, self)
-
-    def __mul__(self, other):
-        return F.mul(self, other)
-
-    def __rmul__(self, other):
-        return F.mul(other, self)
-
-    def __truediv__(self, other):
-        return F.div(self, other)
-
-    def __rtruediv__(self, other):
-        return F.div(other, self)
-
-    def __neg__(self):
-        return F.neg(self)
-
-    def __pow__(self, exponent):
-        return F.pow(self, exponent)
-
-    def __matmul__(self, other):
-        return F.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return F.matmul(other, self)
-
-    def __getitem__(self, index):
-        return F.getitem(self, index)
-
-    def exp(self):
-        return F.exp(self)
-
-    def log(self):
-        return F.log(self)
-
-    def sqrt(self):
-        return F.sqrt(self)
-
-    def tanh(self):
-        return F.tanh(self)
-
-    def relu(self):
-        return F.relu(self)
-
-    def gelu(self):
-        return F.gelu(self)
-
-    def sum(self, axis=None, keepdims=False):
-        return F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return F.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return F.max(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        return F.reshape(self, *shape)
-
-    def view(self, *shape):
-        return F.reshape(self, *shape)
-
-    def permute(self, *axes):
-        return F.permute(self, *axes)
-
-    def transpose(self, axis1=None, axis2=None):
-        return F.transpose(self, axis1, axis2)
-
-    @property
-    def T(self):
-        return F.transpose(self)
-
-    def softmax(self, axis=-1):
-        return F.softmax(self, axis=axis)
-
-    def log_softmax(self, axis=-1):
-        return F.log_softmax(self, axis=axis)
-
-    def masked_fill(self, mask, value):
-        return F.masked_fill(self, mask, value)
 
 
 autograd.bind_tensor(Tensor, as_operands)

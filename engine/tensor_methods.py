@@ -1,6 +1,10 @@
-"""The Tensor methods and operators beyond the core ones: one-line wrappers over
-engine.functional (numpy names, and PyTorch's where people type them), kept apart so
-engine/tensor.py stays readable. Tensor inherits them."""
+"""Tensor's operator and method surface: every operator (+ - * / ** @ [] == < % & ...) and
+every op method (t.sum(), t.reshape(), t.softmax(), ...), each a one-line call of
+engine.functional (numpy names, and PyTorch's where people type them). Tensor inherits them.
+
+Split by concept, not by length: engine/tensor.py is the Tensor itself (its data, device and
+dtype, conversions, and the autodiff entry points), this file is how ops are spelled on it, so
+an op added to engine.functional gets its method here and nowhere else."""
 
 import numpy as np
 
@@ -14,11 +18,68 @@ def _operand(x):
 
 
 class TensorMethods:
-    """Mixed into Tensor: comparisons, logic, more math, reductions and shape ops."""
+    """Mixed into Tensor: its operators, then its op methods, grouped as engine/functions."""
 
     __slots__ = ()
     __hash__ = object.__hash__  # defining __eq__ would otherwise drop it
 
+    # ---- operators: arithmetic -------------------------------------------------------------------
+    def __add__(self, other):
+        return F.add(self, other)
+
+    def __radd__(self, other):
+        return F.add(other, self)
+
+    def __sub__(self, other):
+        return F.sub(self, other)
+
+    def __rsub__(self, other):
+        return F.sub(other, self)
+
+    def __mul__(self, other):
+        return F.mul(self, other)
+
+    def __rmul__(self, other):
+        return F.mul(other, self)
+
+    def __truediv__(self, other):
+        return F.div(self, other)
+
+    def __rtruediv__(self, other):
+        return F.div(other, self)
+
+    def __floordiv__(self, other):
+        return F.floor_divide(self, other)
+
+    def __rfloordiv__(self, other):
+        return F.floor_divide(other, self)
+
+    def __mod__(self, other):
+        return F.remainder(self, other)
+
+    def __rmod__(self, other):
+        return F.remainder(other, self)
+
+    def __neg__(self):
+        return F.neg(self)
+
+    def __pow__(self, exponent):
+        return F.pow(self, exponent)
+
+    def __rpow__(self, base):
+        return F.pow(base, self)
+
+    def __abs__(self):
+        return F.abs(self)
+
+    def __matmul__(self, other):
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return F.matmul(other, self)
+
+
+    # ---- operators: comparison and logic ---------------------------------------------------------
     def __bool__(self):
         if self.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous: "
@@ -43,24 +104,6 @@ class TensorMethods:
     def __ge__(self, other):
         return F.greater_equal(self, other) if _operand(other) else NotImplemented
 
-    def __floordiv__(self, other):
-        return F.floor_divide(self, other)
-
-    def __rfloordiv__(self, other):
-        return F.floor_divide(other, self)
-
-    def __mod__(self, other):
-        return F.remainder(self, other)
-
-    def __rmod__(self, other):
-        return F.remainder(other, self)
-
-    def __rpow__(self, base):
-        return F.pow(base, self)
-
-    def __abs__(self):
-        return F.abs(self)
-
     def __invert__(self):
         return F.logical_not(self)
 
@@ -79,41 +122,18 @@ class TensorMethods:
     def __xor__(self, other):
         return F.logical_xor(self, other)
 
+
+    # ---- operators: indexing ---------------------------------------------------------------------
+    def __getitem__(self, index):
+        return F.getitem(self, index)
+
+
+    # ---- arithmetic ------------------------------------------------------------------------------
     def abs(self):
         return F.abs(self)
 
     def sign(self):
         return F.sign(self)
-
-    def sigmoid(self):
-        return F.sigmoid(self)
-
-    def silu(self):
-        return F.silu(self)
-
-    def softplus(self):
-        return F.softplus(self)
-
-    def erf(self):
-        return F.erf(self)
-
-    def sin(self):
-        return F.sin(self)
-
-    def cos(self):
-        return F.cos(self)
-
-    def log2(self):
-        return F.log2(self)
-
-    def log1p(self):
-        return F.log1p(self)
-
-    def expm1(self):
-        return F.expm1(self)
-
-    def rsqrt(self):
-        return F.rsqrt(self)
 
     def floor(self):
         return F.floor(self)
@@ -123,21 +143,6 @@ class TensorMethods:
 
     def round(self):
         return F.round(self)
-
-    def isnan(self):
-        return F.isnan(self)
-
-    def isinf(self):
-        return F.isinf(self)
-
-    def isfinite(self):
-        return F.isfinite(self)
-
-    def logical_not(self):
-        return F.logical_not(self)
-
-    def leaky_relu(self, negative_slope=0.01):
-        return F.leaky_relu(self, negative_slope)
 
     def clip(self, a_min=None, a_max=None):
         return F.clip(self, a_min, a_max)
@@ -154,6 +159,69 @@ class TensorMethods:
     def minimum(self, other):
         return F.minimum(self, other)
 
+
+    # ---- unary math ------------------------------------------------------------------------------
+    def exp(self):
+        return F.exp(self)
+
+    def log(self):
+        return F.log(self)
+
+    def log2(self):
+        return F.log2(self)
+
+    def log1p(self):
+        return F.log1p(self)
+
+    def expm1(self):
+        return F.expm1(self)
+
+    def sqrt(self):
+        return F.sqrt(self)
+
+    def rsqrt(self):
+        return F.rsqrt(self)
+
+    def sin(self):
+        return F.sin(self)
+
+    def cos(self):
+        return F.cos(self)
+
+    def tanh(self):
+        return F.tanh(self)
+
+    def erf(self):
+        return F.erf(self)
+
+
+    # ---- activations -----------------------------------------------------------------------------
+    def relu(self):
+        return F.relu(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return F.leaky_relu(self, negative_slope)
+
+    def sigmoid(self):
+        return F.sigmoid(self)
+
+    def silu(self):
+        return F.silu(self)
+
+    def softplus(self):
+        return F.softplus(self)
+
+    def gelu(self):
+        return F.gelu(self)
+
+    def softmax(self, axis=-1):
+        return F.softmax(self, axis=axis)
+
+    def log_softmax(self, axis=-1):
+        return F.log_softmax(self, axis=axis)
+
+
+    # ---- comparison and logic --------------------------------------------------------------------
     def eq(self, other):
         return F.eq(self, other)
 
@@ -181,6 +249,29 @@ class TensorMethods:
     def logical_xor(self, other):
         return F.logical_xor(self, other)
 
+    def logical_not(self):
+        return F.logical_not(self)
+
+    def isnan(self):
+        return F.isnan(self)
+
+    def isinf(self):
+        return F.isinf(self)
+
+    def isfinite(self):
+        return F.isfinite(self)
+
+
+    # ---- reductions ------------------------------------------------------------------------------
+    def sum(self, axis=None, keepdims=False):
+        return F.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return F.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return F.max(self, axis=axis, keepdims=keepdims)
+
     def min(self, axis=None, keepdims=False):
         return F.min(self, axis=axis, keepdims=keepdims)
 
@@ -190,11 +281,20 @@ class TensorMethods:
     def argmin(self, axis=None, keepdims=False):
         return F.argmin(self, axis=axis, keepdims=keepdims)
 
+    def var(self, axis=None, keepdims=False, correction=0):
+        return F.var(self, axis=axis, keepdims=keepdims, correction=correction)
+
+    def std(self, axis=None, keepdims=False, correction=0):
+        return F.std(self, axis=axis, keepdims=keepdims, correction=correction)
+
     def logsumexp(self, axis=None, keepdims=False):
         return F.logsumexp(self, axis=axis, keepdims=keepdims)
 
     def prod(self, axis=None, keepdims=False):
         return F.prod(self, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return F.cumsum(self, axis=axis)
 
     def any(self, axis=None, keepdims=False):
         return F.any(self, axis=axis, keepdims=keepdims)
@@ -202,14 +302,23 @@ class TensorMethods:
     def all(self, axis=None, keepdims=False):
         return F.all(self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims=False, correction=0):
-        return F.var(self, axis=axis, keepdims=keepdims, correction=correction)
 
-    def std(self, axis=None, keepdims=False, correction=0):
-        return F.std(self, axis=axis, keepdims=keepdims, correction=correction)
+    # ---- shape -----------------------------------------------------------------------------------
+    def reshape(self, *shape):
+        return F.reshape(self, *shape)
 
-    def cumsum(self, axis=None):
-        return F.cumsum(self, axis=axis)
+    def view(self, *shape):
+        return F.reshape(self, *shape)
+
+    def permute(self, *axes):
+        return F.permute(self, *axes)
+
+    def transpose(self, axis1=None, axis2=None):
+        return F.transpose(self, axis1, axis2)
+
+    @property
+    def T(self):
+        return F.transpose(self)
 
     def squeeze(self, axis=None):
         return F.squeeze(self, axis)
@@ -241,12 +350,8 @@ class TensorMethods:
     def tile(self, reps):
         return F.tile(self, reps)
 
-    def tril(self, k=0):
-        return F.tril(self, k)
 
-    def triu(self, k=0):
-        return F.triu(self, k)
-
+    # ---- indexing and selection ------------------------------------------------------------------
     def gather(self, axis, index):
         return F.gather(self, axis, index)
 
@@ -255,3 +360,12 @@ class TensorMethods:
 
     def scatter_add(self, axis, index, src):
         return F.scatter_add(self, axis, index, src)
+
+    def masked_fill(self, mask, value):
+        return F.masked_fill(self, mask, value)
+
+    def tril(self, k=0):
+        return F.tril(self, k)
+
+    def triu(self, k=0):
+        return F.triu(self, k)

@@ -5,12 +5,17 @@ per cell (" ", "░", "▒", "▓", "█"), row labels on the left and column la
 shade is relative to the largest value unless `vmax` is given. `image(img)` draws a grey
 image with a ten-step ASCII ramp, two characters per pixel so it keeps its aspect.
 `alignments(model, tokens, src_len)` gives, for any sequence model, every head's map from
-answer tokens to input tokens, the most focused first (`focus` says how sharp a map is). `sparkline(values)` is a
-curve in one line of text.
+answer tokens to input tokens, the most focused first (`focus` says how sharp a map is).
+`sparkline(values)` is a curve in one line of text.
 
 Figures (`maps_figure`, `heads_figure`, `loss_figure`) need matplotlib, an optional extra
 (`pip install 'attn-engine[plots]'`): it is imported only when one is drawn, never at the top
 of a module, and without it they raise ImportError saying how to install it.
+
+Why this lives in engine/ and not beside the commands: it is public library API, not CLI code.
+The tutorials and notebooks draw with it (`from engine import viz`) on models they train
+themselves; the `attn` commands are only some of its callers. It imports nothing from the
+commands, and engine.models only inside `alignments`.
 """
 
 import numpy as np

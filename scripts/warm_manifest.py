@@ -63,8 +63,8 @@ def _record():
     import ops.runtime
     ops.runtime.configure()
     _log_first_uses()
-    from engine.generate import generate
     from engine.models import GPT, GPTConfig
+    from engine.models.generate import generate
     from engine.nn import eval_mode
     from engine.optim import AdamW, clip_grad_norm, weight_decay_groups
     from engine.training.config import TRAIN_DEFAULTS

@@ -17,8 +17,8 @@ import tempfile
 import numpy as np
 
 from engine import viz
-from engine.generate import generate
 from engine.models import attention_maps
+from engine.models.generate import generate
 from engine.training import TrainConfig, load_model, train
 
 run_dir = tempfile.TemporaryDirectory(prefix="tutorial11-")

@@ -24,8 +24,8 @@ import tempfile
 import numpy as np
 
 from engine import viz
-from engine.generate import generate
 from engine.models import attention_maps
+from engine.models.generate import generate
 from engine.training import TrainConfig, load_model, train
 
 FAST = {"eval_every": 0, "eval_examples": 50, "final_eval_examples": 100, "ckpt_every": 0,

@@ -4,7 +4,8 @@ Ten classes of line drawings (ring, square, triangle, plus, cross, diamond, equa
 chevron), each rendered anti-aliased on a small grey canvas (16x16 by default) with a random
 scale, rotation, position, stroke width, contrast and pixel noise. Shifts and scales make
 the classes hard for a linear classifier on the raw pixels (logistic regression; its
-accuracy is reported beside the model's), while an attention model over patches learns them in a minute.
+accuracy is reported beside the model's), while an attention model over patches learns them
+in a minute.
 
 Training images are drawn fresh from the batch's rng (an endless stream). The held-out
 split is a fixed set drawn from the dataset's seed by a separate generator; `get_batch("val")`

@@ -28,7 +28,7 @@ import ops
 from engine.data.tasks import answer_row
 from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
-from engine.generate import generate
+from engine.models.generate import generate
 from engine.nn import eval_mode
 
 PAD, SEP, END, UNK = 0, 1, 2, 3

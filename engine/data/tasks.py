@@ -35,7 +35,7 @@ import numpy as np
 import ops
 from engine.data.vocab import DataError, Vocab
 from engine.functional import IGNORE_INDEX
-from engine.generate import generate
+from engine.models.generate import generate
 from engine.nn import eval_mode
 
 TASKS = ("reverse", "copy", "sort", "add")
@@ -243,7 +243,7 @@ class SyntheticTask:
     def exact_match(self, model, n=1000, *, generate=True, batch_size=500):
         """Fraction of `n` held-out problems whose whole answer (and end token) is right.
 
-        generate=True decodes greedily with engine.generate; generate=False reads the
+        generate=True decodes greedily with engine.models.generate; generate=False reads the
         argmax at every answer position of one teacher-forced forward pass. The two agree
         (greedy decoding reproduces the answer exactly when each next-token argmax given the
         true prefix is right), and the teacher-forced form is far cheaper for periodic evals.

@@ -1,5 +1,7 @@
-"""Argument helpers shared by the public wrappers: the device of the tensors given, non-
-differentiable array arguments (indices, targets, masks) on that device, and axis checks."""
+"""Helpers shared by the Functions and their public functions: the device of the tensors
+given, non-differentiable array arguments (indices, targets, masks) on that device, axis
+checks, and numpy's broadcasting rule (the broadcast shape, and a gradient summed back to an
+input's shape)."""
 
 import operator
 
@@ -64,3 +66,36 @@ def axes_tuple(op, axis, shape):
     if len(set(axes)) != len(axes):
         raise ValueError(f"{op}: repeated axis in {axis} for a tensor of shape {tuple(shape)}")
     return axes
+
+
+def broadcast_shapes(*shapes):
+    """The shape the given shapes broadcast to (numpy's rule); ValueError when they do not."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        sizes = {s[i] for s in shapes if len(s) >= -i} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"shapes {', '.join(map(str, shapes))} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def broadcast_shape(op, a, b):
+    """The shape arrays a and b broadcast to; a ValueError names the op and both shapes."""
+    try:
+        return broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} do not broadcast") from None
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` over the axes broadcasting added or stretched, back to `shape`."""
+    if grad.shape == shape:
+        return grad
+    xp = ops.array_namespace(grad)
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)

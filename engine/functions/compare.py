@@ -1,10 +1,9 @@
-"""Comparisons, logic and predicates: results are bool tensors, with no gradient. Each public
-function here is re-exported by engine.functional."""
+"""Comparisons, logic and predicates (isnan, isinf, isfinite): bool results, no gradient; the
+Function with its public functions (any and all, which reduce, are in reduce.py)."""
 
 import ops
 from engine.autograd import Function
-from engine.functions.args import axes_tuple
-from engine.functions.elementwise import broadcast_shape
+from engine.functions.args import broadcast_shape
 
 # public name -> the array API function computing it
 _BINARY = {"equal": "equal", "not_equal": "not_equal", "less": "less",
@@ -34,19 +33,6 @@ class Predicate(Function):
         return getattr(xp, (_BINARY | _UNARY)[op])(*arrays)
 
 
-class Truth(Function):
-    """any / all over axes: bool out, no gradient."""
-
-    name, formula, differentiable = "any_all", "no gradient (bool result)", False
-
-    @staticmethod
-    def forward(ctx, a, op, axis=None, keepdims=False):
-        xp = ops.array_namespace(a)
-        axes = axes_tuple(op, axis, a.shape)
-        return xp.asarray(getattr(xp, op)(a if a.dtype == xp.bool else a != 0, axis=axes,
-                                          keepdims=keepdims))
-
-
 def _binary(op):
     def compare(a, b):
         return Predicate.apply(a, b, op=op)
@@ -68,13 +54,3 @@ greater, greater_equal = _binary("greater"), _binary("greater_equal")
 logical_and, logical_or, logical_xor = map(_binary, ["logical_and", "logical_or", "logical_xor"])
 logical_not, isnan, isinf, isfinite = map(_unary, ["logical_not", "isnan", "isinf", "isfinite"])
 eq, ne, lt, le, gt, ge = equal, not_equal, less, less_equal, greater, greater_equal  # PyTorch
-
-
-def any(a, axis=None, keepdims=False):
-    """Whether any element (along `axis`) is true or nonzero: a bool tensor."""
-    return Truth.apply(a, op="any", axis=axis, keepdims=keepdims)
-
-
-def all(a, axis=None, keepdims=False):
-    """Whether every element (along `axis`) is true or nonzero: a bool tensor."""
-    return Truth.apply(a, op="all", axis=axis, keepdims=keepdims)

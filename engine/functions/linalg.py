@@ -1,11 +1,11 @@
-"""Linear-algebra Functions: matmul (2-D and batched, broadcasting) and the affine map of a
-linear layer, both on the matmul kernels (nn, nt, tn forms)."""
+"""Linear algebra: matmul (2-D and batched, broadcasting) and the affine map of a linear layer,
+both on the matmul kernels (nn, nt, tn forms); each Function with its public function."""
 
 import math
 
 import ops
 from engine.autograd import Function
-from engine.functions.elementwise import broadcast_shapes, unbroadcast
+from engine.functions.args import broadcast_shapes, unbroadcast
 
 
 def _matmul_shapes(a, b):
@@ -72,6 +72,10 @@ class MatMul(Function):
         return da, db
 
 
+def matmul(a, b):
+    return MatMul.apply(a, b)
+
+
 class LinearOp(Function):
     name, formula = "linear", "d(x W^T + b) = dY W, dY^T x, sum(dY)"
 
@@ -98,3 +102,8 @@ class LinearOp(Function):
         dw = ops.kernel_for("matmul_tn", g)(g2, x2) if need[1] else None
         db = ops.kernel_for("sum_rows", g)(g2) if len(need) > 2 and need[2] else None
         return dx, dw, db
+
+
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias, with weight (out_features, in_features) as in PyTorch."""
+    return LinearOp.apply(x, weight) if bias is None else LinearOp.apply(x, weight, bias)

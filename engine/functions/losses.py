@@ -1,20 +1,37 @@
 """Losses: cross-entropy (fused kernel, or composed for smoothing, probabilities and other
 reductions), negative log-likelihood, mean squared error and binary cross-entropy with logits.
-Composed from Functions, so they need no backward of their own; engine.functional re-exports
-them."""
+The fused cross-entropy Function is here; the other forms are composed from Functions, so they
+need no backward of their own."""
 
 import ops
-from engine.autograd import is_tensor, make_tensor
+from engine.autograd import Function, is_tensor, make_tensor
+from engine.functions.activations import LogSoftmax, Softplus
 from engine.functions.args import _any, _device, _int_array
-from engine.functions.elementwise import Cast, Mul, Neg, Sub, Where
-from engine.functions.layout import TakeAlongAxis
-from engine.functions.math import Softplus
-from engine.functions.nn import CrossEntropy, LogSoftmax
+from engine.functions.arithmetic import Mul, Neg, Sub
+from engine.functions.convert import Cast
+from engine.functions.indexing import TakeAlongAxis, Where
 from engine.functions.reduce import Mean, Sum
 from engine.functions.shape import Permute, Reshape
 
 IGNORE_INDEX = -100  # cross_entropy and nll_loss leave out rows whose target is this (PyTorch)
 REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    name, formula = "cross_entropy", "d(CE) = (softmax(z) - onehot(t)) / n_counted"
+
+    @staticmethod
+    def forward(ctx, logits, targets, ignore_index=-100):
+        loss, lse = ops.kernel_for("cross_entropy", logits)(logits, targets, ignore_index)
+        ctx.save_for_backward(logits, targets, lse)
+        ctx.ignore_index = ignore_index
+        return ops.array_namespace(logits).asarray(loss, dtype=logits.dtype, device=logits.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        logits, targets, lse = ctx.saved
+        backward = ops.kernel_for("cross_entropy_backward", logits)
+        return backward(logits, targets, lse, ctx.ignore_index, g)  # g: 0-d, stays on device
 
 
 def _classes_last(op, x):

@@ -8,5 +8,5 @@ from engine.models.seq2seq_transformer import Seq2SeqTransformer, Seq2SeqTransfo
 from engine.models.vit import ViT, ViTConfig
 
 __all__ = ["GPT", "GPTConfig", "ModelFamily", "Seq2SeqGRU", "Seq2SeqGRUConfig",
-           "Seq2SeqTransformer", "Seq2SeqTransformerConfig", "ViT", "ViTConfig", "attention_maps", "get_model",
-           "model_names", "register_model"]
+           "Seq2SeqTransformer", "Seq2SeqTransformerConfig", "ViT", "ViTConfig", "attention_maps",
+           "get_model", "model_names", "register_model"]

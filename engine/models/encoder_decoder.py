@@ -1,5 +1,5 @@
 """What the two encoder-decoder families (seq2seq-gru, seq2seq-transformer) share: how they
-read the task data, their config conventions, and incremental decoding for engine.generate.
+read the task data, their config conventions, and incremental decoding for engine.models.generate.
 
 Data. They train on the same synthetic tasks as the GPT, batch for batch: a task example is
 one token row "input = answer ." whose input is right-aligned in a field of `src_len` tokens
@@ -10,7 +10,7 @@ trained on `targets[:, src_len:]`, the answer and '.' shifted by one. The logits
 are the decoder's, (B, T - src_len, V): the task's teacher-forced exact match compares them
 with the last positions of the targets (engine.data.tasks).
 
-Decoding. `model.decoder(batch_size, use_cache)` gives engine.generate what it needs for any
+Decoding. `model.decoder(batch_size, use_cache)` gives engine.models.generate what it needs for any
 token model: `next_logits(tokens)` for the token after the prompt-plus-answer-so-far. With the
 cache, the source is encoded once (and, for the transformer, its cross-attention keys and
 values computed once per layer) and each step feeds only the newest token; without it, each
@@ -55,7 +55,7 @@ class EncoderDecoderConfig(NamedConfig):
 
 class EncoderDecoder:
     """Mixin of the encoder-decoder models: input checks, the source/decoder split, and the
-    decoder object that engine.generate drives. A model provides encode(src) -> memory
+    decoder object that engine.models.generate drives. A model provides encode(src) -> memory
     state, decode(memory, dec_idx, cache) -> logits (B, T, V), and new_cache(memory)."""
 
     def _split(self, idx, device):
@@ -87,7 +87,7 @@ class EncoderDecoder:
         return logits, (None if targets is None else self._loss(logits, targets, device))
 
     def decoder(self, batch_size, use_cache=True):
-        """The incremental decoder engine.generate drives (see the module docstring)."""
+        """The incremental decoder engine.models.generate drives (see the module docstring)."""
         return _Decoder(self, use_cache)
 
 

@@ -15,7 +15,8 @@ from engine.nn.module import Module, ModuleDict, ModuleList, as_rng, token_ids
 
 @dataclass
 class GPTConfig:
-    """GPT hyper-parameters; `tiny()` and `small()` are the canonical configs (DESIGN.md)."""
+    """GPT hyper-parameters; `tiny()` and `small()` are the canonical configs (the two sizes
+    `attn train --config` offers, tiny by default)."""
 
     vocab_size: int
     block_size: int
@@ -108,8 +109,9 @@ class GPT(Module):
     """A GPT language model (nanoGPT layout): forward(idx, targets=None) -> (logits, loss).
 
     Construction is reproducible: `rng` is an int seed or np.random.Generator (None: the
-    engine's default generator, see engine.manual_seed). Init as GPT-2: Linear/Embedding weights normal(0, 0.02), residual projections
-    (attn.c_proj, mlp.c_proj) normal(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm 1 and 0.
+    engine's default generator, see engine.manual_seed). Init as GPT-2: Linear/Embedding
+    weights normal(0, 0.02), residual projections (attn.c_proj, mlp.c_proj)
+    normal(0, 0.02/sqrt(2 n_layer)), biases 0, LayerNorm 1 and 0.
     Parameter counts: tiny 112,384 (108,288 tied), small 826,112 (817,920 tied).
 
     State dict names and shapes (C = n_embd, V = vocab_size, weights (out, in) as PyTorch):
@@ -126,7 +128,7 @@ class GPT(Module):
 
     Incremental decoding: `cache = model.make_cache(B)`, then `model(idx, kv_cache=cache)`
     feeds the newest tokens only; positions continue from the cache length (it must stay
-    <= block_size). See engine.generate.
+    <= block_size). See engine.models.generate.
     """
 
     def __init__(self, config, *, rng=None, dtype=np.float32):

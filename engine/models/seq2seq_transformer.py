@@ -3,7 +3,7 @@ pre-LayerNorm: encoder blocks of bidirectional self-attention (source padding ma
 blocks of causal self-attention, cross-attention over the encoder output, and an MLP.
 Registered as "seq2seq-transformer".
 
-Decoding (engine.generate through `model.decoder`): the encoder runs once, each decoder
+Decoding (engine.models.generate through `model.decoder`): the encoder runs once, each decoder
 block's cross-attention keys and values over it are computed once, and the decoder's
 self-attention keeps a KV cache, so each new token costs one position of decoder work.
 """
@@ -37,7 +37,8 @@ class Seq2SeqTransformerConfig(EncoderDecoderConfig):
     bias: bool = True
     pad_id: int = 13  # the source's padding token (fitted by for_data)
 
-    SIZES: ClassVar[dict] = {"tiny": {}, "small": {"n_embd": 128, "n_enc_layer": 3, "n_dec_layer": 3}}
+    SIZES: ClassVar[dict] = {"tiny": {},
+                             "small": {"n_embd": 128, "n_enc_layer": 3, "n_dec_layer": 3}}
     family = "seq2seq-transformer"
     # With the initialisation below (seed 0, 1,000 held out, greedy): reverse 100% in 600
     # steps, 3-digit addition 99.9% at 1,000 steps (its PyTorch twin: 99.5%), 100% at 3,000.

@@ -13,7 +13,7 @@ import cli
 from commands import CliError
 from commands.sampling import MAX_TOKENS, check_sample_args
 from engine.data import GlyphImages, SyntheticTask, Vocab
-from engine.generate import generate
+from engine.models.generate import generate
 from engine.training import TrainConfig, train
 from tests.training.test_data_bounds import TEXT_RUN
 

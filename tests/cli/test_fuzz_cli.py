@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cli
-import engine.generate
+import engine.models.generate
 from engine.training import run as runs
 from engine.training import trainer
 from tests.training.test_fuzz_checkpoint import JSON_VALUES
@@ -40,9 +40,9 @@ def quick(monkeypatch):
         run = runs.resume_run(cfg) if cfg.resume else runs.new_run(cfg)
         return {**run.history, "final": {"step": run.step}}
 
-    real = engine.generate.generate
+    real = engine.models.generate.generate
     monkeypatch.setattr(trainer, "_train", build_only)
-    monkeypatch.setattr(engine.generate, "generate",
+    monkeypatch.setattr(engine.models.generate, "generate",
                         lambda model, idx, n, **kw: real(model, idx, min(n, 4), **kw))
 
 

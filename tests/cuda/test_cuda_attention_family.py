@@ -6,7 +6,6 @@ import numpy as np
 
 import ops
 from engine.data import SyntheticTask
-from engine.generate import generate
 from engine.models import (
     Seq2SeqGRU,
     Seq2SeqGRUConfig,
@@ -15,6 +14,7 @@ from engine.models import (
     ViT,
     ViTConfig,
 )
+from engine.models.generate import generate
 
 TASK = SyntheticTask("reverse", min_len=2, max_len=3)
 

@@ -7,8 +7,8 @@ import pytest
 import engine.functional as F
 import ops
 from engine import Tensor
-from engine.generate import generate
 from engine.models import GPT, GPTConfig
+from engine.models.generate import generate
 from engine.optim import AdamW, clip_grad_norm, weight_decay_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
@@ -106,7 +106,7 @@ def test_a_step_moves_only_the_batch_in_and_the_loss_out(dtype):
     assert stats["to_device"] == {"calls": 2, "bytes": idx.nbytes + targets.nbytes}
     assert stats["to_host"] == {"calls": 1, "bytes": np.dtype(dtype).itemsize}
     # Scalar syncs, one bool each: the index checks of the token and position embeddings
-    # and of the targets (engine/functional.py's _any), no array copies.
+    # and of the targets (engine/functions/args.py's _any), no array copies.
     assert ops.devices.scalar_reads() == {"calls": 3, "bytes": 3}
     clip_grad_norm(model.parameters(), 1.0)  # returns the norm as a host float: one more read
     assert ops.devices.scalar_reads() == {"calls": 4, "bytes": 3 + 8}

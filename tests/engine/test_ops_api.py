@@ -4,15 +4,30 @@ view, and the PyTorch aliases are the numpy functions."""
 
 import inspect
 import pathlib
+import pkgutil
 import re
 
 import numpy as np
 
 import engine
 import engine.functional as F
+import engine.functions
 from engine import Tensor
 from engine.autograd import Function
-from engine.functions import compare, elementwise, layout, linalg, math, nn, reduce, shape, stats
+from engine.functions import (
+    activations,
+    arithmetic,
+    attention,
+    compare,
+    convert,
+    indexing,
+    layers,
+    linalg,
+    losses,
+    reduce,
+    shape,
+    unary_math,
+)
 
 API_DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -37,12 +52,21 @@ def test_every_name_in_the_documented_op_list_exists():
     assert not missing, missing
 
 
+_MODULES = (activations, arithmetic, attention, compare, convert, indexing, layers, linalg,
+            losses, reduce, shape, unary_math)
+
+
+def test_the_checks_below_see_every_file_of_engine_functions():
+    files = {m.name for m in pkgutil.iter_modules(engine.functions.__path__)} - {"args"}
+    assert files == {m.__name__.rpartition(".")[2] for m in _MODULES}
+
+
 def test_every_differentiable_function_has_a_name_and_a_formula():
     seen = []
-    for module in (compare, elementwise, layout, linalg, math, nn, reduce, shape, stats):
+    for module in _MODULES:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Function) and cls.differentiable and cls.name != "function":
-                seen.append(cls)  # (abstract bases like math.Unary keep the default name)
+                seen.append(cls)  # (an abstract base keeps the default name)
                 assert cls.formula.startswith("d("), cls
     assert len(seen) > 40
 

@@ -133,7 +133,23 @@ def test_tensor_methods_match_the_functions(on, rng):
      r"gelu: approximate must be 'tanh' or 'none'"),
     (lambda: F.sin(Tensor([1.0], dtype="float32")) + Tensor(np.ones(1)), TypeError,
      r"add: float32 and float64 tensors mixed"),
+    (lambda: Tensor(np.ones(2, np.float32)) % Tensor(np.ones(2)), TypeError,
+     r"^remainder: float32 and float64 tensors mixed"),
+    (lambda: Tensor(np.ones(2, np.float32)) // Tensor(np.ones(2)), TypeError,
+     r"^floor_divide: float32 and float64 tensors mixed"),
 ])
 def test_math_errors_name_the_op(call, error, words):
     with pytest.raises(error, match=words):
         call()
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda x: x % 0.0, "remainder"), (lambda x: x // 0.0, "floor_divide"),
+])
+def test_integer_division_ops_are_recorded_under_their_own_names(call, name):
+    """`%` is remainder, not floor_divide: the name anomaly checks and messages report."""
+    from engine import detect_anomaly
+    from engine.autograd import AnomalyError
+    with detect_anomaly(), pytest.raises(AnomalyError) as caught:
+        call(Tensor([1.0, 2.0]))
+    assert caught.value.op == name

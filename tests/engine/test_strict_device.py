@@ -14,8 +14,8 @@ import engine.functional as F
 import ops
 from engine import Tensor
 from engine.data import SyntheticTask
-from engine.generate import generate
 from engine.models import GPT, GPTConfig
+from engine.models.generate import generate
 from engine.optim import AdamW, clip_grad_norm, weight_decay_groups
 
 pytest.importorskip("array_api_strict")
@@ -173,13 +173,17 @@ def test_an_unknown_device_is_one_clear_line():
 HOST_NAMES = {"ndarray", "generic", "integer", "floating", "dtype", "float32", "float64",
               "int64", "random", "errstate", "asarray", "array", "ascontiguousarray", "ones",
               "zeros", "array2string"}
-CORE = ["autograd.py", "functional.py", "tensor.py", "optim.py", "functions", "nn", "models"]
+CORE = ["autograd.py", "functional.py", "tensor.py", "tensor_methods.py", "optim.py", "functions",
+        "nn", "models"]
+# Host code by design: token sampling copies the newest logits to the host and picks there.
+HOST_FILES = {"models/generate.py"}
 
 
 def test_the_calculus_and_layers_call_no_numpy_array_function():
     root = pathlib.Path(__file__).resolve().parents[2] / "engine"
     files = [p for name in CORE for p in ([root / name] if name.endswith(".py")
-                                          else sorted((root / name).glob("*.py")))]
+                                          else sorted((root / name).glob("*.py")))
+             if str(p.relative_to(root)) not in HOST_FILES]
     found = []
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):

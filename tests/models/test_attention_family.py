@@ -9,7 +9,6 @@ import pytest
 import engine.functional as F
 from engine import Tensor
 from engine.data import GlyphImages, SyntheticTask
-from engine.generate import generate
 from engine.gradcheck import gradcheck
 from engine.models import (
     GPT,
@@ -22,6 +21,7 @@ from engine.models import (
     ViTConfig,
     attention_maps,
 )
+from engine.models.generate import generate
 
 TASK = SyntheticTask("reverse", min_len=2, max_len=5)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import ops
-from engine.generate import _decoder, generate
 from engine.models import GPT, GPTConfig
+from engine.models.generate import _decoder, generate
 from engine.models.gpt_decode import FusedGPTDecoder
 
 TOL = {np.float32: 2e-5, np.float64: 1e-12}

@@ -220,7 +220,7 @@ def test_contiguous(backend):
 
 
 def _old_dropout(x, p, generator):
-    """engine/functions/nn.py DropoutOp.forward's mask, as it was written."""
+    """engine/functions/layers.py DropoutOp.forward's mask, as it was written."""
     keep = generator.random(x.shape, dtype=np.float32 if x.dtype == np.float32
                             else np.float64) >= p
     return (keep / x.dtype.type(1 - p)).astype(x.dtype)

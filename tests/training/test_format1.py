@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import ops
-from engine.generate import generate
 from engine.models import GPT
+from engine.models.generate import generate
 from engine.training import TrainConfig, checkpoint, load_model, train
 from engine.training import run as runs
 from engine.training.trainer import evaluate

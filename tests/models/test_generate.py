@@ -1,10 +1,10 @@
-"""Tests for engine.generate: KV-cache equivalence, greedy/top-k/temperature sampling."""
+"""Tests for engine.models.generate: KV-cache equivalence, greedy/top-k/temperature sampling."""
 
 import numpy as np
 import pytest
 
-from engine.generate import _pick, generate
 from engine.models import GPT, GPTConfig
+from engine.models.generate import _pick, generate
 
 BLOCK = 12
 

@@ -1,9 +1,9 @@
-"""engine.exprgraph: expressions evaluated over a whitelist, never eval."""
+"""commands.exprgraph: expressions evaluated over a whitelist, never eval."""
 
 import numpy as np
 import pytest
 
-from engine.exprgraph import ExprError, evaluate, inputs_for, parse_shape
+from commands.exprgraph import ExprError, evaluate, inputs_for, parse_shape
 from engine.graph import count_ops
 
 

@@ -7,6 +7,11 @@ engine.models.encoder_decoder).
 The model and its KV cache stay on the model's device; tokens live on the host. Each step
 moves the newest tokens in and copies the newest logits (B, V) out, explicitly, and picks the
 next token on the host.
+
+It lives with the models because it drives their decoding protocol (the GPT's KV cache, an
+encoder-decoder's `decoder()`); it imports only engine.nn. engine.data's tasks import it to
+score a model by greedy decoding (their final evaluation), which adds no cycle: the models
+import nothing from engine.data.
 """
 
 import numpy as np

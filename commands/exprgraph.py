@@ -6,6 +6,9 @@ functions listed in FUNCTIONS (by bare name, with number, tuple or True/False/No
 arguments), and tuples. Nothing else is evaluated: no `eval`, no attribute access, no
 subscripts, no lambdas or comprehensions, no names but the inputs and FUNCTIONS; anything
 else is an ExprError naming what was refused.
+
+CLI code (commands/graph.py is its one caller), so it lives beside the commands; it uses only
+the public engine API (engine.functional, Tensor).
 """
 
 import ast
