@@ -11,7 +11,7 @@ from numba import cuda
 
 from ops.cuda import elementwise as ew
 from ops.cuda import launch
-from ops.cuda.array import CudaArray, empty, namespace
+from ops.cuda.cudaarray import CudaArray, empty, namespace
 from ops.cuda.launch import NUMBA_TYPES, factory
 
 

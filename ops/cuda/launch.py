@@ -156,3 +156,8 @@ def factory(fn):
         return cached(*args, settings())
     build.cache_clear = cached.cache_clear
     return build
+
+
+def row_grid(rows):
+    """(blocks, threads) of a kernel with one block per row (grid-stride past MAX_BLOCKS)."""
+    return max(1, min(rows, MAX_BLOCKS)), ROW_THREADS
