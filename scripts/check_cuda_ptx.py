@@ -29,7 +29,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import config, cuda, types  # (after the path set-up)
 
 from ops.cuda import arrays as plumbing
-from ops.cuda import attention_flash as flash
 from ops.cuda import (
     attention,
     deferred,
@@ -44,6 +43,7 @@ from ops.cuda import (
     reduce,
     softmax,
 )
+from ops.cuda import attention_flash as flash
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
