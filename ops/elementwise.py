@@ -84,6 +84,17 @@ def row_max(r):
     return m
 
 
+@jit(inline="always")
+def row_max_sumexp(r):
+    """(m, s): row_max(r) and the sum of exp(r - m): the row passes log-softmax and
+    cross-entropy share (inlined by Numba, so no call and no extra compile of its own)."""
+    m = row_max(r)
+    s = typed(0.0, m)
+    for j in range(r.size):
+        s += exp_t(r[j] - m)
+    return m, s
+
+
 # Below this many elements a kernel runs on the calling thread. A parallel launch (workqueue
 # layer) measured 55-85 us on this busy 2-core machine, and with other processes running the
 # threaded path only won on inputs well above this size.

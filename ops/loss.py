@@ -6,7 +6,7 @@ import numpy as np
 from numba import prange
 
 from ops.devices import array_namespace
-from ops.elementwise import as_rows, chunk_bounds, exp_t, row_max, run_chunks, sub_add, typed
+from ops.elementwise import as_rows, chunk_bounds, exp_t, row_max_sumexp, run_chunks, sub_add, typed
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -57,10 +57,7 @@ def _cross_entropy_block(logits, targets, ignore_index, lse, nll, lo, hi):
     """lse[i] = logsumexp(logits[i]); nll[i] = lse[i] - logits[i, t], or 0 if t is ignored."""
     for i in range(lo, hi):
         row, t = logits[i], targets[i]
-        m = row_max(row)
-        s = typed(0.0, m)
-        for j in range(row.size):
-            s += exp_t(row[j] - m)
+        m, s = row_max_sumexp(row)
         log_s = typed(math.log(s), m)
         lse[i] = m + log_s
         # (m - x_t) + log s: m - x_t is exact near the max; sub_add blocks reassociation

@@ -6,7 +6,15 @@ import numpy as np
 from numba import prange
 
 from ops.devices import array_namespace
-from ops.elementwise import chunk_bounds, exp_t, map_rows, row_max, sub_add, typed
+from ops.elementwise import (
+    chunk_bounds,
+    exp_t,
+    map_rows,
+    row_max,
+    row_max_sumexp,
+    sub_add,
+    typed,
+)
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -89,10 +97,7 @@ def _softmax_backward_threads(y, dy, dx, chunks):
 def _log_softmax_block(x, y, lo, hi):
     for i in range(lo, hi):
         row, out = x[i], y[i]
-        m = row_max(row)
-        s = typed(0.0, m)
-        for j in range(row.size):
-            s += exp_t(row[j] - m)
+        m, s = row_max_sumexp(row)
         neg_log_s = typed(-math.log(s), m)
         for j in range(row.size):
             out[j] = sub_add(row[j], m, neg_log_s)  # x - m first: exact near the max
