@@ -12,7 +12,8 @@ from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.reduce import block_reduce
 from ops.registry import register
 
-# ---- AdamW ------------------------------------------------------------------------------------
+
+# ---- AdamW ------------------------------------------------------------------------------
 
 def adamw_update_cuda(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
     """Queued (ops/cuda/deferred.py): the optimizer's updates of all its parameters then
@@ -27,7 +28,7 @@ def adamw_update_cuda(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, st
             lr, beta1, beta2, eps, weight_decay, step))
 
 
-# ---- sum of squares of many arrays (gradient clipping) ----------------------------------------
+# ---- sum of squares of many arrays (gradient clipping) ----------------------------------
 
 @factory
 def _sum_squares_kernel(dtype, width):
