@@ -12,7 +12,6 @@ from ops.cuda.launch import NUMBA_TYPES, factory
 from ops.cuda.reduce import block_reduce
 from ops.registry import register
 
-
 # ---- AdamW ------------------------------------------------------------------------------
 
 def adamw_update_cuda(param, grad, m, v, lr, beta1, beta2, eps, weight_decay, step):
