@@ -36,5 +36,5 @@ from ops.registry import get_backend, implementations, names, set_backend, use_b
 __all__ = ["CPU", "Device", "DeviceError", "array_namespace", "device_and_dtype", "device_names",
            "device_of",
            "dtype_name", "get_backend", "get_device", "implementations", "kernel", "kernel_for",
-           "names", "register_device", "reset_transfer_stats", "set_backend", "to_device", "to_host",
-           "transfer_stats", "use_backend"]
+           "names", "register_device", "reset_transfer_stats", "set_backend", "to_device",
+           "to_host", "transfer_stats", "use_backend"]

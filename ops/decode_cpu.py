@@ -11,6 +11,12 @@ GELU and both residuals, then the final LayerNorm and the head. The math is the 
 (engine/models/gpt.py, engine/nn/transformer.py); tests/models/test_gpt_fused_decode.py
 checks its logits against the model's forward.
 
+Why here, among the kernels, and not beside engine/models/gpt_decode.py (which drives it):
+it is Numba code, and ops/ is where Numba code lives: built with ops.numba_config.jit (the
+project's cache and fastmath flags), compiled ahead by ops/warm.py, whose manifest accepts
+only ops modules, and kept out of engine/, which holds no jitted code of its own. It is
+the CPU kernel of one model, so it is named for its device like the other kernels.
+
 Layout: per-layer parameters stacked on a leading layer axis, weights (out, in) as the
 engine's Linear stores them, so each output is a dot product over a contiguous row; caches
 k, v (L, B, H, max_len, D).
@@ -56,7 +62,8 @@ def _gelu_tanh(f):
     t = f.dtype.type
     for i in range(f.shape[0]):
         x = f[i]
-        f[i] = t(0.5) * x * (t(1) + math.tanh(t(0.7978845608028654) * (x + t(0.044715) * x * x * x)))
+        u = t(0.7978845608028654) * (x + t(0.044715) * x * x * x)
+        f[i] = t(0.5) * x * (t(1) + math.tanh(u))
 
 
 @jit(inline="always")

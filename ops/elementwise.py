@@ -84,6 +84,17 @@ def row_max(r):
     return m
 
 
+@jit(inline="always")
+def row_max_sumexp(r):
+    """(m, s): row_max(r) and the sum of exp(r - m): the row passes log-softmax and
+    cross-entropy share (inlined by Numba, so no call and no extra compile of its own)."""
+    m = row_max(r)
+    s = typed(0.0, m)
+    for j in range(r.size):
+        s += exp_t(r[j] - m)
+    return m, s
+
+
 # Below this many elements a kernel runs on the calling thread. A parallel launch (workqueue
 # layer) measured 55-85 us on this busy 2-core machine, and with other processes running the
 # threaded path only won on inputs well above this size.
@@ -110,6 +121,35 @@ def as_rows(a, dtype=None):
     """a (..., N) as a C-contiguous (rows, N) array of `dtype` (a view when already so)."""
     a = np.ascontiguousarray(a, dtype=dtype)
     return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])  # not -1: (3, 0) has 0 elements
+
+
+# A Numba kernel over rows comes as a pair: `block(*args, lo, hi)` computes rows [lo, hi) on
+# the calling thread; `threads(*args, chunks)` splits the rows into `chunks` contiguous
+# ranges (fixed by the row count), one per prange iteration, and runs the block on each, so
+# results do not depend on the thread count. The two are written out per kernel (a jitted
+# driver taking the block as an argument would be compiled again for every block, and
+# ops/warm_manifest.json names each driver); choosing between them is done here, once.
+
+def run_chunks(block, threads, size, n, *args):
+    """threads(*args, num_chunks(n)) when the `size` elements are worth the threads, else
+    block(*args, 0, n): the n rows (or elements) on the calling thread."""
+    if use_threads(size):
+        threads(*args, num_chunks(n))
+    else:
+        block(*args, 0, n)
+
+
+def map_rows(block, threads, *arrays, flat=False):
+    """out = the kernel pair (block, threads) over arrays (..., N) viewed as contiguous (R, N)
+    arrays of the first one's dtype (flat: as 1-D arrays of all their elements, the same
+    shape each), called as block(*views, out, lo, hi); returns out shaped like the first."""
+    shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
+    views = [np.ascontiguousarray(a, dtype=dtype).reshape(-1) if flat else as_rows(a, dtype)
+             for a in arrays]
+    out = np.empty_like(views[0])
+    if out.size:
+        run_chunks(block, threads, out.size, out.shape[0], *views, out)
+    return out.reshape(shape)
 
 
 # ---- GELU --------------------------------------------------------------------------------------
@@ -165,27 +205,14 @@ def _gelu_backward_threads(x, dy, dx, chunks):
         _gelu_backward_block(x, dy, dx, *chunk_bounds(k, chunks, x.size))
 
 
-def _flat(block, threads, *arrays):
-    """Run block(*flat, out, 0, n) or threads(*flat, out, chunks) on same-shape arrays viewed
-    as flat contiguous arrays of the first one's dtype; returns out shaped like the first."""
-    shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
-    flat = [np.ascontiguousarray(a, dtype=dtype).reshape(-1) for a in arrays]
-    out = np.empty_like(flat[0])
-    if use_threads(out.size):
-        threads(*flat, out, num_chunks(out.size))
-    else:
-        block(*flat, out, 0, out.size)
-    return out.reshape(shape)
-
-
 def gelu_cpu(x):
     """gelu(x) elementwise, any shape."""
-    return _flat(_gelu_block, _gelu_threads, x)
+    return map_rows(_gelu_block, _gelu_threads, x, flat=True)
 
 
 def gelu_backward_cpu(x, dy):
     """dy * gelu'(x) elementwise, any shape."""
-    return _flat(_gelu_backward_block, _gelu_backward_threads, x, dy)
+    return map_rows(_gelu_backward_block, _gelu_backward_threads, x, dy, flat=True)
 
 
 register("gelu", "reference", gelu_reference)

@@ -6,16 +6,7 @@ import numpy as np
 from numba import prange
 
 from ops.devices import array_namespace
-from ops.elementwise import (
-    as_rows,
-    chunk_bounds,
-    exp_t,
-    num_chunks,
-    row_max,
-    sub_add,
-    typed,
-    use_threads,
-)
+from ops.elementwise import as_rows, chunk_bounds, exp_t, row_max_sumexp, run_chunks, sub_add, typed
 from ops.numba_config import jit
 from ops.registry import register
 
@@ -66,10 +57,7 @@ def _cross_entropy_block(logits, targets, ignore_index, lse, nll, lo, hi):
     """lse[i] = logsumexp(logits[i]); nll[i] = lse[i] - logits[i, t], or 0 if t is ignored."""
     for i in range(lo, hi):
         row, t = logits[i], targets[i]
-        m = row_max(row)
-        s = typed(0.0, m)
-        for j in range(row.size):
-            s += exp_t(row[j] - m)
+        m, s = row_max_sumexp(row)
         log_s = typed(math.log(s), m)
         lse[i] = m + log_s
         # (m - x_t) + log s: m - x_t is exact near the max; sub_add blocks reassociation
@@ -116,11 +104,8 @@ def cross_entropy_cpu(logits, targets, ignore_index):
         raise ValueError(f"cross_entropy: logits {np.shape(logits)} have no classes")
     lse = np.empty(rows.shape[0], rows.dtype)
     nll = np.empty_like(lse)
-    args = (rows, flat_t, np.int64(ignore_index), lse, nll)
-    if use_threads(rows.size):
-        _cross_entropy_threads(*args, num_chunks(rows.shape[0]))
-    else:
-        _cross_entropy_block(*args, 0, rows.shape[0])
+    run_chunks(_cross_entropy_block, _cross_entropy_threads, rows.size, rows.shape[0],
+               rows, flat_t, np.int64(ignore_index), lse, nll)
     count = int(np.count_nonzero(flat_t != ignore_index))
     total = nll.sum(dtype=np.float64)  # ignored rows hold 0; float64 then one rounding
     loss = np.asarray(total / count if count else 0.0, dtype=rows.dtype)
@@ -137,10 +122,8 @@ def cross_entropy_backward_cpu(logits, targets, lse, ignore_index, grad):
     dlogits = np.empty_like(rows)
     args = (rows, flat_t, np.ascontiguousarray(lse, rows.dtype).reshape(-1),
             np.int64(ignore_index), rows.dtype.type(float(grad) / count), dlogits)
-    if use_threads(rows.size):
-        _cross_entropy_backward_threads(*args, num_chunks(rows.shape[0]))
-    else:
-        _cross_entropy_backward_block(*args, 0, rows.shape[0])
+    run_chunks(_cross_entropy_backward_block, _cross_entropy_backward_threads, rows.size,
+               rows.shape[0], *args)
     return dlogits.reshape(np.shape(logits))
 
 

@@ -163,14 +163,16 @@ def vtranspose(typingctx, src, so, ld, dst, do, dld):
                 for x, t in zip(args[1:3] + args[4:], sig.args[1:3] + sig.args[4:])]
         (s_off, s_ld, d_off, d_ld), n = ints, vt.lanes
         src_ptr = _element_ptr(context, builder, sig.args[0], args[0], s_off)
-        rows = [builder.load(builder.bitcast(builder.gep(src_ptr, [builder.mul(s_ld, s_ld.type(q))]),
-                                             ty.as_pointer()), align=1) for q in range(n)]
+        rows = [builder.load(builder.bitcast(
+                    builder.gep(src_ptr, [builder.mul(s_ld, s_ld.type(q))]), ty.as_pointer()),
+                    align=1) for q in range(n)]
         for pairs, lo, hi in _shuffle_steps(n):
             out = list(rows)
             for i, j in pairs:
                 x, y = rows[i], rows[j]
-                out[i] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), lo))
-                out[j] = builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), n), hi))
+                mask = ir.VectorType(ir.IntType(32), n)
+                out[i] = builder.shuffle_vector(x, y, ir.Constant(mask, lo))
+                out[j] = builder.shuffle_vector(x, y, ir.Constant(mask, hi))
             rows = out
         dst_ptr = _element_ptr(context, builder, sig.args[3], args[3], d_off)
         for p, row in enumerate(rows):
@@ -215,7 +217,8 @@ def _reduce(kind):
             suffix = f"v{x.lanes}f{x.dtype.bitwidth}"
             if kind == "max":
                 fn = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(scalar, [ty]), f"llvm.vector.reduce.fmax.{suffix}")
+                    builder.module, ir.FunctionType(scalar, [ty]),
+                    f"llvm.vector.reduce.fmax.{suffix}")
                 return builder.call(fn, args)
             fn = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(scalar, [scalar, ty]),

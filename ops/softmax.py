@@ -7,14 +7,13 @@ from numba import prange
 
 from ops.devices import array_namespace
 from ops.elementwise import (
-    as_rows,
     chunk_bounds,
     exp_t,
-    num_chunks,
+    map_rows,
     row_max,
+    row_max_sumexp,
     sub_add,
     typed,
-    use_threads,
 )
 from ops.numba_config import jit
 from ops.registry import register
@@ -49,14 +48,12 @@ def log_softmax_backward_reference(y, dy):
 
 
 # ---- Numba forms: x is (R, N) C-contiguous -------------------------------------------------
-# A `_block` function computes rows [lo, hi) on the calling thread; its `_threads` driver splits
-# the rows into `chunks` contiguous ranges (fixed by the row count), one per prange iteration,
-# so results do not depend on the thread count. The serial call and the copy of the block that
-# LLVM inlines into the driver are compiled separately and may be contracted or vectorised
-# differently: the two paths agree to an ulp or two, not always bit for bit (measured on a
-# 2-core Intel Xeon: 18% of softmax outputs differed in the last bit after a cached load).
-# A row is read from memory once: the max pass brings it into cache and the later passes hit
-# L1/L2. float32 rows are computed in float32 throughout (exp_f32).
+# Each kernel is a `_block` / `_threads` pair (see run_chunks in ops/elementwise.py). The serial
+# call and the copy of the block that LLVM inlines into the driver are compiled separately and may
+# be contracted or vectorised differently: the two paths agree to an ulp or two, not always bit for
+# bit (measured on a 2-core Intel Xeon: 18% of softmax outputs differed in the last bit after a
+# cached load). A row is read from memory once: the max pass brings it into cache and the later
+# passes hit L1/L2. float32 rows are computed in float32 throughout (exp_f32).
 
 @jit
 def _softmax_block(x, y, lo, hi):
@@ -100,10 +97,7 @@ def _softmax_backward_threads(y, dy, dx, chunks):
 def _log_softmax_block(x, y, lo, hi):
     for i in range(lo, hi):
         row, out = x[i], y[i]
-        m = row_max(row)
-        s = typed(0.0, m)
-        for j in range(row.size):
-            s += exp_t(row[j] - m)
+        m, s = row_max_sumexp(row)
         neg_log_s = typed(-math.log(s), m)
         for j in range(row.size):
             out[j] = sub_add(row[j], m, neg_log_s)  # x - m first: exact near the max
@@ -132,37 +126,24 @@ def _log_softmax_backward_threads(y, dy, dx, chunks):
         _log_softmax_backward_block(y, dy, dx, *chunk_bounds(k, chunks, y.shape[0]))
 
 
-def _rowwise(block, threads, *arrays):
-    """Run `block(*rows, out, 0, R)` or `threads(*rows, out, chunks)` on arrays (..., N) viewed
-    as contiguous (R, N) of the first array's dtype; returns out shaped like the first array."""
-    shape, dtype = np.shape(arrays[0]), np.asarray(arrays[0]).dtype
-    rows = [as_rows(a, dtype) for a in arrays]
-    out = np.empty_like(rows[0])
-    if use_threads(out.size):
-        threads(*rows, out, num_chunks(out.shape[0]))
-    elif out.size:
-        block(*rows, out, 0, out.shape[0])
-    return out.reshape(shape)
-
-
 def softmax_cpu(x):
     """softmax over the last axis of x (..., N)."""
-    return _rowwise(_softmax_block, _softmax_threads, x)
+    return map_rows(_softmax_block, _softmax_threads, x)
 
 
 def softmax_backward_cpu(y, dy):
     """y * (dy - sum(dy * y)) over the last axis."""
-    return _rowwise(_softmax_backward_block, _softmax_backward_threads, y, dy)
+    return map_rows(_softmax_backward_block, _softmax_backward_threads, y, dy)
 
 
 def log_softmax_cpu(x):
     """log-softmax over the last axis of x (..., N)."""
-    return _rowwise(_log_softmax_block, _log_softmax_threads, x)
+    return map_rows(_log_softmax_block, _log_softmax_threads, x)
 
 
 def log_softmax_backward_cpu(y, dy):
     """dy - exp(y) * sum(dy) over the last axis."""
-    return _rowwise(_log_softmax_backward_block, _log_softmax_backward_threads, y, dy)
+    return map_rows(_log_softmax_backward_block, _log_softmax_backward_threads, y, dy)
 
 
 register("softmax", "reference", softmax_reference)

@@ -13,9 +13,10 @@ atomically), and the compiled code is the same whichever process made it, so res
 depend on the timing (tested: weights bit-identical either way).
 
 The manifest lists, per stage of a tiny GPT float32 training step and in the order of first
-use, the jitted kernels called from Python with their argument types, and the by-address routines (ops/native.py) by name
-and dtype. scripts/warm_manifest.py writes it; a test checks it against a fresh run's, so it
-cannot go stale silently (a stale entry would only cost time: it is compiled and not used).
+use, the jitted kernels called from Python with their argument types, and the by-address
+routines (ops/native.py) by name and dtype. scripts/warm_manifest.py writes it; a test
+checks it against a fresh run's, so it cannot go stale silently (a stale entry would only
+cost time: it is compiled and not used).
 It starts only when a core is idle (see _spare_core); ENGINE_PRECOMPILE=0 turns it off,
 =1 starts it regardless of the load.
 """

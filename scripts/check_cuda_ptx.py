@@ -33,14 +33,17 @@ from ops.cuda import (
     attention,
     deferred,
     elementwise,
-    flash,
+    embedding,
     indexing,
     launch,
+    layernorm,
     loss,
     matmul,
+    optim,
     reduce,
-    rows,
+    softmax,
 )
+from ops.cuda import attention_flash as flash
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES
 
 I, B, U = types.int64, types.boolean, types.uint64
@@ -118,14 +121,14 @@ def cases(dt):
                          (True, False, "matmul_tn")):
         out.append((name, matmul.matmul_kernel(dt, ta, tb), (a(dt, 3),) * 3 + (I, I, I)))
     for log, name in ((False, "softmax"), (True, "log_softmax")):
-        out += [(name, rows.softmax_kernel(dt, log), (a(dt, 2), a(dt, 2))),
-                (name + "_backward", rows.softmax_backward_kernel(dt, log), (a(dt, 2),) * 3)]
+        out += [(name, softmax.softmax_kernel(dt, log), (a(dt, 2), a(dt, 2))),
+                (name + "_backward", softmax.softmax_backward_kernel(dt, log), (a(dt, 2),) * 3)]
     out += [
-        ("layer_norm", rows.layer_norm_kernel(dt),
+        ("layer_norm", layernorm.layer_norm_kernel(dt),
          (a(dt, 2), a(dt), a(dt), a(dt, 2), a(dt), a(dt), T)),
-        ("layer_norm_backward.dx", rows.layer_norm_dx_kernel(dt),
+        ("layer_norm_backward.dx", layernorm.layer_norm_dx_kernel(dt),
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt), a(dt))),
-        ("layer_norm_backward.dwdb", rows.layer_norm_dwdb_kernel(dt, rows.ROWS_PER_BLOCK),
+        ("layer_norm_backward.dwdb", layernorm.layer_norm_dwdb_kernel(dt, layernorm.ROWS_PER_BLOCK),
          (a(dt, 2), a(dt, 2), a(dt, 2), a(dt, 2), a(dt), a(dt))),
         ("cross_entropy", loss._ce_forward_kernel(dt),
          (a(dt), a(dt), a(dt, 2), a("int64"), I)),
@@ -147,7 +150,7 @@ def cases(dt):
         ("attention_backward.dkv", attention.dkv_kernel(dt),
          (A4, A4, a(dt, 3), A4, A4, A4, A4, a(dt, 3), B, T, a(dt), I, TUP4, B)),
         ("scatter_add", plumbing._scatter_kernel(dt), (a(dt), a("int64"), a(dt), I)),
-        ("embedding_backward", plumbing._embedding_backward_kernel(dt),
+        ("embedding_backward", embedding._embedding_backward_kernel(dt),
          (a(dt, 2), a("int64"), a(dt, 2), I, I)),
         ("deferred_colsum", deferred._colsum_kernel(dt, 4 * 32),
          (a(dt), a(dt), types.UniTuple(I, 4 * 32))),
@@ -156,7 +159,7 @@ def cases(dt):
          (a(dt),) * 4 + (types.UniTuple(I, 6 * 32), types.UniTuple(T, 8 * 2))),
         ("deferred_scale", deferred._scale_kernel(dt, 3 * 32),
          (a(dt), a(dt), types.UniTuple(I, 3 * 32), types.UniTuple(T, 32))),
-        ("sum_squares", plumbing._sum_squares_kernel(dt, 3 * 32),
+        ("sum_squares", optim._sum_squares_kernel(dt, 3 * 32),
          (a("float64"), a(dt), types.UniTuple(I, 3 * 32))),
         ("deferred_copy", deferred._copy_kernel(dt, 3 * 32),
          (a(dt), a(dt), types.UniTuple(I, 3 * 32))),

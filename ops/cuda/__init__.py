@@ -1,23 +1,31 @@
 """The "cuda" device: Numba CUDA kernels for every op on the contract list (ops/README.md).
 
 ops/cuda/device.py registers the device (ops.devices imports it on the first
-`get_device("cuda")`; importing ops never imports numba.cuda). The modules:
-  launch       launch constants (tests shrink them), launch counting, jit(cache=True)
-  array        CudaArray, a strided view of a Numba device buffer
-  elementwise  the elementwise kernels, generated from one table per arity
-  reduce       reductions over any axes, from one table
-  indexing     views, take, take_along_axis, gathers, setitem
-  namespace    the array API namespace (`xp`) over CudaArrays
-  matmul       tiled, register-tiled matmul (nn, nt, tn; batched)
-  rows         softmax / log-softmax and layer norm, one block per row
-  flash        tiled (flash-style) attention, forward and backward, masks included
-  attention    attention a block per row (heads too wide for flash's shared memory)
-  kernels      the contract's launchers for the above, registered as "cuda"
-  arrays       contiguous, embedding, scatter_add, dropout_mask, adamw_update
-  loss         cross-entropy, forward and backward
-  memory       the caching allocator (segments, size classes, blocks owned by their views)
-  deferred     queued launches run as multi-tensor kernels (copies, column sums, AdamW)
-Counters: memory_stats(), launch_stats() below (and empty_cache()); docs/cuda.md tells the whole story.
+`get_device("cuda")`; importing ops never imports numba.cuda). A kernel family has the file
+of the same name as its CPU forms in ops/, holding its kernels, their launchers and the
+register(...) calls at the bottom:
+  matmul           tiled, register-tiled matmul (nn, nt, tn; batched), linear, sum_rows
+  softmax          softmax / log-softmax, one block per row (its row passes: cross-entropy's)
+  layernorm        layer norm, forward and backward
+  loss             cross-entropy, forward and backward
+  attention        attention and attention_qkv: launchers, and a block per row for heads too
+                   wide for the tiles
+  attention_flash  tiled (flash-style) attention, forward and backward, masks included
+  elementwise      the namespace's elementwise kernels, from one table per arity; gelu
+  embedding        embedding forward and backward
+  optim            adamw_update, sum_squares
+  arrays           contiguous, scatter_add, dropout_mask
+The machinery:
+  device           registers the device
+  cudaarray        CudaArray, a strided view of a Numba device buffer
+  namespace        the array API namespace (`xp`) over CudaArrays
+  reduce           reductions over any axes, from one table; the block reduction
+  indexing         views, take, take_along_axis, gathers, setitem
+  launch           launch constants (tests shrink them), launch counting, jit(cache=True)
+  memory           the caching allocator (segments, size classes, blocks owned by views)
+  deferred         queued launches run as multi-tensor kernels (copies, column sums, AdamW)
+Counters: memory_stats(), launch_stats() below (and empty_cache()); docs/cuda.md tells the
+whole story.
 """
 
 

@@ -1,10 +1,12 @@
-"""Fused attention on the cuda device, a block per row: the fallback for heads too wide for
-the tiled kernels' shared memory (ops/cuda/flash.py). No (Tq, Tk) score matrix is ever
+"""Attention on the cuda device: the launchers of attention, attention_backward and the fused
+self-attention (attention_qkv), registered at the bottom; they run the tiled kernels of
+ops/cuda/attention_flash.py when the head sizes fit their shared memory, else the kernels
+here, a block per row (heads too wide for the tiles). No (Tq, Tk) score matrix is ever
 stored; an optional additive mask (broadcastable to (B, H, Tq, Tk)) is read in place.
 
 Every array is a (B, H, T, D) view of any strides, read and written in place: the fused
 self-attention passes q, k, v as views of the projection (B, T, 3C) and writes y (B, T, C)
-with the heads side by side (ops/cuda/kernels.py), so no head is ever copied. Causal: key
+with the heads side by side (attention_qkv_cuda below), so no head is ever copied. Causal: key
 chunks wholly above the diagonal are skipped (not loaded and masked).
 
 Forward: one block per query row (b, h, i). The keys go by in chunks of ROW_THREADS: thread t
@@ -24,9 +26,13 @@ import math
 
 from numba import cuda
 
+from ops.cuda import attention_flash as flash
 from ops.cuda import launch
-from ops.cuda.launch import NUMBA_TYPES, factory
-from ops.cuda.rows import block_reduce
+from ops.cuda import namespace as ns
+from ops.cuda.cudaarray import check_arrays, empty, scalar
+from ops.cuda.launch import NUMBA_TYPES, factory, row_grid
+from ops.cuda.reduce import block_reduce
+from ops.registry import register
 
 
 @cuda.jit(device=True, inline=True)
@@ -55,7 +61,7 @@ def score_fn(dtype):
 def forward_kernel(dtype):
     T = NUMBA_TYPES[dtype]
     nt = launch.ROW_THREADS
-    rmax, rsum = block_reduce("max", dtype), block_reduce("sum", dtype)
+    rmax, rsum = block_reduce("max", dtype, nt), block_reduce("sum", dtype, nt)
     score = score_fn(dtype)
 
     @launch.jit
@@ -102,7 +108,7 @@ def forward_kernel(dtype):
 def dq_kernel(dtype):
     T = NUMBA_TYPES[dtype]
     nt = launch.ROW_THREADS
-    rsum = block_reduce("sum", dtype)
+    rsum = block_reduce("sum", dtype, nt)
     score = score_fn(dtype)
 
     @launch.jit
@@ -196,3 +202,123 @@ def dkv_kernel(dtype):
                     dk[b, h, j, d] += scale * acc
                 cuda.syncthreads()
     return kernel
+
+
+# ---- the launchers: the tiled kernels when the head fits, else a block per row ---------
+
+def _mask(mask, q, Tk):
+    """(the (B, H, Tq, Tk) broadcast view or None, its buffer, offset, strides, present);
+    the view is returned to be held alive until the launch."""
+    if mask is None:
+        none = empty((1,), q.dtype)
+        return none, none.flat(), 0, (0, 0, 0, 0), False
+    check_arrays("attention", mask)
+    B, H, Tq, _ = q.shape
+    m = ns.broadcast_to(ns.astype(mask, q.dtype, copy=False), (B, H, Tq, Tk))
+    return m, m.base, m.offset, m.strides, True
+
+
+def _attention(o, lse, q, k, v, causal, scale, mask):
+    """Runs the forward kernel: q, k, v, o (B, H, T, D) views of any strides, read and
+    written in place; lse (B, H, Tq) contiguous. The tiled kernels when the head sizes fit
+    their shared memory, else a block per query row."""
+    B, H, Tq, D = q.shape
+    Dv = v.shape[3]
+    if not (o.size or lse.size):
+        return
+    _held, mb, mo, ms, has = _mask(mask, q, k.shape[2])
+    args = (o.strided(), lse.dev(), q.strided(), k.strided(), v.strided(), bool(causal),
+            scalar(q.dtype, scale), mb, mo, ms, has)
+    tc = flash.shape(q.dtype, D, Dv)
+    if tc:
+        flash.flash_forward_kernel(q.dtype.name, D, Dv, *tc)[
+            row_grid(B * H * -(-Tq // tc[0]))](*args)
+    else:
+        forward_kernel(q.dtype.name)[row_grid(B * H * Tq)](*args)
+
+
+def _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask):
+    """Runs the two backward kernels: every array but lse a (B, H, T, D) view of any
+    strides; dq, dk, dv written in place."""
+    B, H, Tq, _ = q.shape
+    Tk = k.shape[2]
+    lse = ns.contiguous(lse)
+    delta = empty((B, H, Tq), q.dtype)
+    _held, mb, mo, ms, has = _mask(mask, q, Tk)
+    s = scalar(q.dtype, scale)
+    views = [a.strided() for a in (do, q, k, v)]
+    D, Dv = q.shape[3], v.shape[3]
+    tc = flash.shape(q.dtype, D, Dv)
+    if tc:
+        key, t = (q.dtype.name, D, Dv) + tc, tc[0]
+        dq_k, dkv_k = flash.flash_dq_kernel(*key), flash.flash_dkv_kernel(*key)
+        dq_grid, dkv_grid = row_grid(B * H * -(-Tq // t)), row_grid(B * H * -(-Tk // t))
+    else:
+        dq_k, dkv_k = dq_kernel(q.dtype.name), dkv_kernel(q.dtype.name)
+        dq_grid, dkv_grid = row_grid(B * H * Tq), row_grid(B * H * Tk)
+    if q.size or do.size:
+        dq_k[dq_grid](dq.strided(), delta.dev(), *views, o.strided(), lse.dev(), bool(causal), s,
+                      mb, mo, ms, has)
+    if k.size or v.size:
+        dkv_k[dkv_grid](dk.strided(), dv.strided(), delta.dev(), *views, lse.dev(), bool(causal),
+                        s, mb, mo, ms, has)
+
+
+def attention_cuda(q, k, v, causal, scale, mask=None):
+    check_arrays("attention", q, k, v)
+    B, H, Tq, D = q.shape
+    if k.shape[:2] != (B, H) or k.shape[3] != D or v.shape[:3] != k.shape[:3]:
+        raise ValueError(f"attention: q {q.shape}, k {k.shape}, v {v.shape} do not fit")
+    o, lse = empty((B, H, Tq, v.shape[3]), q.dtype), empty((B, H, Tq), q.dtype)
+    _attention(o, lse, q, k, v, causal, scale, mask)
+    return o, lse
+
+
+def attention_backward_cuda(do, q, k, v, o, lse, causal, scale, mask=None):
+    check_arrays("attention_backward", do, q, k, v, o, lse)
+    dq, dk, dv = empty(q.shape, q.dtype), empty(k.shape, q.dtype), empty(v.shape, q.dtype)
+    _attention_backward(dq, dk, dv, do, q, k, v, o, lse, causal, scale, mask)
+    return dq, dk, dv
+
+
+def _split_heads(x, n_head):
+    """(B, T, C) view -> (B, T, H, D) view (the last axis must be contiguous)."""
+    B, T, C = x.shape
+    return x.view((B, T, n_head, C // n_head), x.strides[:2] + (C // n_head * x.strides[2],
+                                                                x.strides[2]))
+
+
+def _heads_of(x, n_head):
+    """(B, T, C) -> (B, H, T, D) view, no copy."""
+    return ns.permute_dims(_split_heads(x, n_head), (0, 2, 1, 3))
+
+
+def attention_qkv_cuda(qkv, n_head, causal, scale):
+    """Self-attention reading q, k, v in place from qkv (B, T, 3C) and writing y (B, T, C)
+    with the heads side by side: one launch, no head copies."""
+    check_arrays("attention_qkv", qkv)
+    B, T, C3 = qkv.shape
+    c = C3 // 3
+    q, k, v = (_heads_of(qkv[:, :, i * c:(i + 1) * c], n_head) for i in range(3))
+    y, lse = empty((B, T, c), qkv.dtype), empty((B, n_head, T), qkv.dtype)
+    _attention(_heads_of(y, n_head), lse, q, k, v, causal, scale, None)
+    return y, lse
+
+
+def attention_qkv_backward_cuda(dy, qkv, y, lse, n_head, causal, scale):
+    """d qkv (B, T, 3C): dq, dk, dv written in place side by side by the two backward
+    launches (every element of it is written)."""
+    check_arrays("attention_qkv_backward", dy, qkv, y, lse)
+    c = qkv.shape[2] // 3
+    dqkv = empty(qkv.shape, qkv.dtype)
+    q, k, v, dq, dk, dv = (_heads_of(a[:, :, i * c:(i + 1) * c], n_head)
+                           for a in (qkv, dqkv) for i in range(3))
+    _attention_backward(dq, dk, dv, _heads_of(dy, n_head), q, k, v, _heads_of(y, n_head), lse,
+                        causal, scale, None)
+    return dqkv
+
+
+register("attention", "cuda", attention_cuda)
+register("attention_backward", "cuda", attention_backward_cuda)
+register("attention_qkv", "cuda", attention_qkv_cuda)
+register("attention_qkv_backward", "cuda", attention_qkv_backward_cuda)

@@ -1,4 +1,4 @@
-"""Registers the "cuda" device: Numba device arrays (ops/cuda/array.py), its array namespace
+"""Registers the "cuda" device: Numba device arrays (ops/cuda/cudaarray.py), its array namespace
 (ops/cuda/namespace.py) and a numba.cuda.jit form of every kernel on the contract list.
 
 Imported by ops.devices on the first `get_device("cuda")`: importing the engine or ops never
@@ -26,7 +26,7 @@ if not _available():
                       "before starting Python to run the kernels on Numba's CUDA simulator")
 
 from ops.cuda import namespace
-from ops.cuda.array import CudaArray, empty
+from ops.cuda.cudaarray import CudaArray, empty
 
 
 def _from_host(a):
@@ -46,4 +46,14 @@ def _to_host(a):
 CUDA = register_device(Device("cuda", xp=namespace, owns=lambda a: isinstance(a, CudaArray),
                               from_host=_from_host, to_host=_to_host, impls=("cuda", "reference")))
 
-from ops.cuda import arrays, kernels, loss  # noqa: F401  (their register(...) calls)
+from ops.cuda import (  # noqa: F401  (their register(...) calls)
+    arrays,
+    attention,
+    elementwise,
+    embedding,
+    layernorm,
+    loss,
+    matmul,
+    optim,
+    softmax,
+)

@@ -17,6 +17,8 @@ from numba import cuda
 
 from ops.cuda import launch
 from ops.cuda.launch import MAXDIM, NUMBA_TYPES, factory
+from ops.devices import get_device
+from ops.registry import register
 
 
 def _exp(T):
@@ -97,7 +99,8 @@ def _log2(T):
 
 def _logaddexp(T):
     exp, mx = _device(_exp, T), _device(_max, T)
-    return lambda x, y: mx(x, y) + math.log1p(exp(-abs(x - y))) if not math.isnan(x - y) else mx(x, y)
+    return lambda x, y: (mx(x, y) + math.log1p(exp(-abs(x - y))) if not math.isnan(x - y)
+                         else mx(x, y))
 
 
 # One line per standard function: name -> (lambda T: device function). T: compute type.
@@ -315,3 +318,27 @@ def plan(shape, views):
 
 def launch_grid(n):
     return launch.blocks(n), launch.THREADS
+
+
+# ---- GELU's launchers: the table's gelu entries, through the namespace ---------------------
+
+def _cuda_namespace(op, *arrays):
+    """The cuda namespace, once every array is checked to be a cuda array (looked up through
+    the device registry: the namespace itself imports this module)."""
+    device = get_device("cuda")
+    for a in arrays:
+        if not device.owns(a):
+            raise TypeError(f"{op}: expects cuda arrays, got {type(a).__name__}")
+    return device.xp
+
+
+def gelu_cuda(x):
+    return _cuda_namespace("gelu", x).gelu(x)
+
+
+def gelu_backward_cuda(x, dy):
+    return _cuda_namespace("gelu_backward", x, dy).gelu_backward(x, dy)
+
+
+register("gelu", "cuda", gelu_cuda)
+register("gelu_backward", "cuda", gelu_backward_cuda)

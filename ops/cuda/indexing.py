@@ -11,7 +11,7 @@ from numba import cuda
 
 from ops.cuda import elementwise as ew
 from ops.cuda import launch
-from ops.cuda.array import CudaArray, empty, namespace
+from ops.cuda.cudaarray import CudaArray, empty, namespace
 from ops.cuda.launch import NUMBA_TYPES, factory
 
 
@@ -69,7 +69,8 @@ def take(x, indices, /, *, axis=None):
     if axis is None:
         x, axis = namespace().reshape(x, (-1,)), 0
     axis %= x.ndim
-    idx = namespace().contiguous(namespace().astype(_device_index(indices), namespace().int64, copy=False))
+    xp = namespace()
+    idx = xp.contiguous(xp.astype(_device_index(indices), xp.int64, copy=False))
     if idx.ndim != 1:
         raise ValueError(f"take: indices must be 1-D, got shape {idx.shape}")
     x = namespace().contiguous(x)

@@ -2,9 +2,9 @@
 from module constants at launch (and at kernel build time for shared-array shapes), so tests
 can shrink them to push several blocks through the boundary code.
 
-Under the simulator (NUMBA_ENABLE_CUDASIM=1) every CUDA thread is a Python thread (about
-0.2 ms each per launch; ../shared/NUMBA.md), so the defaults there are a few threads doing
-more work each; the kernels are grid-stride loops, correct for any count.
+Under the simulator (NUMBA_ENABLE_CUDASIM=1) every CUDA thread is a Python thread, started
+for every launch (about 0.2 ms each), so the defaults there are a few threads doing more
+work each; the kernels are grid-stride loops, correct for any count.
 """
 
 import functools
@@ -156,3 +156,8 @@ def factory(fn):
         return cached(*args, settings())
     build.cache_clear = cached.cache_clear
     return build
+
+
+def row_grid(rows):
+    """(blocks, threads) of a kernel with one block per row (grid-stride past MAX_BLOCKS)."""
+    return max(1, min(rows, MAX_BLOCKS)), ROW_THREADS

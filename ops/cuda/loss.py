@@ -1,6 +1,7 @@
 """Cross-entropy on the cuda device, forward and backward, two launches each.
 
-Forward: one block per row computes the row's log-sum-exp and NLL (0 on ignored rows);
+Forward: one block per row computes the row's log-sum-exp (the max and sum-of-exp passes of
+the softmax kernels, ops/cuda/softmax.py) and NLL (0 on ignored rows);
 then one block sums the NLLs and counts the counted rows, in a fixed order (deterministic),
 and writes the mean. Backward: one block counts the counted rows and writes grad / count
 (divided in float64, rounded once to the dtype, as the contract says); then a thread per
@@ -12,10 +13,12 @@ import math
 import numpy as np
 from numba import cuda
 
-from ops.cuda import launch, rows
+from ops.cuda import launch
 from ops.cuda import namespace as ns
-from ops.cuda.array import CudaArray, empty
-from ops.cuda.launch import NUMBA_TYPES, factory
+from ops.cuda.cudaarray import CudaArray, empty
+from ops.cuda.launch import NUMBA_TYPES, factory, row_grid
+from ops.cuda.reduce import block_reduce
+from ops.cuda.softmax import row_max_sumexp
 from ops.registry import register
 
 
@@ -24,22 +27,16 @@ def _ce_forward_kernel(dtype):
     """One block per row: lse and the row's NLL (0 on ignored rows)."""
     T = NUMBA_TYPES[dtype]
     nt = launch.ROW_THREADS
-    rmax, rsum = rows.block_reduce("max", dtype), rows.block_reduce("sum", dtype)
+    stats = row_max_sumexp(dtype)  # the softmax kernels' row passes
 
     @launch.jit
     def kernel(lse, nll, x, targets, ignore_index):
         part = cuda.shared.array(nt, T)
         t = cuda.threadIdx.x
-        R, V = x.shape
+        R = x.shape[0]
         for r in range(cuda.blockIdx.x, R, cuda.gridDim.x):
-            m = T(-math.inf)
-            for j in range(t, V, nt):
-                m = x[r, j] if (x[r, j] > m or math.isnan(x[r, j])) else m
-            m = rmax(part, t, m)
-            s = T(0)
-            for j in range(t, V, nt):
-                s += math.exp(x[r, j] - m)
-            lz = m + math.log(rsum(part, t, s))
+            m, s = stats(part, t, x, r)
+            lz = m + math.log(s)
             if t == 0:
                 lse[r] = lz
                 tg = targets[r]
@@ -52,7 +49,7 @@ def _ce_mean_kernel(dtype):
     """One block: loss[0] = sum(nll) / max(count, 1), count = rows whose target counts."""
     T = NUMBA_TYPES[dtype]
     nt = launch.ROW_THREADS
-    rsum = rows.block_reduce("sum", dtype)
+    rsum = block_reduce("sum", dtype, nt)
 
     @launch.jit
     def kernel(loss, nll, targets, ignore_index):
@@ -75,7 +72,7 @@ def _ce_scale_kernel(dtype):
     T = NUMBA_TYPES[dtype]
     F = NUMBA_TYPES["float64"]
     nt = launch.ROW_THREADS
-    rsum = rows.block_reduce("sum", "float64")
+    rsum = block_reduce("sum", "float64", nt)
 
     @launch.jit
     def kernel(scale, grad, targets, ignore_index):
@@ -124,7 +121,7 @@ def cross_entropy_cuda(logits, targets, ignore_index):
     R = x.shape[0]
     lse, nll, loss = empty((R,), x.dtype), empty((R,), x.dtype), empty((), x.dtype)
     if R:
-        _ce_forward_kernel(x.dtype.name)[rows.row_grid(R)](lse.dev(), nll.dev(), x.dev(),
+        _ce_forward_kernel(x.dtype.name)[row_grid(R)](lse.dev(), nll.dev(), x.dev(),
                                                            tg.dev(), int(ignore_index))
     _ce_mean_kernel(x.dtype.name)[1, launch.ROW_THREADS](loss.flat(), nll.flat(), tg.flat(),
                                                          int(ignore_index))

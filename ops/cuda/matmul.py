@@ -1,5 +1,6 @@
 """matmul on the cuda device: a shared-memory tiled kernel with register tiling, 2-D and
-batched, with the transposed-operand forms (nt: a @ b^T, tn: a^T @ b) read in place.
+batched, with the transposed-operand forms (nt: a @ b^T, tn: a^T @ b) read in place; the
+launchers of matmul, matmul_nt, matmul_tn, linear and sum_rows, registered at the bottom.
 
 Each block computes TILE_M x TILE_N tiles of C[s] (a 1-D grid striding over every batch,
 row tile and column tile: no grid dimension can overflow).
@@ -23,8 +24,9 @@ import numba
 from numba import cuda
 
 from ops.cuda import launch
-from ops.cuda.array import CudaArray, empty, namespace
+from ops.cuda.cudaarray import CudaArray, empty, namespace
 from ops.cuda.launch import NUMBA_TYPES
+from ops.registry import register
 
 # Tile shape: module constants that tests shrink (the simulator runs a Python thread per
 # CUDA thread). Threads per block: (TILE_M // REG_M) * (TILE_N // REG_N).
@@ -206,3 +208,23 @@ def matmul_tn_cuda(a, b):
     """a^T @ b: a (.., K, M), b (.., K, N) -> (.., M, N)."""
     _check("matmul_tn", a, b, a.shape[-2], b.shape[-2], False)
     return _run(a, b, True, False, a.shape[-1], b.shape[-1])
+
+
+# ---- the linear layer: the product, then the bias as before (one launch each) -----------
+
+def linear_cuda(x, w, b):
+    y = matmul_nt_cuda(x, w)
+    if b is not None:
+        y += b
+    return y
+
+
+def sum_rows_cuda(x):
+    return namespace().sum(x, axis=0)  # the namespace's column sum (queued: deferred.py)
+
+
+register("linear", "cuda", linear_cuda)
+register("sum_rows", "cuda", sum_rows_cuda)
+register("matmul", "cuda", matmul_cuda)
+register("matmul_nt", "cuda", matmul_nt_cuda)
+register("matmul_tn", "cuda", matmul_tn_cuda)

@@ -18,10 +18,10 @@ from numba import cuda  # noqa: F401  (loaded by ops.cuda before this module)
 
 from ops.cuda import deferred
 from ops.cuda import elementwise as ew
-from ops.cuda.array import CudaArray, CudaDevice, bind_namespace, c_strides, empty
+from ops.cuda.cudaarray import CudaArray, CudaDevice, bind_namespace, c_strides, empty
 from ops.cuda.indexing import getitem, nonzero, setitem, take, take_along_axis  # noqa: F401
 from ops.cuda.matmul import matmul_batched
-from ops.cuda.reductions import (  # noqa: F401
+from ops.cuda.reduce import (  # noqa: F401
     _axes,
     all,
     any,

@@ -1,5 +1,5 @@
-"""The tiled attention kernels (ops/cuda/flash.py) against the numpy reference: forward and
-backward, causal or not, with and without masks (padding, a fully masked row, per-head
+"""The tiled attention kernels (ops/cuda/attention_flash.py) against the numpy reference:
+forward and backward, causal or not, with and without masks (padding, a fully masked row, per-head
 masks), Tq != Tk, tiles and chunks wider and narrower than the block, partial last tiles;
 the launches they make; bit-for-bit reproducible gradients; the per-row fallback."""
 
@@ -8,7 +8,8 @@ import pytest
 
 import ops
 import ops.cuda as oc
-from ops.cuda import flash, launch
+from ops.cuda import attention_flash as flash
+from ops.cuda import launch
 
 
 def _x(r, *shape):

@@ -219,10 +219,10 @@ def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
     """With MAX_GRID 1 every kernel that sizes a grid dimension from the data (matmul tiles,
     layer norm's row blocks, the embedding backward's chunks) runs it all from one block row:
     the grid-stride loops that keep huge shapes (more than 65535 blocks) correct."""
-    from ops.cuda import arrays, matmul, rows
+    from ops.cuda import embedding, layernorm, matmul
     monkeypatch.setattr(launch, "MAX_GRID", 1)
-    monkeypatch.setattr(rows, "ROWS_PER_BLOCK", 2)
-    monkeypatch.setattr(arrays, "EMB_ROWS", 2)
+    monkeypatch.setattr(layernorm, "ROWS_PER_BLOCK", 2)
+    monkeypatch.setattr(embedding, "EMB_ROWS", 2)
     monkeypatch.setattr(matmul, "TILE_M", 4)
     monkeypatch.setattr(matmul, "TILE_N", 4)
     monkeypatch.setattr(matmul, "REG_M", 2)

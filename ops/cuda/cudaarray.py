@@ -278,3 +278,15 @@ def _ns():
 
 
 namespace = _ns
+
+
+def check_arrays(op, *arrays):
+    """One line naming `op` when any argument of a cuda kernel is not a CudaArray."""
+    for a in arrays:
+        if not isinstance(a, CudaArray):
+            raise TypeError(f"{op}: expects cuda arrays, got {type(a).__name__}")
+
+
+def scalar(dtype, value):
+    """value as a numpy scalar of dtype (a kernel argument typed like the arrays)."""
+    return np.dtype(dtype).type(value)
