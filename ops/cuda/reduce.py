@@ -48,16 +48,16 @@ _SHUFFLED = ("float32", "float64", "int32", "int64")  # the types shfl_down_sync
 
 
 @factory
-def block_reduce(op, dtype, nt):
+def block_reduce(op, dtype, nt, shuffles=True):
     """A device function reduce(part, t, value) -> reduction `op` (a REDUCTIONS entry) of
     the values of a block's nt threads (a power of two), every thread getting it; part: a
-    shared array of nt values of `dtype`. With WARP_SHUFFLE (real GPUs) each warp reduces in
-    registers with shfl_down_sync and one value per warp goes through shared memory;
-    otherwise (the simulator has no shuffles, nor have types under 32 bits) a shared-memory
-    tree. A fixed order: deterministic. The block's threads must all call it."""
+    shared array of nt values of `dtype`. With WARP_SHUFFLE (real GPUs) and `shuffles`, each
+    warp reduces in registers with shfl_down_sync and one value per warp goes through shared
+    memory; otherwise (the simulator has no shuffles, nor have types under 32 bits) a
+    shared-memory tree. A fixed order: deterministic. The block's threads must all call it."""
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
-    shuffle = launch.WARP_SHUFFLE and nt >= WARP and dtype in _SHUFFLED
+    shuffle = shuffles and launch.WARP_SHUFFLE and nt >= WARP and dtype in _SHUFFLED
     identity = T(REDUCTIONS[op][1](dtype))
 
     @cuda.jit(device=True, inline=True)
@@ -100,7 +100,9 @@ def reduce_kernel(op, dtype):
     T = NUMBA_TYPES[dtype]
     f = cuda.jit(device=True, inline=True)(REDUCTIONS[op][0](T))
     nt = launch.THREADS
-    combine = block_reduce(op, dtype, nt)
+    # The namespace's reductions keep the shared-memory tree on every device: the order of
+    # their sums (and so their last bits on a GPU) is the one they always had.
+    combine = block_reduce(op, dtype, nt, False)
 
     @launch.jit
     def kernel(out, a, ao, ast, shape, nd, R, O, identity):
