@@ -17,8 +17,8 @@ from commands.args import positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
-       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
-       "new input"
+       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: " \
+       "layer, left/right: head); anything else is a new input"
 ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
 EXAMPLE = """examples:
   attn demo                                  # the newest runs/reverse, interactive

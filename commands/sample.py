@@ -42,16 +42,19 @@ def add_args(p):
     p.add_argument("--model", choices=ModelFamilies(),
                    help="without --ckpt, the newest run of this model family on --task "
                         "(default: the task's usual one, gpt; vit for glyphs)")
-    p.add_argument("--prompt", metavar="TEXT", help="text to continue; for tasks the problem, e.g. 31415 or "
-                   "123+456 (default: held-out problems, or a newline for text)")
+    p.add_argument("--prompt", metavar="TEXT",
+                   help="text to continue; for tasks the problem, e.g. 31415 or "
+                        "123+456 (default: held-out problems, or a newline for text)")
     p.add_argument("--temperature", type=non_negative_float, metavar="T",
                    help="sampling temperature, 0 = greedy (default 1.0; tasks: greedy)")
-    p.add_argument("--top-k", type=positive_int, metavar="K", help="sample among the k likeliest tokens")
+    p.add_argument("--top-k", type=positive_int, metavar="K",
+                   help="sample among the k likeliest tokens")
     p.add_argument("--tokens", "--max-new-tokens", dest="tokens", type=positive_int,
                    metavar="N",
                    help="tokens to generate (default: the answer length, or 200 for text)")
     p.add_argument("--greedy", action="store_true", help="always take the likeliest token")
-    p.add_argument("--num", type=positive_int, metavar="N", help="samples (default 5 problems / 1 text)")
+    p.add_argument("--num", type=positive_int, metavar="N",
+                   help="samples (default 5 problems / 1 text)")
     p.add_argument("--seed", type=non_negative_int, default=0, metavar="N",
                    help="sampling seed (default 0)")
     p.add_argument("--attention", action="store_true",

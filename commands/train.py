@@ -28,7 +28,8 @@ def add_args(p):
     p.add_argument("--device", metavar="NAME",
                    help="where to train: cpu, cuda, ... (default cpu; with --resume the "
                         "checkpoint's)")
-    p.add_argument("--steps", type=positive_int, metavar="N", help="total optimisation steps (default: the model family's; 600 for gpt)")
+    p.add_argument("--steps", type=positive_int, metavar="N",
+                   help="total optimisation steps (default: the model family's; 600 for gpt)")
     p.add_argument("--seed", type=non_negative_int, metavar="N",
                    help="seed of init, batches and dropout (default 0)")
     p.add_argument("--out", metavar="DIR", type=path_arg,
@@ -38,17 +39,22 @@ def add_args(p):
                    help="continue from the checkpoint in --out with its saved settings; of "
                         "those only --steps, --batch-size, --lr, --eval-every, "
                         "--eval-examples, --ckpt-every and --device may change")
-    p.add_argument("--batch-size", type=positive_int, metavar="N", help="examples per step (default: the model family's; 32 for gpt)")
-    p.add_argument("--lr", type=positive_float, metavar="LR", help="peak learning rate (default: the model family's; 3e-3 for gpt)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
+                   help="examples per step (default: the model family's; 32 for gpt)")
+    p.add_argument("--lr", type=positive_float, metavar="LR",
+                   help="peak learning rate (default: the model family's; 3e-3 for gpt)")
     p.add_argument("--eval-every", type=non_negative_int, metavar="N",
                    help="evaluate every N steps, 0 for only at the end (default 100)")
     p.add_argument("--eval-examples", type=positive_int, metavar="N",
                    help="held-out problems in the final exact-match test (default 1000)")
     p.add_argument("--ckpt-every", type=non_negative_int, metavar="N",
                    help="save a checkpoint every N steps, 0 for only at the end (default 500)")
-    p.add_argument("--digits", type=positive_int, metavar="N", help="digits per addend for --task add (3)")
-    p.add_argument("--min-len", type=positive_int, metavar="N", help="shortest input of reverse/copy/sort")
-    p.add_argument("--max-len", type=positive_int, metavar="N", help="longest input of reverse/copy/sort")
+    p.add_argument("--digits", type=positive_int, metavar="N",
+                   help="digits per addend for --task add (3)")
+    p.add_argument("--min-len", type=positive_int, metavar="N",
+                   help="shortest input of reverse/copy/sort")
+    p.add_argument("--max-len", type=positive_int, metavar="N",
+                   help="longest input of reverse/copy/sort")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no per-evaluation lines: only the final result "
                         "line and the checkpoint directory (what a script reads)")
