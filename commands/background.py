@@ -30,7 +30,7 @@ import threading
 from engine.training import rundir, trainer
 from engine.training.checkpoint import CONFIG_FILE, MODEL_FILE, OPTIM_FILE
 from engine.training.metrics import METRICS_FILE
-from engine.training.progress import Reporter, describe_eval
+from engine.training.progress import Reporter, describe_eval, training_bar
 from engine.training.rundir import RunDirError
 
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -106,7 +106,7 @@ def train_in_background(cfg, console):
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     worker = threading.Thread(target=work, name="attn-train", daemon=True)
     try:
-        with _feeding(shared), _asking_to_stop(shared), _bar(console, cfg.steps) as bar:
+        with _feeding(shared), _asking_to_stop(shared), training_bar(console, cfg.steps) as bar:
             worker.start()  # it and the threads it starts inherit the blocked mask
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
             _draw(shared, bar, console)
@@ -144,22 +144,6 @@ def _asking_to_stop(shared):
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-
-
-def _bar(console, total):
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-    progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(),
-                        TextColumn("eta"), TimeRemainingColumn(), console=console)
-    progress.add_task("train", total=total, loss="-")
-    return progress
 
 
 def _draw(shared, bar, console):

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from commands import CliError, apply_steps_cap, plots, positive_int
+from commands import CliError, plots
+from commands.args import positive_int
 from commands.terminal import read_command
 
 HELP = "commands: l N (layer), h N (head), n / p (next / previous head), a (all heads), " \
-       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: layer, left/right: head); anything else is a " \
-       "new input"
+       "s (how the attention formed in training), q (quit), or the arrow keys (up/down: " \
+       "layer, left/right: head); anything else is a new input"
 ARROW_COMMANDS = {"up": "l {up}", "down": "l {down}", "left": "p", "right": "n"}
 EXAMPLE = """examples:
   attn demo                                  # the newest runs/reverse, interactive
@@ -42,7 +43,7 @@ def add_args(p):
                    help="checkpoint directory (default: the newest run of --task)")
     p.add_argument("--task", default="reverse", metavar="NAME",
                    help="without --ckpt, the newest run of this task (default reverse)")
-    from commands.runs import ModelFamilies
+    from commands.run_lookup import ModelFamilies
     p.add_argument("--model", choices=ModelFamilies(),
                    help="without --ckpt, the newest run of this model family on --task")
     p.add_argument("--input", metavar="TEXT",
@@ -97,11 +98,12 @@ def run(args):
 def _checkpoint(args, console):
     """--ckpt, the newest run of --task, or (when there is none, unless --no-train) the
     default run of the task trained now, in the background with a progress bar."""
-    from commands.runs import newest_checkpoint, run_base
+    from commands.run_lookup import newest_checkpoint, run_base
     from engine.training import rundir
     if args.ckpt is not None or args.no_train or rundir.newest(run_base(args.task, args.model)):
         return newest_checkpoint(args)
     from commands.background import train_in_background
+    from commands.train import apply_steps_cap
     from engine.data import IMAGE_TASKS, TASKS
     from engine.training import TrainConfig
     if args.task not in TASKS + IMAGE_TASKS:
@@ -381,7 +383,7 @@ def _check_move(index, count, what):
 def _snapshots(path, console):
     """The run's attention snapshots beside its loss (as attn runs RUN --attention)."""
     from commands import attention_replay
-    from commands.runs import run_history
+    from commands.run_lookup import run_history
     try:
         attention_replay.replay(path, run_history(path), console)
     except CliError as e:

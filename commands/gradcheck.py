@@ -4,7 +4,8 @@ differences (engine.gradcheck_cases), on a chosen backend and device, as a pass/
 import contextlib
 import sys
 
-from commands import CliError, non_negative_int
+from commands import CliError
+from commands.args import non_negative_int
 
 EXAMPLE = """examples:
   attn gradcheck                          # every op and layer, the default backend (numba)

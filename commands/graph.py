@@ -21,7 +21,7 @@ def add_args(p):
                    help="an input tensor and its shape (float32 standard normals, requiring "
                         "grad); repeat for each input")
     p.add_argument("--dot", action="store_true", help="print Graphviz DOT instead of the tree")
-    from commands.runs import ModelFamilies
+    from commands.run_lookup import ModelFamilies
     p.add_argument("--model", choices=ModelFamilies(), metavar="NAME",
                    help="show the graph of this model family's training loss instead of "
                         "EXPR (its tiny size on a batch of 2): gpt, seq2seq-gru, "

@@ -19,10 +19,23 @@ def add_args(p):
     p.add_argument("--cuda", action="store_true",
                    help="also import numba.cuda and ask it for a GPU (or the simulator)")
     p.add_argument("--json", action="store_true", help="print the facts as one JSON object")
-    p.epilog = "examples:\n  attn info\n  attn info --cuda --json"
+    p.add_argument("--ops", action="store_true",
+                   help="instead, every kernel: the engine code calling it, its forms per "
+                        "implementation (reference, cpu, strict, cuda) as file:line, and the "
+                        "test files naming it")
+    p.epilog = "examples:\n  attn info\n  attn info --cuda --json\n  attn info --ops"
 
 
 def run(args):
+    if args.ops:
+        from commands import op_table
+        table = op_table.op_table(cuda=args.cuda)
+        if args.json:
+            import json
+            print(json.dumps(table, indent=2))
+        else:
+            op_table.print_table(table)
+        return 0
     facts = collect(cuda=args.cuda)
     if args.json:
         import json

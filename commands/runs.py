@@ -1,50 +1,11 @@
-"""Where runs live: runs/<task>[-<model>] directories and the newest checkpoint of a task,
-shared by `attn train`, `attn sample` and `attn demo`."""
+"""`attn runs`: list the training runs under runs/, or show one: its settings, loss curve,
+evaluations, and with --attention the attention snapshots it recorded."""
 
 import os
 
 from commands import CliError
+from commands.run_lookup import history_of, read_run
 
-
-def run_base(name, model):
-    """runs/<task or text name>, with -<model> when the model is not the task's usual one
-    (the GPT for sequences, the ViT for images): runs/reverse, runs/reverse-seq2seq-gru,
-    runs/glyphs."""
-    usual = "vit" if name == "glyphs" else "gpt"
-    return os.path.join("runs", name + ("" if model in (None, usual) else f"-{model}"))
-
-
-def newest_checkpoint(args):
-    """--ckpt, or the newest run of --task under runs/ (engine.training.rundir.newest)."""
-    from engine.training import rundir
-    if args.ckpt is not None:
-        return args.ckpt
-    task = args.task
-    if task is None:
-        from engine.training.config import family_defaults
-        task = family_defaults(args.model or "gpt")["task"]
-    base = run_base(task, args.model)
-    newest = rundir.newest(base)
-    if newest is None:
-        raise CliError(f"no checkpoint under '{base}': train one with `attn train`"
-                       f"{'' if args.model is None else ' --model ' + args.model}, or pass "
-                       f"--ckpt")
-    return newest
-
-
-class ModelFamilies:
-    """The --model choices: the registered model families, read when argparse first needs
-    them (importing the engine takes a second that bad-flag errors and `bench` need not pay)."""
-
-    def __iter__(self):
-        from engine.models import model_names
-        return iter(model_names())
-
-    def __contains__(self, name):
-        return name in list(self)
-
-
-# ---- attn runs: list the runs, or show one (its loss curve, evaluations, --plot) -------------
 
 EXAMPLE = """examples:
   attn runs                           # every run under runs/: model, data, steps, result
@@ -79,8 +40,8 @@ def run(args):
     if args.name is None:
         return _list(args.root)
     path = _find(args.name, args.root)
-    info = _read(path)
-    history = _history(path, info)
+    info = read_run(path)
+    history = history_of(path, info)
     _show(path, info, history)
     if args.attention:
         from rich.console import Console
@@ -110,41 +71,6 @@ def _find(name, root):
             return path
     raise CliError(f"no run at '{name}' (nor '{os.path.join(root, name)}'): attn runs lists "
                    f"the runs under {root}/")
-
-
-def _read(path):
-    """The checkpoint's config.json as a dict, its train section and train_state checked
-    against their schema (CheckpointError naming the file when unreadable or unfit)."""
-    from engine.training import checkpoint
-    from engine.training.config import TrainConfig
-    from engine.training.validate import ConfigError, check_train_state
-    file = os.path.join(path, checkpoint.CONFIG_FILE)
-    info = checkpoint.read_description(file)
-    try:  # the train section with its defaults filled in, as a run would read it
-        info["config"]["train"] = TrainConfig.from_dict(info["config"]["train"]).to_dict()
-        check_train_state(info["train_state"], info["format"])
-    except (ConfigError, KeyError, TypeError, AttributeError) as e:
-        raise checkpoint.CheckpointError(f"checkpoint file '{file}' is unreadable: "
-                                         f"{type(e).__name__}: {e}") from None
-    return info
-
-
-def run_history(path):
-    """The history of the run in `path` (its checkpoint description read and checked)."""
-    return _history(path, _read(path))
-
-
-def _history(path, info):
-    """The run's history (engine.training.metrics): from metrics.jsonl, the part its
-    checkpoint covers, or from config.json for a format-1 checkpoint."""
-    from engine.training import metrics
-    state = info["train_state"]
-    if "history" in state:
-        metrics.check_history(os.path.join(path, "config.json"), state["history"])
-        return state["history"]
-    saved = state["metrics"]
-    rows = metrics.read_rows(os.path.join(path, saved["file"]), saved["bytes"], saved["rows"])
-    return metrics.history_from_rows(rows, state["step"])
 
 
 def _what(info):
@@ -197,8 +123,8 @@ def _list(root):
 
 def _row(path, time):
     """The listing's cells of one run: model and data, steps, final result, when saved."""
-    info = _read(path)
-    history = _history(path, info)
+    info = read_run(path)
+    history = history_of(path, info)
     state, train = info["train_state"], info["config"]["train"]
     steps = f"{state['step']}/{train['steps']}" + (" interrupted" if state.get(
         "interrupted") else "")

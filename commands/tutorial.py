@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 
-from commands import CliError
+from commands import CliError, CommandFailed
 from commands.terminal import read_line
 
 TUTORIALS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -25,7 +25,7 @@ TUTORIALS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
 _NAME = re.compile(r"^(\d\d)_[a-z0-9_]+\.py$")
 
 
-class TutorialFailed(Exception):
+class TutorialFailed(CommandFailed):
     """A cell of a tutorial raised: its claim no longer holds (exit status 1)."""
 
 

@@ -11,7 +11,7 @@ directory (so a `sample` finds the run an earlier `train` made), with standard i
   dates.tsv  2,000 pairs of ISO dates and English (scripts/pairs_dates.py), for `--pairs`
   shapes/    a folder of class folders (bar/, dot/), 63 16x16 PGM images each, for `--images`
 
-ATTN_STEPS_CAP=20 caps every training run at 20 steps past its start (commands/__init__.py:
+ATTN_STEPS_CAP=20 caps every training run at 20 steps past its start (commands/train.py:
 only CI sets it, so the examples check the plumbing, not the learning). An example passes
 when it exits with status 0, or with the status its comment names ("# exits 1 ...": a
 `--check` of an exercise file whose stubs are not filled yet). One kind is skipped, and said so: `--device cuda` without a GPU
@@ -52,7 +52,7 @@ def epilog_examples():
     sys.path.insert(0, ROOT)
     import cli
     found = []
-    subparsers = cli.build_parser()._subparsers._group_actions[0].choices
+    subparsers = cli.build_parser(complete=True)._subparsers._group_actions[0].choices
     for parser in subparsers.values():
         found += [line.strip() for line in (parser.epilog or "").splitlines()
                   if _ATTN.match(line.strip())]

@@ -27,6 +27,30 @@ def describe_eval(result):
     return text
 
 
+def training_bar(console, total, completed=0, unit=None):
+    """The rich progress bar of a training run (not started), its one task added: steps done
+    of `total`, the loss, with a `unit` the units per second ("tok/s"), elapsed time and
+    ETA. Its task's fields: loss, and tok_s with a unit (strings, "-" until known)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    columns = [TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("loss {task.fields[loss]}")]
+    fields = {"loss": "-"}
+    if unit is not None:
+        columns.append(TextColumn("{task.fields[tok_s]} " + unit + "/s"))
+        fields["tok_s"] = "-"
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    progress = Progress(*columns, console=console)
+    progress.add_task("train", total=total, completed=completed, **fields)
+    return progress
+
+
 class Reporter:
     """What a run prints, by `mode`: True, a rich progress bar (loss, tokens/s, ETA) and a line
     per evaluation; "quiet", only what a script reads: the final result line and the
@@ -41,24 +65,12 @@ class Reporter:
         if not self.enabled:
             return self
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
         self.console = Console()
         self.console.print(_header(self.cfg, self.run))
-        self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tok_s]} " + getattr(self.run.data, "unit", "tok") + "/s"),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            console=self.console)
+        self.progress = training_bar(self.console, self.cfg.steps, self.run.step,
+                                     unit=getattr(self.run.data, "unit", "tok"))
         self.progress.start()
-        self.task = self.progress.add_task("train", total=self.cfg.steps,
-                                           completed=self.run.step, loss="-", tok_s="-")
+        self.task = self.progress.task_ids[0]
         return self
 
     def step(self, step, loss, tok_s):

@@ -11,7 +11,7 @@ import pytest
 
 import cli
 from commands import CliError
-from commands.sampling import MAX_TOKENS, check_sample_args
+from commands.sample import MAX_TOKENS, check_sample_args
 from engine.data import GlyphImages, SyntheticTask, Vocab
 from engine.models.generate import generate
 from engine.training import TrainConfig, train

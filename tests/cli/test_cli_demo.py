@@ -337,3 +337,23 @@ def test_sample_attention_shows_the_most_focused_head_not_a_mean(runs):
     heat = r.stdout.split("attended to")[1].strip("\n").splitlines()
     assert heat[0].split() == list("31415")
     assert heat[1].startswith("5 ") and heat[1].rstrip().endswith("██")  # 5 reads the last 5
+
+
+def test_the_demo_and_train_draw_the_one_training_bar():
+    """`attn demo`'s background training and `attn train` show the same bar (one builder in
+    engine.training.progress); only train's has the units per second."""
+    import io
+
+    from rich.console import Console
+
+    from engine.training.progress import training_bar
+    for unit in (None, "img"):
+        console = Console(file=io.StringIO(), width=100, force_terminal=False)
+        bar = training_bar(console, 10, completed=3, unit=unit)
+        bar.update(bar.task_ids[0], loss="1.2500", **({"tok_s": "1,234"} if unit else {}))
+        console.print(bar.get_renderable())
+        line = " ".join(console.file.getvalue().split())
+        assert line.startswith("train") and "3/10 loss 1.2500" in line, line
+        assert ("1,234 img/s" in line) == (unit is not None), line
+    import commands.background as bg
+    assert bg.training_bar is training_bar
