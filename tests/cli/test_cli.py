@@ -135,7 +135,8 @@ def test_help_names_the_families_and_the_device():
     r = attn("train", "--help")
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
-    assert "--model {gpt,seq2seq-gru,seq2seq-transformer,vit}" in text and "--device NAME" in text and "(default cpu;" in text
+    assert "--model {gpt,seq2seq-gru,seq2seq-transformer,vit}" in text
+    assert "--device NAME" in text and "(default cpu;" in text
 
 
 def test_format_1_checkpoint_samples_and_resumes(tmp_path):

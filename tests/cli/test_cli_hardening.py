@@ -1,4 +1,4 @@
-"""The hostile-user probes of issue 13, run as a user would (`python cli.py` in a subprocess):
+"""The hostile-user probes, run as a user would (`python cli.py` in a subprocess):
 each refusal is exit 2 with exactly one line on stderr, and leaves an earlier checkpoint as it
 was; two real runs into one directory, a reader during saves, and SIGTERM."""
 

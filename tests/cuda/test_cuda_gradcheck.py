@@ -85,7 +85,7 @@ def test_gradcheck_on_cuda(rng, check, kwargs):
     ("var", lambda x: F.var(x, axis=1, correction=1)),
 ])
 def test_library_ops_gradcheck_on_cuda(rng, name, fn):
-    """A sample of issue 11's ops, through the functions their namespace now provides."""
+    """A sample of the library ops, through the functions their namespace now provides."""
     from engine.gradcheck import gradcheck
     x = Tensor(rng.random((3, 4)) + 0.5, device="cuda").requires_grad_()
     gradcheck(fn, x)

@@ -16,7 +16,8 @@ _PROBE = ("import ops, ops.runtime, json; from ops.blas import blas_info; "
 @pytest.mark.parametrize("env, want", [({}, 1), ({"ENGINE_BLAS_THREADS": "keep"}, None),
                                        ({"ENGINE_BLAS_THREADS": "3"}, 3),
                                        ({"ENGINE_BACKEND": "numpy"}, None),
-                                       ({"ENGINE_BACKEND": "numpy", "ENGINE_BLAS_THREADS": "2"}, 2)])
+                                       ({"ENGINE_BACKEND": "numpy",
+                                         "ENGINE_BLAS_THREADS": "2"}, 2)])
 def test_threads_wanted(monkeypatch, env, want):
     for name in ("ENGINE_BLAS_THREADS", "ENGINE_BACKEND"):
         monkeypatch.delenv(name, raising=False)

@@ -1,6 +1,6 @@
 """Fuzz (hypothesis): flip bytes, keys and values of a real checkpoint's config.json, model.npz
 and optim.npz; loading it for sampling and for resuming either works or raises one of the
-engine's clear errors (CheckpointError, DataError, ConfigError), never anything else (issue 13).
+engine's clear errors (CheckpointError, DataError, ConfigError), never anything else.
 """
 
 import io

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 13): run directories proved writable and locked, fresh names, the newest
+"""Nothing lost: run directories proved writable and locked, fresh names, the newest
 run, failed saves that keep the run, stale temporaries cleaned, reads that wait out a save."""
 
 import os

@@ -1,5 +1,5 @@
 """A checkpoint is checked against its schema and this machine's memory before anything is
-built, and a resume may not change the model (issue 13): each failure names the key."""
+built, and a resume may not change the model: each failure names the key."""
 
 import json
 
