@@ -4,7 +4,7 @@ in-process."""
 import pytest
 
 import cli
-from engine import gradcheck_cases
+from commands import gradcheck_cases
 from tests.cli.test_cli import _one_line_error, attn
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import engine.functional as F
-import ops
+from commands.gradcheck_cases import Place
 from engine import Tensor
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "engine"))
@@ -53,25 +53,10 @@ CHECKS = [
 ]
 
 
-class _OnCuda:
-    """tests/conftest.py's Place, on "cuda"."""
-    device = "cuda"
-
-    def leaf(self, array):
-        return Tensor(array, device="cuda").requires_grad_()
-
-    def const(self, array):
-        return Tensor(array, device="cuda")
-
-    @staticmethod
-    def host(array):
-        return ops.to_host(array.data if isinstance(array, Tensor) else array)
-
-
-@pytest.mark.parametrize("check, kwargs", CHECKS,
+@pytest.mark.parametrize("case, kwargs", CHECKS,
                          ids=[f"{c.__name__[5:]}-{i}" for i, (c, _) in enumerate(CHECKS)])
-def test_gradcheck_on_cuda(rng, check, kwargs):
-    check(_OnCuda(), rng, **kwargs)
+def test_gradcheck_on_cuda(rng, check, case, kwargs):
+    case(Place("cuda", rng), rng, check, **kwargs)
 
 
 @pytest.mark.parametrize("name, fn", [
