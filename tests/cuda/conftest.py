@@ -101,22 +101,15 @@ def dtype(request):
 @pytest.fixture
 def tol():
     """tol(dtype) -> assert_allclose tolerances: sums on the device run in another order."""
-    return lambda dtype: ({"rtol": 1e-4, "atol": 1e-5} if np.dtype(dtype) == np.float32
-                          else {"rtol": 1e-10, "atol": 1e-12})
-
-
-def _on_cuda(value):
-    if isinstance(value, np.ndarray):
-        return ops.to_device(value, "cuda")
-    if isinstance(value, tuple):
-        return tuple(_on_cuda(v) for v in value)
-    return value
+    from tests.ops.test_device_kernels import tol
+    return lambda dtype: tol("cuda", dtype)
 
 
 @pytest.fixture
 def on_cuda():
     """on_cuda(value): arrays (also inside tuples) moved onto the cuda device, the rest kept."""
-    return _on_cuda
+    from tests.ops.test_device_kernels import moved
+    return lambda value: moved(value, "cuda")
 
 
 @pytest.fixture
