@@ -211,7 +211,8 @@ def test_attention_fully_masked_row_has_zero_output_and_gradient(on, rng, check)
 def test_kernels_fed_non_contiguous_views(on, rng, check):
     check(lambda a, b: F.matmul(a.T, b.permute(1, 0)), on.rand(rng, 3, 2), on.rand(rng, 4, 3))
     check(lambda a: F.softmax(a.permute(1, 0, 2)), on.rand(rng, 2, 3, 4))
-    check(lambda a, w, b: F.layer_norm(a.T, w, b), on.rand(rng, 3, 4), on.rand(rng, 3), on.rand(rng, 3))
+    check(lambda a, w, b: F.layer_norm(a.T, w, b), on.rand(rng, 3, 4), on.rand(rng, 3),
+          on.rand(rng, 3))
     check(lambda a: F.gelu(a[:, ::2]), on.rand(rng, 3, 5))
     # heads split the way a model does it: (B, T, H, D) -> (B, H, T, D)
     check(lambda q, k, v: F.scaled_dot_product_attention(

@@ -43,6 +43,7 @@ def _threads_after_import(**env):
     return [lib["threads"] for lib in json.loads(run.stdout)]
 
 
+@pytest.mark.slow
 def test_configure_limits_blas_under_numba_and_keep_leaves_it():
     limited = _threads_after_import()
     if not limited:

@@ -57,6 +57,7 @@ def test_kernels_on_strict_move_nothing(strict):
     assert ops.transfer_stats()["to_host"]["calls"] == 0
 
 
+@pytest.mark.slow
 def test_importing_ops_does_not_import_array_api_strict():
     code = ("import sys, ops; print('array_api_strict' in sys.modules); "
             "ops.get_device('strict'); print('array_api_strict' in sys.modules)")
@@ -65,6 +66,7 @@ def test_importing_ops_does_not_import_array_api_strict():
     assert out == ["False", "True"]
 
 
+@pytest.mark.slow
 def test_a_missing_array_api_strict_gives_one_clear_error():
     code = ("import sys; sys.modules['array_api_strict'] = None\n"
             "import ops\n"

@@ -94,6 +94,7 @@ def test_non_finite_weights_name_the_tensor(ckpt_copy):
         load_model(ckpt_copy)
 
 
+@pytest.mark.slow
 def test_a_model_setting_cannot_change_on_resume(ckpt_copy):
     with pytest.raises(ConfigError, match="config 'small' differs from the checkpoint's "
                                           "'tiny'.*these can: steps, batch_size"):
