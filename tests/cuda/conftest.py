@@ -113,15 +113,23 @@ def on_cuda():
 
 
 @pytest.fixture
-def small_tiles(monkeypatch):
+def matmul_tiles(monkeypatch):
+    """matmul_tiles(TILE_M=.., REG_N=.., ...): the cuda matmul's tile constants for this test
+    (its kernels are rebuilt for the new shapes)."""
+    from ops.cuda import matmul
+
+    def set_tiles(**values):
+        for name, value in values.items():
+            monkeypatch.setattr(matmul, name, value)
+    return set_tiles
+
+
+@pytest.fixture
+def small_tiles(monkeypatch, matmul_tiles):
     """Shrink the matmul tile and the threads per block, to push several blocks and partial
     tiles through the boundary code (kernels are rebuilt for the new shapes)."""
-    from ops.cuda import launch, matmul
-    monkeypatch.setattr(matmul, "TILE_M", 4)
-    monkeypatch.setattr(matmul, "TILE_N", 4)
-    monkeypatch.setattr(matmul, "TILE_K", 2)
-    monkeypatch.setattr(matmul, "REG_M", 2)
-    monkeypatch.setattr(matmul, "REG_N", 2)
+    from ops.cuda import launch
+    matmul_tiles(TILE_M=4, TILE_N=4, TILE_K=2, REG_M=2, REG_N=2)
     monkeypatch.setattr(launch, "THREADS", 2)
     monkeypatch.setattr(launch, "ROW_THREADS", 2)
     monkeypatch.setattr(launch, "MAX_BLOCKS", 2)

@@ -57,18 +57,15 @@ def test_dropout_mask_follows_the_generator_and_not_the_thread_count(monkeypatch
     assert ops.device_of(first).name == "cuda" and first is not second  # the generator moved
 
 
-def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
+def test_kernels_stride_past_a_one_block_grid(monkeypatch, matmul_tiles, on_cuda, tol):
     """With MAX_GRID 1 every kernel that sizes a grid dimension from the data (matmul tiles,
     layer norm's row blocks, the embedding backward's chunks) runs it all from one block row:
     the grid-stride loops that keep huge shapes (more than 65535 blocks) correct."""
-    from ops.cuda import arrays, matmul, rows
+    from ops.cuda import arrays, rows
     monkeypatch.setattr(launch, "MAX_GRID", 1)
     monkeypatch.setattr(rows, "ROWS_PER_BLOCK", 2)
     monkeypatch.setattr(arrays, "EMB_ROWS", 2)
-    monkeypatch.setattr(matmul, "TILE_M", 4)
-    monkeypatch.setattr(matmul, "TILE_N", 4)
-    monkeypatch.setattr(matmul, "REG_M", 2)
-    monkeypatch.setattr(matmul, "REG_N", 2)
+    matmul_tiles(TILE_M=4, TILE_N=4, REG_M=2, REG_N=2)
     r = np.random.default_rng(5)
     cases = [("matmul", (_x(r, 2, 9, 3), _x(r, 2, 3, 7))),
              ("layer_norm_backward", _layer_norm_backward(9, 3)(r)),
@@ -82,13 +79,11 @@ def test_kernels_stride_past_a_one_block_grid(monkeypatch, on_cuda, tol):
 
 
 @pytest.mark.parametrize("tiles", [(4, 4, 2, 2, 2), (6, 4, 4, 2, 2), (8, 8, 8, 4, 4)])
-def test_matmul_through_many_double_buffered_k_tiles(monkeypatch, on_cuda, tiles):
+def test_matmul_through_many_double_buffered_k_tiles(matmul_tiles, on_cuda, tiles):
     """K spanning several k-tiles (odd and even counts, a partial last one), in the three
     transposition forms, with tiles whose element count the threads do not divide (6 x 4
     x 4 with 6 threads: the staging guard)."""
-    from ops.cuda import matmul
-    for name, value in zip(("TILE_M", "TILE_N", "TILE_K", "REG_M", "REG_N"), tiles):
-        monkeypatch.setattr(matmul, name, value)
+    matmul_tiles(**dict(zip(("TILE_M", "TILE_N", "TILE_K", "REG_M", "REG_N"), tiles)))
     r = np.random.default_rng(sum(tiles))
     for K in (1, tiles[2] * 3, tiles[2] * 2 + 1):
         a, b = _x(r, 2, 7, K), _x(r, 2, K, 9)
