@@ -1,5 +1,6 @@
 """The table `attn gradcheck` runs (commands/gradcheck_cases.py), one test per case, on both
-CPU backends and on the strict device: a case broken on any of them fails its own test."""
+CPU backends and on the strict device: a case broken on any of them fails its own test.
+(tests/cuda/test_cuda_gradcheck.py runs its op cases on cuda.)"""
 
 import pytest
 
@@ -8,11 +9,19 @@ from commands import gradcheck_cases
 CASES = gradcheck_cases.CASES
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c.op}-{c.label}" for c in CASES])
-def test_every_case_of_the_gradcheck_table_passes(on, case):
-    worst, error = gradcheck_cases.check(case, on.device)
+def ids(cases):
+    return [f"{c.op}-{c.label}" for c in cases]
+
+
+def assert_case_passes(case, device):
+    worst, error = gradcheck_cases.check(case, device)
     assert error is None, f"{case.op} {case.label}: {error}"
     assert worst >= 0.0  # a number for the table (gradcheck's own tolerances passed it)
+
+
+@pytest.mark.parametrize("case", CASES, ids=ids(CASES))
+def test_every_case_of_the_gradcheck_table_passes(on, case):
+    assert_case_passes(case, on.device)
 
 
 def test_the_table_names_every_op_once_in_order():
