@@ -1,5 +1,6 @@
 """`attn gradcheck [OP ...]`: every op's and layer's analytic gradient against float64 finite
-differences (engine.gradcheck_cases), on a chosen backend and device, as a pass/fail table."""
+differences (the table in gradcheck_cases.py), on a chosen backend and device, as a pass/fail
+table."""
 
 import contextlib
 import sys
@@ -34,7 +35,7 @@ def add_args(p):
 
 def run(args):
     import ops
-    from engine import gradcheck_cases
+    from commands import gradcheck_cases
     names = gradcheck_cases.op_names()
     if args.list:
         print(" ".join(names))
@@ -95,7 +96,7 @@ def _run(cases, device, seed):
     """{op: [worst relative error or None, cases, failures, first failure]}, in order."""
     from rich.progress import track
 
-    from engine import gradcheck_cases
+    from commands import gradcheck_cases
     results = {}
     for c in track(cases, description="gradcheck", transient=True):
         worst, error = gradcheck_cases.check(c, device, seed)

@@ -5,6 +5,7 @@ import pytest
 
 import ops
 import ops.runtime
+from commands.gradcheck_cases import Place
 from engine import Tensor, gradcheck
 
 # The suite runs the kernels as the CLI and the trainer do: with the process-wide tuning
@@ -26,44 +27,17 @@ def rng():
     return np.random.default_rng(1234)
 
 
-class Place:
-    """Where a test's tensors live: `leaf` makes a trainable tensor there, `const` a constant
-    (indices, targets, masks), `host` copies an array back for numpy comparisons."""
-
-    def __init__(self, device):
-        self.device = device
-
-    def leaf(self, array):
-        return Tensor(array, device=self.device).requires_grad_()
-
-    def const(self, array):
-        return Tensor(array, device=self.device)
-
-    @staticmethod
-    def host(array):
-        return ops.to_host(array.data if isinstance(array, Tensor) else array)
-
-    def rand(self, rng, *shape, positive=False, away_from_zero=False):
-        """A float64 leaf of standard normals; optionally positive (>= 0.5), or at least 0.1
-        away from 0 (kinks stay far from the finite-difference step)."""
-        x = rng.standard_normal(shape)
-        if positive:
-            x = np.abs(x) + 0.5
-        elif away_from_zero:
-            x = np.sign(x) * (np.abs(x) + 0.1)
-        return self.leaf(x)
-
-
 @pytest.fixture(params=["numpy", "numba", "strict"])
-def on(request):
+def on(request, rng):
     """Run once on each CPU backend and once on the strict device (array-api-strict arrays on
-    a non-CPU device, where any conversion to numpy raises); yields a Place."""
+    a non-CPU device, where any conversion to numpy raises); yields a Place (the builder of
+    `attn gradcheck`'s inputs) drawing from the test's `rng`."""
     if request.param == "strict":
         pytest.importorskip("array_api_strict")
-        yield Place("strict")
+        yield Place("strict", rng)
         return
     with ops.use_backend(request.param):
-        yield Place("cpu")
+        yield Place("cpu", rng)
 
 
 @pytest.fixture
@@ -77,3 +51,11 @@ def check():
         assert all(e <= 1e-5 for e in report.max_abs_error), report
         return report
     return run
+
+
+@pytest.fixture(params=["strict"])
+def device(request):
+    """The device the shared equivalence suites run on against the CPU: "strict" in this
+    process; tests/cuda/conftest.py gives "cuda" to the modules there that rerun a suite."""
+    pytest.importorskip("array_api_strict")
+    return request.param

@@ -2,12 +2,14 @@
 kernel calls and returns their outputs, and the registry is whole again afterwards."""
 
 import numpy as np
+import pytest
 
 import ops
 from benchmarks.step_overhead import KernelTape
 from benchmarks.train_step import ours_step
 
 
+@pytest.mark.slow
 def test_replay_returns_the_recorded_outputs_and_restore_puts_the_kernels_back():
     before = {name: ops.kernel(name) for name in ("matmul", "softmax", "cross_entropy")}
     step = ours_step("tiny")

@@ -33,6 +33,7 @@ def _one_line_error(result, *words):
         assert word in lines[0]
 
 
+@pytest.mark.slow
 def test_train_then_resume_then_sample(tmp_path):
     out = str(tmp_path / "run")
     r = attn("train", *FAST, "--out", out)
@@ -55,6 +56,7 @@ def test_train_then_resume_then_sample(tmp_path):
     assert "314=" in r.stdout and "413." in r.stdout
 
 
+@pytest.mark.slow
 def test_text_train_and_sample(tmp_path):
     text = tmp_path / "words.txt"
     text.write_text("the cat sat on the mat. " * 200, encoding="utf-8")
@@ -68,6 +70,7 @@ def test_text_train_and_sample(tmp_path):
     _one_line_error(attn("sample", "--ckpt", out, "--prompt", "XYZ"), "not in the vocabulary")
 
 
+@pytest.mark.slow
 def test_bad_flag_is_one_line_exit_2():
     _one_line_error(attn("train", "--no-such-flag"), "--no-such-flag")
     _one_line_error(attn("train", "--steps", "-3"), "--steps")
@@ -76,12 +79,14 @@ def test_bad_flag_is_one_line_exit_2():
     _one_line_error(attn(), "choose a command")
 
 
+@pytest.mark.slow
 def test_missing_text_file_exit_2(tmp_path):
     missing = str(tmp_path / "missing.txt")
     _one_line_error(attn("train", "--text", missing, "--out", str(tmp_path / "o")),
                     "missing.txt", "does not exist")
 
 
+@pytest.mark.slow
 def test_missing_or_broken_checkpoint_exit_2(tmp_path):
     _one_line_error(attn("sample", "--ckpt", str(tmp_path / "nope")), "nope", "does not exist")
     _one_line_error(attn("train", "--resume", "--out", str(tmp_path / "nope")), "nope")
@@ -100,11 +105,13 @@ def test_main_in_process_uses_the_subcommand_table(capsys):
     assert len(err.strip().splitlines()) == 1 and "--top-k" in err
 
 
+@pytest.mark.slow
 def test_bench_bad_flag_is_one_line_exit_2():
     result = attn("bench", "kernels", "--no-such-flag")
     _one_line_error(result, "bench", "--no-such-flag")
 
 
+@pytest.mark.slow
 def test_model_and_device_flags(tmp_path):
     out = str(tmp_path / "g")
     r = attn("train", *FAST, "--model", "gpt", "--device", "cpu", "--out", out, "--quiet")
@@ -121,6 +128,7 @@ def test_model_and_device_flags(tmp_path):
     assert not (tmp_path / "c").exists() and not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_resume_keeps_the_saved_device(tmp_path):
     out = str(tmp_path / "s")
     r = attn("train", *FAST, "--device", "strict", "--out", out, "--quiet")
@@ -131,13 +139,16 @@ def test_resume_keeps_the_saved_device(tmp_path):
     assert ck.train_state["step"] == 3 and ck.config["train"]["device"] == "strict"
 
 
+@pytest.mark.slow
 def test_help_names_the_families_and_the_device():
     r = attn("train", "--help")
     assert r.returncode == 0
     text = " ".join(r.stdout.split())
-    assert "--model {gpt,seq2seq-gru,seq2seq-transformer,vit}" in text and "--device NAME" in text and "(default cpu;" in text
+    assert "--model {gpt,seq2seq-gru,seq2seq-transformer,vit}" in text
+    assert "--device NAME" in text and "(default cpu;" in text
 
 
+@pytest.mark.slow
 def test_format_1_checkpoint_samples_and_resumes(tmp_path):
     out = str(tmp_path / "f1")
     shutil.copytree(FORMAT1, out)

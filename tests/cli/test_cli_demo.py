@@ -47,6 +47,7 @@ def _json(*args):
     return json.loads(r.stdout)
 
 
+@pytest.mark.slow
 def test_gpt_output_maps_and_the_mirror_head(runs):
     r = attn("demo", "--ckpt", runs["gpt"], "--input", "31415")
     assert r.returncode == 0, r.stderr
@@ -61,6 +62,7 @@ def test_gpt_output_maps_and_the_mirror_head(runs):
     assert int(out["note"].split(": ")[1].split("%")[0]) >= 50  # a head reads the mirror
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family,names", [
     ("seq2seq-gru", {"alignment"}),
     ("seq2seq-transformer", {"encoder.0", "decoder.0.self", "decoder.0.cross"})])
@@ -74,6 +76,7 @@ def test_encoder_decoder_maps(runs, family, names):
     assert "".join(cols) == "31415"  # the source on the columns
 
 
+@pytest.mark.slow
 def test_vit_image_file(runs, tmp_path):
     import numpy as np
     image = tmp_path / "img.npy"
@@ -85,6 +88,7 @@ def test_vit_image_file(runs, tmp_path):
     assert m["rows"][0] == "c" and len(m["rows"]) == 17  # class token + 16 patches
 
 
+@pytest.mark.slow
 def test_newest_run_of_the_task_by_default(runs, tmp_path):
     shutil.copytree(runs["gpt"], tmp_path / "runs" / "reverse")
     r = attn("demo", "--input", "31415", "--layer", "0", "--head", "0", cwd=str(tmp_path))
@@ -92,6 +96,7 @@ def test_newest_run_of_the_task_by_default(runs, tmp_path):
     assert "51413." in r.stdout
 
 
+@pytest.mark.slow
 def test_bad_input(runs, tmp_path):
     _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--input", "zz"), "zz")
     _one_line_error(attn("demo", "--ckpt", runs["gpt"], "--json"), "--json needs --input")
@@ -109,6 +114,7 @@ def _shown(chunk):
     return f"layer.{name}", int(chunk.split("\nhead ")[1].split(" of")[0])
 
 
+@pytest.mark.slow
 def test_interactive_through_a_pipe(runs):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
                         runs["gpt"]], input="31415\nh 2\nn\nl 1\nh 9\nl 7\nbad\nzz\ns\nq\n",
@@ -127,6 +133,7 @@ def test_interactive_through_a_pipe(runs):
     assert "attention snapshots: 1, steps 150 to 150" in " ".join(out.split())  # s
 
 
+@pytest.mark.slow
 def test_inputs_outside_the_trained_lengths_are_flagged(runs):
     r = attn("demo", "--ckpt", runs["gpt"], "--input", "313", "--layer", "0", "--head", "0")
     assert r.returncode == 0, r.stderr
@@ -135,6 +142,7 @@ def test_inputs_outside_the_trained_lengths_are_flagged(runs):
     assert "5 to 5 digits" in _json("--ckpt", runs["gpt"], "--input", "31")["warning"]
 
 
+@pytest.mark.slow
 def test_maps_are_coloured_on_one_scale_in_a_colour_terminal(runs):
     env = {**os.environ, "FORCE_COLOR": "1", "COLORTERM": "truecolor", "COLUMNS": "200"}
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--ckpt",
@@ -163,6 +171,7 @@ IN_A_TERMINAL = ("import fcntl, os, sys, termios; os.setsid(); "
                  "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
 
 
+@pytest.mark.slow
 def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
@@ -191,6 +200,7 @@ def test_interactive_in_a_pseudo_terminal_arrows_and_ctrl_c(runs):
         os.close(master)
 
 
+@pytest.mark.slow
 def test_train_first_when_there_is_no_run(tmp_path):
     args = ("demo", "--steps", "2", "--input", "31415926", "--layer", "0", "--head", "0")
     r = attn(*args, cwd=str(tmp_path))
@@ -208,6 +218,7 @@ def test_train_first_when_there_is_no_run(tmp_path):
     assert not (tmp_path / "runs" / "frob").exists()
 
 
+@pytest.mark.slow
 def test_train_first_then_json(tmp_path):
     """--json: the training's messages and bar go to stderr, stdout is the JSON alone."""
     r = attn("demo", "--task", "copy", "--steps", "1", "--input", "123", "--json",
@@ -219,6 +230,7 @@ def test_train_first_then_json(tmp_path):
     assert checkpoint.load(str(tmp_path / "runs" / "copy")).train_state["step"] == 1
 
 
+@pytest.mark.slow
 def test_train_first_then_the_prompt(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--task", "sort",
                         "--steps", "1"], input="321\nq\n", capture_output=True, text=True,
@@ -236,6 +248,7 @@ def _wait_for(path, proc, timeout=60):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_stopping_the_training_keeps_no_checkpoint(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "demo", "--steps",
@@ -256,6 +269,7 @@ def test_stopping_the_training_keeps_no_checkpoint(tmp_path, sig):
     assert not run.exists()  # no partial checkpoint for the next attn demo to load
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_training_in_a_pseudo_terminal(tmp_path):
     """The interactive demo blocks SIGINT in its main thread (commands.terminal); the
     training still stops at once on Ctrl-C from the terminal."""
@@ -308,6 +322,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_the_worker_is_being_started(tmp_path):
     """The first Ctrl-C only asks the worker to stop, wherever the main thread is: one that
     came during Thread.start (outside the bar's wait) had left the run directory behind."""
@@ -318,6 +333,7 @@ def test_ctrl_c_while_the_worker_is_being_started(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_sample_attention_shows_the_most_focused_head_not_a_mean(runs):
     import numpy as np
 

@@ -4,10 +4,11 @@ in-process."""
 import pytest
 
 import cli
-from engine import gradcheck_cases
+from commands import gradcheck_cases
 from tests.cli.test_cli import _one_line_error, attn
 
 
+@pytest.mark.slow
 def test_every_op_and_layer_passes_on_the_default_backend():
     r = attn("gradcheck")
     assert r.returncode == 0, r.stderr
@@ -18,6 +19,7 @@ def test_every_op_and_layer_passes_on_the_default_backend():
         in r.stdout
 
 
+@pytest.mark.slow
 def test_named_ops_on_the_numpy_backend():
     r = attn("gradcheck", "softmax", "TransformerBlock", "--backend", "numpy")
     assert r.returncode == 0, r.stderr
@@ -25,6 +27,7 @@ def test_named_ops_on_the_numpy_backend():
     assert " attention " not in r.stdout
 
 
+@pytest.mark.slow
 def test_the_strict_device():
     pytest.importorskip("array_api_strict")
     r = attn("gradcheck", "attention", "GRU", "getitem", "--device", "strict")
@@ -32,6 +35,7 @@ def test_the_strict_device():
     assert "gradcheck (strict)" in r.stdout and "5 of 5 checks passed" in r.stdout
 
 
+@pytest.mark.slow
 def test_bad_input():
     _one_line_error(attn("gradcheck", "nope"), "unknown op 'nope'")
     _one_line_error(attn("gradcheck", "--device", "strict", "--backend", "numpy"), "--backend")
@@ -52,6 +56,7 @@ def test_a_wrong_gradient_fails_the_table(monkeypatch, capsys):
     assert "2 of 4 checks passed; 2 failed" in out
 
 
+@pytest.mark.slow
 def test_the_cuda_device_unavailable_is_one_line(tmp_path):
     """Here: no GPU and no simulator (tests/cuda/test_cuda_cli_gradcheck.py runs it on one)."""
     import os

@@ -5,6 +5,7 @@ import pytest
 from tests.cli.test_cli import _one_line_error, attn
 
 
+@pytest.mark.slow
 def test_expression_tree_with_formulas():
     r = attn("graph", "softmax(x @ w, axis=-1)", "--shape", "x=4,8", "--shape", "w=8,3")
     assert r.returncode == 0, r.stderr
@@ -12,6 +13,7 @@ def test_expression_tree_with_formulas():
     assert "d(A@B) = dY @ B^T, A^T @ dY" in r.stdout and "#3 w (8, 3)" in r.stdout
 
 
+@pytest.mark.slow
 def test_dot_output():
     r = attn("graph", "sum(tanh(x @ w + b) ** 2)", "--shape", "x=2,3", "--shape", "w=3,4",
              "--shape", "b=4", "--dot")
@@ -20,6 +22,7 @@ def test_dot_output():
     assert r.stdout.count("->") == 7  # sum<-pow<-tanh<-add<-(matmul<-x,w; b)
 
 
+@pytest.mark.slow
 def test_model_loss():
     r = attn("graph", "--model", "gpt")
     assert r.returncode == 0, r.stderr
@@ -45,6 +48,7 @@ def _ops_of(name):
     return [f"self_attention x{c.n_layer}"] + (["broadcast_to x1"] if name == "vit" else [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt", "seq2seq-gru", "seq2seq-transformer", "vit"])
 def test_every_model_family(name):
     import os
@@ -82,12 +86,14 @@ def test_every_model_family(name):
     ("x @ w", "inner dimensions"),
     ("y + 1", "unknown name 'y'"),
 ])
+@pytest.mark.slow
 def test_refusals_are_one_line_exit_2(expr, words):
     r = attn("graph", expr, "--shape", "x=2,3", "--shape", "w=2,2")
     _one_line_error(r, words)
     assert "hacked" not in r.stdout
 
 
+@pytest.mark.slow
 def test_bad_usage():
     _one_line_error(attn("graph"), "give an EXPR or --model")
     _one_line_error(attn("graph", "x", "--shape", "x=a"), "integers")
@@ -95,6 +101,7 @@ def test_bad_usage():
     _one_line_error(attn("graph", "--model", "frob"), "--model", "seq2seq-gru")
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback_instead_of_one_line():
     for args in (["--debug", "graph", "x.y", "--shape", "x=2"],
                  ["graph", "x.y", "--shape", "x=2", "--debug"]):

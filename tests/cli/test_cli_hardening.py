@@ -1,4 +1,4 @@
-"""The hostile-user probes of issue 13, run as a user would (`python cli.py` in a subprocess):
+"""The hostile-user probes, run as a user would (`python cli.py` in a subprocess):
 each refusal is exit 2 with exactly one line on stderr, and leaves an earlier checkpoint as it
 was; two real runs into one directory, a reader during saves, and SIGTERM."""
 
@@ -24,6 +24,7 @@ def _files(path):
             if name != ".lock"}
 
 
+@pytest.mark.slow
 def test_refusals_are_one_line_and_leave_the_checkpoint_alone(ckpt_copy, tmp_path):
     before = _files(ckpt_copy)
     ck = str(ckpt_copy)
@@ -37,6 +38,7 @@ def test_refusals_are_one_line_and_leave_the_checkpoint_alone(ckpt_copy, tmp_pat
     assert _files(ckpt_copy) == before
 
 
+@pytest.mark.slow
 def test_bad_settings_are_one_line_before_any_work(tmp_path):
     out = tmp_path / "o"
     _one_line_error(attn("train", *FAST, "--seed", "-1", "--out", str(out)), "--seed", ">= 0")
@@ -48,6 +50,7 @@ def test_bad_settings_are_one_line_before_any_work(tmp_path):
     assert "RuntimeWarning" not in r.stderr and "training stopped at step 1" in r.stderr
 
 
+@pytest.mark.slow
 def test_absurd_config_json_or_nan_weights_are_one_line(ckpt_copy, tmp_path):
     nan = shutil.copytree(ckpt_copy, tmp_path / "nan")
     path = ckpt_copy / "config.json"
@@ -62,6 +65,7 @@ def test_absurd_config_json_or_nan_weights_are_one_line(ckpt_copy, tmp_path):
     _one_line_error(attn("sample", "--ckpt", str(nan)), "tensor lm_head.weight holds NaN")
 
 
+@pytest.mark.slow
 def test_help_lists_what_may_change_on_resume():
     text = " ".join(attn("train", "--help").stdout.split())
     assert ("only --steps, --batch-size, --lr, --eval-every, --eval-examples, --ckpt-every "
@@ -90,6 +94,7 @@ def _wait_for(condition, seconds=120):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_runs_one_directory_a_reader_during_saves_and_sigterm(tmp_path):
     out = tmp_path / "run"
     writer = subprocess.Popen([sys.executable, os.path.join(ROOT, "cli.py"), "train", *FAST,

@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.cli.test_cli import FAST, ROOT, _one_line_error, attn
 
 
+@pytest.mark.slow
 def test_info_table():
     r = attn("info")
     assert r.returncode == 0, r.stderr
@@ -19,6 +22,7 @@ def test_info_table():
         assert words in text, words
 
 
+@pytest.mark.slow
 def test_json_facts_and_a_cold_cache(tmp_path):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # an empty cache: cold
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "info", "--json"],
@@ -36,6 +40,7 @@ def test_json_facts_and_a_cold_cache(tmp_path):
     assert all(lib["threads"] == 1 for lib in facts["blas"]["libraries"])
 
 
+@pytest.mark.slow
 def test_numba_cuda_is_not_imported_without_cuda():
     code = ("import sys, io, contextlib, cli\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
@@ -47,6 +52,7 @@ def test_numba_cuda_is_not_imported_without_cuda():
     assert r.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_cuda_probe_under_the_simulator():
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "info", "--cuda",
@@ -58,6 +64,7 @@ def test_cuda_probe_under_the_simulator():
     assert cuda["available"] is True or "error" in cuda  # either way, an answer, not a crash
 
 
+@pytest.mark.slow
 def test_bad_flag():
     _one_line_error(attn("info", "--gpu"), "--gpu")
 

@@ -2,12 +2,14 @@
 the seq2seq models (with --attention) and the ViT (held-out images, an image file)."""
 
 import numpy as np
+import pytest
 
 from tests.cli.test_cli import _one_line_error, attn
 
 FAST = ["--steps", "2", "--eval-every", "0", "--eval-examples", "10", "--batch-size", "8"]
 
 
+@pytest.mark.slow
 def test_seq2seq_train_resume_and_sample_with_attention(tmp_path):
     out = str(tmp_path / "gru")
     r = attn("train", "--model", "seq2seq-gru", *FAST, "--min-len", "3", "--max-len", "5",
@@ -23,6 +25,7 @@ def test_seq2seq_train_resume_and_sample_with_attention(tmp_path):
     assert heat[0].split() == ["_", "_", "1", "2", "3"]  # the input field labels the columns
 
 
+@pytest.mark.slow
 def test_vit_train_and_classify_held_out_and_a_file(tmp_path):
     out = str(tmp_path / "vit")
     r = attn("train", "--model", "vit", "--task", "glyphs", *FAST, "--out", out)
@@ -42,6 +45,7 @@ def test_vit_train_and_classify_held_out_and_a_file(tmp_path):
                     "bad.pgm", "4x4", "16x16")
 
 
+@pytest.mark.slow
 def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
     _one_line_error(attn("train", "--model", "vit", "--task", "reverse", *FAST, "--out",
                          str(tmp_path / "a")), "task 'reverse'", "image task")
@@ -49,6 +53,7 @@ def test_a_model_that_does_not_fit_the_data_is_one_line(tmp_path):
                          "--out", str(tmp_path / "b")), "input and an answer")
 
 
+@pytest.mark.slow
 def test_bad_prompts_and_other_families_are_one_line(tmp_path):
     out = str(tmp_path / "s2s")
     r = attn("train", "--model", "seq2seq-transformer", *FAST, "--min-len", "2", "--max-len",
@@ -72,6 +77,7 @@ def test_default_run_directories_name_the_family(tmp_path, monkeypatch, capsys):
     assert "no checkpoint under 'runs/reverse'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_each_family_trains_on_its_own_task_by_default(tmp_path, monkeypatch, capsys):
     import cli
     from engine.training import checkpoint

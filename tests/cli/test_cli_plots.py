@@ -40,6 +40,7 @@ def run_dir(tmp_path_factory):
     return out, history
 
 
+@pytest.mark.slow
 def test_without_matplotlib_plot_is_one_line_and_exit_2_before_any_work(run_dir, tmp_path):
     out, _ = run_dir
     for r in (attn_without_matplotlib("demo", "--input", "31415", "--plot", "x.png",
@@ -81,6 +82,7 @@ def test_sparkline():
     assert viz.sparkline([]) == "" and viz.sparkline([np.nan, 1.0]) == "▁"
 
 
+@pytest.mark.slow
 def test_runs_lists_and_shows_a_run(run_dir):
     out, history = run_dir
     root = str(out.parent)
@@ -101,6 +103,7 @@ def test_runs_lists_and_shows_a_run(run_dir):
     assert "3 of 3 steps" in " ".join(r.stdout.split())  # a long path wraps the line
 
 
+@pytest.mark.slow
 def test_runs_bad_input(run_dir, tmp_path):
     _one_line_error(attn("runs", "nope", "--root", str(tmp_path)), "no run at 'nope'")
     _one_line_error(attn("runs", "--plot", "x.png"), "name the run")
@@ -114,6 +117,7 @@ def test_runs_bad_input(run_dir, tmp_path):
     assert r.returncode == 0 and "unreadable" in r.stdout
 
 
+@pytest.mark.slow
 @needs_matplotlib
 def test_figures(run_dir, tmp_path):
     out, _ = run_dir

@@ -2,6 +2,7 @@
 bad files are one line naming the file and line."""
 
 import numpy as np
+import pytest
 
 from engine.data import save_pgm
 from tests.cli.test_cli import _one_line_error, attn
@@ -16,6 +17,7 @@ def _pairs(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_seq2seq_trains_on_a_pairs_file_and_translates_with_attention(tmp_path):
     out, path = str(tmp_path / "run"), _pairs(tmp_path)
     r = attn("train", "--model", "seq2seq-gru", "--pairs", path, *FAST, "--out", out)
@@ -32,6 +34,7 @@ def test_seq2seq_trains_on_a_pairs_file_and_translates_with_attention(tmp_path):
     _one_line_error(attn("sample", "--ckpt", out, "--image", "x.npy"), "--image needs an image")
 
 
+@pytest.mark.slow
 def test_the_gpt_takes_the_same_pairs_file(tmp_path):
     out = str(tmp_path / "gpt")
     r = attn("train", "--pairs", _pairs(tmp_path), *FAST, "--out", out, "--quiet")
@@ -40,6 +43,7 @@ def test_the_gpt_takes_the_same_pairs_file(tmp_path):
     assert r.returncode == 0 and "ab" in r.stdout, r.stderr
 
 
+@pytest.mark.slow
 def test_bad_pairs_files_are_one_line_with_the_line_number(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_bytes(b"ab\tba\nno tab here\n")
@@ -50,6 +54,7 @@ def test_bad_pairs_files_are_one_line_with_the_line_number(tmp_path):
                     "bad.tsv:2", "not UTF-8")
 
 
+@pytest.mark.slow
 def test_vit_trains_on_an_image_folder_and_names_the_class_of_a_file(tmp_path):
     rng = np.random.default_rng(0)
     for k, name in enumerate(["dark", "light"]):
@@ -71,6 +76,7 @@ def test_vit_trains_on_an_image_folder_and_names_the_class_of_a_file(tmp_path):
                     "big.npy", "8x8")
 
 
+@pytest.mark.slow
 def test_resuming_on_a_changed_pairs_file_is_refused(tmp_path):
     out, path = str(tmp_path / "run"), _pairs(tmp_path)
     r = attn("train", "--model", "seq2seq-transformer", "--pairs", path, *FAST, "--out", out,

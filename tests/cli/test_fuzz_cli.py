@@ -96,6 +96,7 @@ LINES = st.one_of(JSON_VALUES.map(json.dumps), st.binary(max_size=30).map(
                   "exact_match": JSON_VALUES}).map(json.dumps))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_damaged_metrics_jsonl(tiny_checkpoint, quick, data):
@@ -115,6 +116,7 @@ def test_damaged_metrics_jsonl(tiny_checkpoint, quick, data):
 
 # ---- config.json ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 @FUZZ
 @given(data=st.data())
 def test_damaged_config_json(tiny_checkpoint, quick, data):
@@ -141,6 +143,7 @@ HEADERS = st.fixed_dictionaries({
     "shape": st.lists(st.integers(0, 2**40), max_size=3).map(tuple)})
 
 
+@pytest.mark.slow
 @FUZZ
 @given(header=HEADERS, data_len=st.integers(0, 64), name=st.sampled_from(
     ["model.npz", "optim.npz"]), compressed=st.booleans(), member=st.sampled_from(
@@ -186,6 +189,7 @@ def _argv(data, flags, switches):
                             label="switches")
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=_SEARCH or 40)
 @given(data=st.data())
 def test_hostile_arguments(tiny_checkpoint, quick, monkeypatch, data):

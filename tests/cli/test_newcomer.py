@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BLOCKED = ("array_api_strict", "numba.cuda", "matplotlib", "PIL", "jupytext", "torch")
 
@@ -56,6 +58,7 @@ def _run(code, **env):
     return out
 
 
+@pytest.mark.slow
 def test_public_modules_and_every_help_run_without_optional_packages():
     out = _run(_PUBLIC)
     report = json.loads(out.stdout.strip().splitlines()[-1])
@@ -101,6 +104,7 @@ print(json.dumps({"changed": changed, "loaded": loaded, "blas": after["blas"],
 """
 
 
+@pytest.mark.slow
 def test_import_engine_changes_no_process_state():
     out = _run(_STATE, ENGINE_BLAS_THREADS="", OPENBLAS_NUM_THREADS="",
                OMP_NUM_THREADS="")
@@ -109,6 +113,7 @@ def test_import_engine_changes_no_process_state():
     assert report["loaded"] == [], report  # no mallopt, no preloaded TBB
 
 
+@pytest.mark.slow
 def test_configure_is_explicit_and_applies_the_tuning():
     code = _STATE.replace("ctypes.CDLL.__init__ = _init\n",
                           "ctypes.CDLL.__init__ = _init\nimport ops.runtime\n"
@@ -123,6 +128,7 @@ def test_configure_is_explicit_and_applies_the_tuning():
         assert {threads for _, threads in report["blas"]} == {1}
 
 
+@pytest.mark.slow
 def test_a_bad_engine_setting_is_one_line_naming_the_variable():
     for name, value in (("ENGINE_BACKEND", "foo"), ("ENGINE_VEC_BITS", "abc"),
                         ("ENGINE_BLAS_THREADS", "abc")):

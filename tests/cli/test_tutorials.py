@@ -29,6 +29,7 @@ def test_the_inside_tutorials_are_numbered_into_the_sequence():
             assert tutorial.parse_cells(f.read())[0].text.startswith(f"# {n}. "), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", sorted(FILES))
 def test_tutorial_runs_straight_through(number, monkeypatch):
     monkeypatch.setenv("ATTN_TUTORIAL_QUICK", "1")  # the measuring cells at their small sizes
@@ -41,6 +42,7 @@ def test_tutorial_runs_straight_through(number, monkeypatch):
     assert "Enter for the next cell" not in r.stdout
 
 
+@pytest.mark.slow
 def test_a_tutorial_runs_plainly_as_a_script():
     r = subprocess.run([sys.executable, FILES[1]], capture_output=True, text=True, cwd=ROOT,
                        env={**os.environ, "PYTHONPATH": ROOT}, timeout=300, check=False)
@@ -48,6 +50,7 @@ def test_a_tutorial_runs_plainly_as_a_script():
     assert "d(A@B)" in r.stdout
 
 
+@pytest.mark.slow
 def test_list_and_bad_numbers():
     r = attn("tutorial")
     assert r.returncode == 0, r.stderr
@@ -56,6 +59,7 @@ def test_list_and_bad_numbers():
     _one_line_error(attn("tutorial", "one"), "invalid int")
 
 
+@pytest.mark.slow
 def test_it_waits_for_enter_and_stops_waiting_when_stdin_closes():
     r = subprocess.run([sys.executable, os.path.join(ROOT, "cli.py"), "tutorial", "1"],
                        input="\n", capture_output=True, text=True, cwd=ROOT, timeout=300,
@@ -78,6 +82,7 @@ def test_cells_parse_and_a_false_claim_fails_naming_its_line(tmp_path):
         tutorial.step_through(str(path), Console(file=sink), pause=False)
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_the_pause_in_a_terminal_stops_cleanly():
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-c", IN_A_TERMINAL, os.path.join(ROOT, "cli.py"),
@@ -110,6 +115,7 @@ def test_every_tutorial_ends_with_one_to_three_exercises_whose_stub_compiles(num
         assert end == begin + 2 and lines[begin + 1].strip().startswith("raise NotImpl")
 
 
+@pytest.mark.slow
 def test_exercise_copy_fails_in_one_line_and_a_solution_passes(tmp_path):
     copy = tmp_path / "mine.py"
     r = attn("tutorial", "4", "--exercise", str(copy))
@@ -138,6 +144,7 @@ def test_exercise_copy_fails_in_one_line_and_a_solution_passes(tmp_path):
     assert "d loss/d w is wrong" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_exercise_refuses_to_overwrite_and_check_needs_the_markers(tmp_path):
     copy = tmp_path / "mine.py"
     copy.write_text("my work\n", encoding="utf-8")

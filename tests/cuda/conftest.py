@@ -86,6 +86,13 @@ def cuda_device():
     return ops.get_device("cuda")
 
 
+@pytest.fixture
+def device():
+    """The shared equivalence suites (tests/conftest.py's `device` runs them on "strict")
+    rerun by the modules here, on "cuda"."""
+    return "cuda"
+
+
 @pytest.fixture(params=["float32", "float64"])
 def dtype(request):
     return np.dtype(request.param)
@@ -94,34 +101,35 @@ def dtype(request):
 @pytest.fixture
 def tol():
     """tol(dtype) -> assert_allclose tolerances: sums on the device run in another order."""
-    return lambda dtype: ({"rtol": 1e-4, "atol": 1e-5} if np.dtype(dtype) == np.float32
-                          else {"rtol": 1e-10, "atol": 1e-12})
-
-
-def _on_cuda(value):
-    if isinstance(value, np.ndarray):
-        return ops.to_device(value, "cuda")
-    if isinstance(value, tuple):
-        return tuple(_on_cuda(v) for v in value)
-    return value
+    from tests.ops.test_device_kernels import tol
+    return lambda dtype: tol("cuda", dtype)
 
 
 @pytest.fixture
 def on_cuda():
     """on_cuda(value): arrays (also inside tuples) moved onto the cuda device, the rest kept."""
-    return _on_cuda
+    from tests.ops.test_device_kernels import moved
+    return lambda value: moved(value, "cuda")
 
 
 @pytest.fixture
-def small_tiles(monkeypatch):
+def matmul_tiles(monkeypatch):
+    """matmul_tiles(TILE_M=.., REG_N=.., ...): the cuda matmul's tile constants for this test
+    (its kernels are rebuilt for the new shapes)."""
+    from ops.cuda import matmul
+
+    def set_tiles(**values):
+        for name, value in values.items():
+            monkeypatch.setattr(matmul, name, value)
+    return set_tiles
+
+
+@pytest.fixture
+def small_tiles(monkeypatch, matmul_tiles):
     """Shrink the matmul tile and the threads per block, to push several blocks and partial
     tiles through the boundary code (kernels are rebuilt for the new shapes)."""
-    from ops.cuda import launch, matmul
-    monkeypatch.setattr(matmul, "TILE_M", 4)
-    monkeypatch.setattr(matmul, "TILE_N", 4)
-    monkeypatch.setattr(matmul, "TILE_K", 2)
-    monkeypatch.setattr(matmul, "REG_M", 2)
-    monkeypatch.setattr(matmul, "REG_N", 2)
+    from ops.cuda import launch
+    matmul_tiles(TILE_M=4, TILE_N=4, TILE_K=2, REG_M=2, REG_N=2)
     monkeypatch.setattr(launch, "THREADS", 2)
     monkeypatch.setattr(launch, "ROW_THREADS", 2)
     monkeypatch.setattr(launch, "MAX_BLOCKS", 2)

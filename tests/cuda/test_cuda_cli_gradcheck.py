@@ -3,7 +3,7 @@ ops, the simulator being slow. The unavailable device is tested in tests/cli."""
 
 import cli
 import ops
-from engine import gradcheck_cases
+from commands import gradcheck_cases
 from ops import registry
 
 

@@ -3,6 +3,8 @@ forward and backward, causal or not, with and without masks (padding, a fully ma
 masks), Tq != Tk, tiles and chunks wider and narrower than the block, partial last tiles;
 the launches they make; bit-for-bit reproducible gradients; the per-row fallback."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -10,10 +12,7 @@ import ops
 import ops.cuda as oc
 from ops.cuda import attention_flash as flash
 from ops.cuda import launch
-
-
-def _x(r, *shape):
-    return r.standard_normal(shape)
+from tests.ops.test_device_kernels import _head_mask, _mask_with_a_dead_row, _x
 
 
 def _padding(tq, tk):
@@ -23,15 +22,9 @@ def _padding(tq, tk):
     return mask
 
 
-def _arbitrary(tq, tk):
-    """(1, 1, Tq, Tk) with finite penalties and row 1 fully masked (no key visible)."""
-    mask = np.where(np.arange(tq * tk).reshape(1, 1, tq, tk) % 3 == 0, -1.5, 0.0)
-    mask[..., 1, :] = -np.inf
-    return mask
-
-
-def _per_head(tq, tk):
-    return np.where(np.arange(2 * tk).reshape(1, 2, 1, tk) % 4 == 1, -2.0, 0.5)
+# (1, 1, Tq, Tk) with finite penalties and row 1 fully masked (no key visible); per head
+_arbitrary = functools.partial(_mask_with_a_dead_row, penalty=-1.5)
+_per_head = functools.partial(_head_mask, heads=2)
 
 
 # (causal, Tq, Tk, mask): square, more queries than keys (dead causal rows), more keys.

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 import engine.functional as F
-import ops
+from commands.gradcheck_cases import CASES, Place
 from engine import Tensor
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "engine"))
 import test_gradcheck_ops as g  # the same file pytest collects for the CPU and strict
+from test_gradcheck_table import assert_case_passes, ids
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -53,25 +54,10 @@ CHECKS = [
 ]
 
 
-class _OnCuda:
-    """tests/conftest.py's Place, on "cuda"."""
-    device = "cuda"
-
-    def leaf(self, array):
-        return Tensor(array, device="cuda").requires_grad_()
-
-    def const(self, array):
-        return Tensor(array, device="cuda")
-
-    @staticmethod
-    def host(array):
-        return ops.to_host(array.data if isinstance(array, Tensor) else array)
-
-
-@pytest.mark.parametrize("check, kwargs", CHECKS,
+@pytest.mark.parametrize("case, kwargs", CHECKS,
                          ids=[f"{c.__name__[5:]}-{i}" for i, (c, _) in enumerate(CHECKS)])
-def test_gradcheck_on_cuda(rng, check, kwargs):
-    check(_OnCuda(), rng, **kwargs)
+def test_gradcheck_on_cuda(rng, check, case, kwargs):
+    case(Place("cuda", rng), rng, check, **kwargs)
 
 
 @pytest.mark.parametrize("name, fn", [
@@ -85,7 +71,17 @@ def test_gradcheck_on_cuda(rng, check, kwargs):
     ("var", lambda x: F.var(x, axis=1, correction=1)),
 ])
 def test_library_ops_gradcheck_on_cuda(rng, name, fn):
-    """A sample of issue 11's ops, through the functions their namespace now provides."""
+    """A sample of the library ops, through the functions their namespace now provides."""
     from engine.gradcheck import gradcheck
     x = Tensor(rng.random((3, 4)) + 0.5, device="cuda").requires_grad_()
     gradcheck(fn, x)
+
+
+# The op cases of `attn gradcheck`'s table (about 30 s on the simulator); its layer cases
+# (another 90 s there, the TransformerBlock alone 40 s) are left to the model tests on cuda.
+OP_CASES = [c for c in CASES if not c.layer]
+
+
+@pytest.mark.parametrize("case", OP_CASES, ids=ids(OP_CASES))
+def test_the_gradcheck_table_on_cuda(case):
+    assert_case_passes(case, "cuda")

@@ -30,7 +30,8 @@ _SPECIAL = np.array([[1.5, -2.5, 0.5, np.inf], [-np.inf, np.nan, 0.0, -0.0]])
 UNARY = {
     "negative": (np.negative, _ANY), "positive": (np.positive, _ANY), "abs": (np.abs, _ANY),
     "exp": (np.exp, _ANY), "expm1": (np.expm1, _ANY), "log": (np.log, _POS),
-    "log1p": (np.log1p, _POS), "log2": (np.log2, _POS), "sqrt": (np.sqrt, _POS), "square": (np.square, _ANY),
+    "log1p": (np.log1p, _POS), "log2": (np.log2, _POS), "sqrt": (np.sqrt, _POS),
+    "square": (np.square, _ANY),
     "tanh": (np.tanh, _ANY), "sin": (np.sin, _ANY), "cos": (np.cos, _ANY),
     "tan": (np.tan, _UNIT), "sinh": (np.sinh, _ANY), "cosh": (np.cosh, _ANY),
     "asin": (np.arcsin, _UNIT), "acos": (np.arccos, _UNIT), "atan": (np.arctan, _ANY),
@@ -235,7 +236,7 @@ def test_roll_and_tile_match_numpy(xp):
 
 
 def test_scans_flips_eye_and_linspace(xp):
-    """The standard functions issue 11's ops call through xp (cumulative sums and products,
+    """The standard functions the library ops call through xp (cumulative sums and products,
     flips), and eye / linspace."""
     a = _R.standard_normal((3, 4))
     d = dev(a)

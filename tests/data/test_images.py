@@ -34,6 +34,7 @@ def test_each_class_draws_its_own_shape():
     assert np.all(dist[~np.eye(len(CLASSES), dtype=bool)] > 1.0)
 
 
+@pytest.mark.slow
 def test_a_linear_classifier_stays_well_below_what_the_set_allows():
     data = GlyphImages(held_out=600)
     images, labels = data.held_out(600)

@@ -14,6 +14,7 @@ def _param(*shape, dtype=np.float64, seed=0):
     return Tensor(data, requires_grad=True)
 
 
+@pytest.mark.slow
 def test_deep_chain_of_100000_ops_backpropagates():
     x = Tensor(np.array([1.0], np.float32), requires_grad=True)
     y = x
@@ -24,6 +25,7 @@ def test_deep_chain_of_100000_ops_backpropagates():
     np.testing.assert_array_equal(x.grad, [1.0])
 
 
+@pytest.mark.slow
 def test_deep_chain_gradient_is_the_product_of_local_derivatives():
     x = Tensor(np.array([0.5]), requires_grad=True)
     y = x

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def _run(code, **env):
     environ = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
@@ -13,12 +15,14 @@ def _run(code, **env):
                           check=True, env={**environ, **env}).stdout
 
 
+@pytest.mark.slow
 def test_importing_the_engine_and_ops_does_not_import_numba_cuda():
     out = _run("import sys, engine, ops, engine.functional, engine.models, engine.training\n"
                "print(sorted(m for m in sys.modules if m.startswith('numba.cuda')))")
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_cuda_without_a_gpu_or_the_simulator_is_one_clear_line():
     code = ("import ops\n"
             "try:\n    ops.get_device('cuda')\n    print('LOADED')\n"

@@ -98,8 +98,9 @@ def test_integer_operand_in_a_float_graph_gets_no_gradient():
 # ---- the dtype rule ----------------------------------------------------------------------------
 def test_float32_and_float64_tensors_do_not_mix():
     a, b = _z(2, 3), _z(3, dtype=np.float64)
-    with pytest.raises(TypeError, match=r"add: float32 and float64 tensors mixed \(float32\(2, 3\), "
-                                        r"float64\(3,\)\).*\.float\(\) or \.double\(\)"):
+    with pytest.raises(TypeError, match=r"add: float32 and float64 tensors mixed "
+                                        r"\(float32\(2, 3\), float64\(3,\)\)"
+                                        r".*\.float\(\) or \.double\(\)"):
         a + b
     with pytest.raises(TypeError, match="matmul: float32 and float64"):
         F.matmul(_z(2, 3), _z(3, 2, dtype=np.float64))

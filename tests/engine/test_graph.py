@@ -113,6 +113,7 @@ def chains():
     return short, y
 
 
+@pytest.mark.slow
 def test_a_100000_op_chain_renders_without_recursion_error(chains):
     lines = render_tree(chains[1], max_nodes=40).splitlines()
     assert len(lines) == 41

@@ -73,6 +73,7 @@ def _item(n):
         st.lists(ints, min_size=1, max_size=2))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, database=None)
 @given(data=st.data())
 def test_random_indices_match_numpy(data):

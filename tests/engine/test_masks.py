@@ -1,4 +1,4 @@
-"""Masks mean one thing: bool masks mask, float masks add, integer masks are refused (issue 13)."""
+"""Masks mean one thing: bool masks mask, float masks add, integer masks are refused."""
 
 import numpy as np
 import pytest

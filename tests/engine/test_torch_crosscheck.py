@@ -63,6 +63,7 @@ CASES = {
 CE_TARGETS = np.array([[0, 4], [-100, 2], [3, 3]])  # (N, d) = (3, 2), 5 classes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.15])
 def test_cross_entropy_against_torch(backend, reduction, smoothing):

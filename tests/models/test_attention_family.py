@@ -93,6 +93,7 @@ def test_seq2seq_cached_decoding_equals_uncached(kind):
     np.testing.assert_array_equal(g1[:, :prompts.shape[1]], prompts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["gru", "transformer"])
 def test_seq2seq_gradcheck(kind):
     model = _seq2seq(kind, np.float64)

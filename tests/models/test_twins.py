@@ -9,6 +9,7 @@ from benchmarks.twins import seq2seq_transformer as twin
 from engine.data import SyntheticTask
 
 
+@pytest.mark.slow
 def test_the_seq2seq_transformer_twin_reads_our_rows_with_pytorch_defaults():
     data = SyntheticTask("reverse", min_len=2, max_len=4)
     model = twin.train(data, steps=2, batch_size=4)

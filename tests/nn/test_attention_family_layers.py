@@ -58,6 +58,7 @@ def test_gru_sequence_matches_stepping_the_equations(rng, bidirectional):
         np.testing.assert_allclose(h_n.numpy()[d], h, rtol=1e-11)
 
 
+@pytest.mark.slow
 def test_gru_gradcheck(on, rng):
     gru = nn.GRU(2, 3, bidirectional=True, rng=0).double().to(on.device)
     x = on.leaf(rng.standard_normal((2, 3, 2)))

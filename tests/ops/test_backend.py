@@ -29,6 +29,7 @@ def test_use_backend_switches_per_block_and_restores():
     assert ops.get_backend() == "numba"
 
 
+@pytest.mark.slow
 def test_environment_variable_sets_the_process_backend():
     code = "import ops; print(ops.get_backend(), ops.kernel('softmax').__name__)"
     env = dict(os.environ, ENGINE_BACKEND="numpy")
@@ -37,6 +38,7 @@ def test_environment_variable_sets_the_process_backend():
     assert out == ["numpy", "softmax_reference"]
 
 
+@pytest.mark.slow
 def test_bad_backend_and_unknown_kernel_give_clear_errors():
     with pytest.raises(ValueError, match="unknown backend 'torch'"):
         ops.set_backend("torch")
@@ -59,6 +61,7 @@ def test_threading_layer_is_the_chosen_one_and_never_omp():
     assert chosen in ("tbb", "workqueue")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_child_forked_after_parallel_kernels_survives_and_computes():
     code = """
@@ -80,6 +83,7 @@ print(os.waitstatus_to_exitcode(status))
     assert out.stdout.strip() == "0"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
 def test_malloc_is_tuned_on_glibc_and_can_be_turned_off():
     code = "import ops.runtime as r; print(r.configure()['malloc_tuned'])"

@@ -16,7 +16,8 @@ _PROBE = ("import ops, ops.runtime, json; from ops.blas import blas_info; "
 @pytest.mark.parametrize("env, want", [({}, 1), ({"ENGINE_BLAS_THREADS": "keep"}, None),
                                        ({"ENGINE_BLAS_THREADS": "3"}, 3),
                                        ({"ENGINE_BACKEND": "numpy"}, None),
-                                       ({"ENGINE_BACKEND": "numpy", "ENGINE_BLAS_THREADS": "2"}, 2)])
+                                       ({"ENGINE_BACKEND": "numpy",
+                                         "ENGINE_BLAS_THREADS": "2"}, 2)])
 def test_threads_wanted(monkeypatch, env, want):
     for name in ("ENGINE_BLAS_THREADS", "ENGINE_BACKEND"):
         monkeypatch.delenv(name, raising=False)
@@ -42,6 +43,7 @@ def _threads_after_import(**env):
     return [lib["threads"] for lib in json.loads(run.stdout)]
 
 
+@pytest.mark.slow
 def test_configure_limits_blas_under_numba_and_keep_leaves_it():
     limited = _threads_after_import()
     if not limited:

@@ -29,6 +29,7 @@ def test_the_checks_flag_float64_and_spills_in_ptx_text():
     assert check("unary.sin", "float32", "mul.f64 %fd2, %fd1, 0d3BF9;") == []  # libdevice
 
 
+@pytest.mark.slow
 def test_a_float64_constant_in_float32_code_is_caught_by_the_real_compiler():
     checker = _checker()
     from numba import cuda, types
@@ -57,6 +58,7 @@ def test_a_float64_constant_in_float32_code_is_caught_by_the_real_compiler():
         assert "registers x 1024 threads" in checker.assemble(ptxas, ptx, (7, 5), 1024)[0][0]
 
 
+@pytest.mark.slow
 def test_the_script_runs_without_the_simulator_only():
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_cuda_ptx.py"), "--only",
                           "nothing"], capture_output=True, text=True, check=False,

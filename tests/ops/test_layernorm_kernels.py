@@ -154,7 +154,7 @@ def test_one_dimensional_input(rng, threads):
 
 @pytest.mark.parametrize("big", [1e20, -3e37, 1e-30])
 def test_huge_finite_float32_values_give_the_right_finite_result(rng, threads, big):
-    """Issue 13: a float32 row holding 1e20 was all-NaN on numba and all-zero on numpy (the
+    """A float32 row holding 1e20 was all-NaN on numba and all-zero on numpy (the
     variance overflowed float32); statistics in float64 give the right answer on both."""
     x, _, weight, bias = _problem(rng, (6, 64), np.float32)
     x[0, 5] = big  # one huge value among ordinary ones

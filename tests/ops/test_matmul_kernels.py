@@ -157,6 +157,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_256_bit_kernels_when_forced(tmp_path):
     # the AVX2 width is what machines without AVX-512 run: check it here too, in a fresh
     # process with its own kernel cache (the cache does not key on the width)

@@ -63,6 +63,7 @@ def _defined_functions(kernel, *args):
                     if line.startswith("define "))
 
 
+@pytest.mark.slow
 def test_parallel_kernels_hold_no_copy_of_the_block_routines():
     # why the routines are called by address: a linked copy is compiled again in every caller
     # (ops/native.py); these are the routines' own helpers

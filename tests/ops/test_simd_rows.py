@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from ops.numba_config import jit
 from ops.simd import lanes, vexp_below_zero, vload, vreduce_add, vstore, vtail
@@ -110,6 +111,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_256_bit_attention_kernels_when_forced(tmp_path):
     # the row softmax's vectors (exp, tail, sums) at the AVX2 width, in a fresh process with
     # its own kernel cache (the cache does not key on the width)

@@ -1,6 +1,7 @@
-"""The test-only "strict" device: every registered kernel runs on array-api-strict arrays
-(which refuse anything outside the array API standard, and any conversion to numpy) and
-agrees with the numpy reference on the CPU; transfers are counted. Also the new array
+"""What only the test-only "strict" device checks (array-api-strict arrays, which refuse
+anything outside the array API standard and any conversion to numpy): which device owns an
+array, transfers counted in calls and bytes, its hand-built scatter_add, the lazy import.
+(Every kernel on it against the numpy reference: test_device_kernels.py.) Also the array
 kernels (contiguous, dropout_mask, scatter_add) on the CPU against hand-computed values."""
 
 import subprocess
@@ -10,147 +11,14 @@ import numpy as np
 import pytest
 
 import ops
+from tests.ops.test_device_kernels import moved, tol
 
 pytest.importorskip("array_api_strict")
-
-TOL = {"rtol": 1e-12, "atol": 1e-12}
 
 
 @pytest.fixture(scope="module")
 def strict():
     return ops.get_device("strict")
-
-
-def _x(r, *shape):
-    return r.standard_normal(shape)
-
-
-def _attention(causal, tq, tk, mask=None):
-    def make(r):
-        m = mask(tq, tk) if mask else None
-        return _x(r, 2, 3, tq, 4), _x(r, 2, 3, tk, 4), _x(r, 2, 3, tk, 5), causal, 0.5, m
-    return make
-
-
-def _attention_backward(*spec):
-    def make(r):
-        q, k, v, causal, scale, mask = _attention(*spec)(r)
-        o, lse = ops.kernel("attention", backend="numpy")(q, k, v, causal, scale, mask)
-        return _x(r, *o.shape), q, k, v, o, lse, causal, scale, mask
-    return make
-
-
-def _mask_with_a_dead_row(tq, tk):
-    """Additive (1, 1, Tq, Tk) mask: -1 here and there, row 1 fully masked."""
-    mask = np.where(np.arange(tq * tk).reshape(1, 1, tq, tk) % 3 == 0, -1.0, 0.0)
-    mask[..., 1, :] = -np.inf
-    return mask
-
-
-ATTENTION = [(False, 4, 4), (True, 4, 4), (True, 3, 6), (True, 6, 3), (True, 2, 0),
-             (False, 4, 5, _mask_with_a_dead_row), (True, 3, 5, _mask_with_a_dead_row)]
-TARGETS = [np.array([1, 0, -100, 4, 2, -100]), np.array([3, 1, 4, 1, 0, 2]), np.full(6, -100)]
-
-
-def _cross_entropy_backward(targets, grad):
-    def make(r):
-        logits = _x(r, 6, 5) * 3
-        _, lse = ops.kernel("cross_entropy", backend="numpy")(logits, targets, -100)
-        return logits, targets, lse, -100, grad(r) if callable(grad) else grad
-    return make
-
-
-def _layer_norm_backward(r):
-    x, w, b = _x(r, 2, 3, 8), _x(r, 8), _x(r, 8)
-    _, mean, rstd = ops.kernel("layer_norm", backend="numpy")(x, w, b, 1e-5)
-    return _x(r, 2, 3, 8), x, w, mean, rstd
-
-
-def _adamw(r):
-    return _x(r, 3, 4), _x(r, 3, 4), _x(r, 3, 4), np.abs(_x(r, 3, 4)), 1e-2, 0.9, 0.99, 1e-8, \
-        0.1, 3
-
-
-def _attention_qkv_backward(causal):
-    def make(r):
-        qkv = _x(r, 2, 5, 12)
-        y, lse = ops.kernel("attention_qkv", backend="numpy")(qkv, 2, causal, 0.5)
-        return _x(r, *y.shape), qkv, y, lse, 2, causal, 0.5
-    return make
-
-
-# kernel name -> functions making its arguments (numpy, float64) from a seeded generator
-CASES = {
-    "matmul": [lambda r: (_x(r, 4, 3), _x(r, 3, 5)), lambda r: (_x(r, 2, 4, 3), _x(r, 2, 3, 5))],
-    "matmul_nt": [lambda r: (_x(r, 4, 3), _x(r, 5, 3)), lambda r: (_x(r, 2, 4, 3), _x(r, 2, 5, 3))],
-    "linear": [lambda r: (_x(r, 4, 3), _x(r, 5, 3), _x(r, 5)), lambda r: (_x(r, 4, 3), _x(r, 5, 3), None)],
-    "sum_rows": [lambda r: (_x(r, 7, 3),), lambda r: (_x(r, 1, 5),)],
-    "matmul_tn": [lambda r: (_x(r, 3, 4), _x(r, 3, 5)), lambda r: (_x(r, 2, 3, 4), _x(r, 2, 3, 5))],
-    "softmax": [lambda r: (_x(r, 3, 4, 7) * 3,)],
-    "softmax_backward": [lambda r: (ops.kernel("softmax", backend="numpy")(_x(r, 3, 7)),
-                                    _x(r, 3, 7))],
-    "log_softmax": [lambda r: (_x(r, 3, 4, 7) * 3,)],
-    "log_softmax_backward": [lambda r: (ops.kernel("log_softmax", backend="numpy")(_x(r, 3, 7)),
-                                        _x(r, 3, 7))],
-    "gelu": [lambda r: (_x(r, 3, 9) * 4,)],
-    "gelu_backward": [lambda r: (_x(r, 3, 9) * 4, _x(r, 3, 9))],
-    "layer_norm": [lambda r: (_x(r, 2, 3, 8) * 2 + 1, _x(r, 8), _x(r, 8), 1e-5)],
-    "layer_norm_backward": [_layer_norm_backward],
-    "attention": [_attention(*spec) for spec in ATTENTION],
-    "attention_backward": [_attention_backward(*spec) for spec in ATTENTION],
-    "attention_qkv": [(lambda r, c=c: (_x(r, 2, 5, 12), 2, c, 0.5)) for c in (False, True)],
-    "attention_qkv_backward": [_attention_qkv_backward(c) for c in (False, True)],
-    "cross_entropy": [(lambda r, t=t: (_x(r, 6, 5) * 3, t, -100)) for t in TARGETS],
-    "cross_entropy_backward": [_cross_entropy_backward(t, g) for t in TARGETS
-                               for g in (0.7, lambda r: np.asarray(1.3))],
-    "embedding": [lambda r: (_x(r, 7, 4), np.array([[0, 3, 3], [6, 0, 1]])),
-                  lambda r: (_x(r, 7, 4), np.array(2))],
-    "embedding_backward": [lambda r: (np.array([[0, 3, 3], [6, 0, 3]]), _x(r, 2, 3, 4), 7)],
-    "adamw_update": [_adamw],
-    "sum_squares": [lambda r: ((_x(r, 3, 4), _x(r, 5), _x(r, 1)),), lambda r: ((_x(r, 2, 2),),)],
-    "contiguous": [lambda r: (_x(r, 4, 3).T,), lambda r: (_x(r, 3, 4),)],
-    "dropout_mask": [lambda r: ((3, 5), 0.3, "float64", np.random.default_rng(7)),
-                     lambda r: ((4, 2), 0.5, "float32", np.random.default_rng(8))],
-    "scatter_add": [lambda r: ((5,), np.array([0, 3, 3, 1, 3]), _x(r, 5), None),
-                    lambda r: ((4, 3), np.array([[2, 2], [0, 2]]), _x(r, 2, 2, 3), "float64"),
-                    lambda r: ((4, 3, 2), (np.array([1, 1, 3]), slice(None), np.array([0, 0, 1])),
-                               _x(r, 3, 3), None),
-                    lambda r: ((4, 3), (slice(1, 3), np.array([0, 0, -1])), _x(r, 2, 3), None)],
-}
-
-
-def _on_strict(value):
-    """Arguments moved onto the strict device: arrays (also inside tuples), nothing else."""
-    if isinstance(value, np.ndarray):
-        return ops.to_device(value, "strict")
-    if isinstance(value, tuple):
-        return tuple(_on_strict(v) for v in value)
-    return value
-
-
-def _arrays(result):
-    return [a for item in result for a in _arrays(item)] if isinstance(result, tuple) \
-        else [result]
-
-
-@pytest.mark.parametrize("name", ops.names())
-def test_every_kernel_runs_on_strict_as_the_reference_on_cpu(strict, name):
-    assert name in CASES, f"kernel {name!r} has no strict-device case: add one to CASES"
-    for seed, make in enumerate(CASES[name]):
-        cpu_args = make(np.random.default_rng(seed))
-        dev_args = _on_strict(make(np.random.default_rng(seed)))
-        want = ops.kernel(name, "cpu", backend="numpy")(*cpu_args)
-        got = ops.kernel(name, strict)(*dev_args)
-        if name == "adamw_update":  # in place: compare param, m, v
-            assert want is None and got is None
-            want, got = tuple(cpu_args[i] for i in (0, 2, 3)), tuple(dev_args[i] for i in (0, 2, 3))
-        for w, g in zip(_arrays(want), _arrays(got), strict=True):
-            assert ops.device_of(g) is strict, (name, seed, type(g))
-            with pytest.raises(RuntimeError):
-                np.asarray(g)  # the device really is strict: no silent numpy conversion
-            h = ops.to_host(g)
-            assert h.shape == np.shape(w) and h.dtype == np.asarray(w).dtype, (name, seed)
-            np.testing.assert_allclose(h, w, **TOL, err_msg=f"{name} case {seed}")
 
 
 def test_strict_arrays_belong_to_the_strict_device_only(strict):
@@ -189,6 +57,7 @@ def test_kernels_on_strict_move_nothing(strict):
     assert ops.transfer_stats()["to_host"]["calls"] == 0
 
 
+@pytest.mark.slow
 def test_importing_ops_does_not_import_array_api_strict():
     code = ("import sys, ops; print('array_api_strict' in sys.modules); "
             "ops.get_device('strict'); print('array_api_strict' in sys.modules)")
@@ -197,6 +66,7 @@ def test_importing_ops_does_not_import_array_api_strict():
     assert out == ["False", "True"]
 
 
+@pytest.mark.slow
 def test_a_missing_array_api_strict_gives_one_clear_error():
     code = ("import sys; sys.modules['array_api_strict'] = None\n"
             "import ops\n"
@@ -278,9 +148,10 @@ def test_scatter_add_on_strict_follows_numpy_index_rules(strict):
     for index in indices:
         values = rng.standard_normal(np.zeros(shape)[index].shape)
         want = ops.kernel("scatter_add")(shape, index, values)
-        got = ops.kernel("scatter_add", strict)(shape, _on_strict(index),
-                                                _on_strict(values), "float64")
-        np.testing.assert_allclose(ops.to_host(got), want, **TOL, err_msg=repr(index))
+        got = ops.kernel("scatter_add", strict)(shape, moved(index, "strict"),
+                                                moved(values, "strict"), "float64")
+        np.testing.assert_allclose(ops.to_host(got), want, **tol("strict", "float64"),
+                                   err_msg=repr(index))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

@@ -49,6 +49,7 @@ def test_off_when_asked(monkeypatch):
     assert warm.start_background() is None
 
 
+@pytest.mark.slow
 def test_precompiled_cache_serves_a_whole_training_step(tmp_path):
     # ops.warm on an empty cache, then a training step, its evaluation and greedy decoding
     # in a fresh process: nothing may be left to compile, and what it called must be what

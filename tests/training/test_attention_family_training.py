@@ -22,6 +22,7 @@ def _cfg(model, out, steps):
                        out_dir=str(out), **task)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(SMALL))
 def test_each_family_resumes_bit_for_bit(tmp_path, monkeypatch, model):
     straight = train(_cfg(model, tmp_path / "a", 6), progress=False)
@@ -68,6 +69,7 @@ def test_families_bring_their_training_defaults():
     assert older.min_lr is None and older.lr == v.lr
 
 
+@pytest.mark.slow
 def test_the_gru_learns_to_reverse_short_strings(tmp_path):
     cfg = TrainConfig(model="seq2seq-gru", task="reverse",
                       task_options={"min_len": 2, "max_len": 4}, steps=200, eval_every=0,

@@ -1,4 +1,5 @@
-"""Tests of engine.training.checkpoint: exact round trip, clear errors on damage, atomic replacement."""
+"""Tests of engine.training.checkpoint: exact round trip, clear errors on damage, atomic
+replacement."""
 
 import json
 import os

@@ -1,6 +1,6 @@
 """Fuzz (hypothesis): flip bytes, keys and values of a real checkpoint's config.json, model.npz
 and optim.npz; loading it for sampling and for resuming either works or raises one of the
-engine's clear errors (CheckpointError, DataError, ConfigError), never anything else (issue 13).
+engine's clear errors (CheckpointError, DataError, ConfigError), never anything else.
 """
 
 import io
@@ -8,6 +8,7 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,6 +79,7 @@ def _flip_bytes(data, raw):
     return bytes(raw)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())

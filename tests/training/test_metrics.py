@@ -60,6 +60,7 @@ def _crash_at_save_of_step(monkeypatch, crash_step):
     monkeypatch.setattr(checkpoint, "save", save)
 
 
+@pytest.mark.slow
 def test_resume_drops_rows_a_crash_left_beyond_the_checkpoint(tmp_path, monkeypatch):
     cfg = {"steps": 6, "eval_every": 3, "ckpt_every": 3, **SMALL}
     straight = train(TrainConfig(out_dir=str(tmp_path / "a"), **cfg), progress=False)

@@ -1,4 +1,4 @@
-"""Nothing lost (issue 13): run directories proved writable and locked, fresh names, the newest
+"""Nothing lost: run directories proved writable and locked, fresh names, the newest
 run, failed saves that keep the run, stale temporaries cleaned, reads that wait out a save."""
 
 import os
@@ -110,6 +110,7 @@ def test_stale_temporaries_are_cleaned_by_the_next_save(ckpt_copy):
     assert not any(p.exists() for p in stale) and keep.exists()
 
 
+@pytest.mark.slow
 def test_a_read_during_a_save_waits_for_it(tmp_path, ckpt_copy, monkeypatch):
     other = shutil.copytree(ckpt_copy, tmp_path / "other")
     train(TrainConfig(out_dir=str(other), resume=True, **{**TINY_RUN, "steps": 3}),

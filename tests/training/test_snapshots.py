@@ -40,6 +40,7 @@ def _maps(value, heads=2, t=5):
     return {"layer.0": np.full((heads, t, t), value, dtype=np.float16)}
 
 
+@pytest.mark.slow
 def test_bounded_in_count_and_keeps_the_first_and_last(tmp_path):
     for step in range(1, 120):
         snapshots.record(tmp_path, step, _maps(step / 200), list("abcde"))
@@ -97,6 +98,7 @@ def test_a_damaged_file_is_named_on_load_and_started_again_on_record(tmp_path):
         snapshots.load(tmp_path)
 
 
+@pytest.mark.slow
 def test_attn_runs_replays_the_snapshots(run_dir):
     r = attn("runs", str(run_dir), "--attention")
     assert r.returncode == 0, r.stderr
@@ -109,6 +111,7 @@ def test_attn_runs_replays_the_snapshots(run_dir):
     assert f"{label} at step 6 (focus {focuses[-1]:.2f}" in " ".join(out.split())
 
 
+@pytest.mark.slow
 def test_attn_runs_attention_errors_are_one_line(ckpt_copy):
     os.remove(ckpt_copy / snapshots.FILE)  # as a run made before snapshots existed
     _one_line_error(attn("runs", str(ckpt_copy), "--attention"), "no attention snapshots")
@@ -126,6 +129,7 @@ def test_focus_and_the_chosen_head():
     assert choose(snap)[0] == "layer.0 head 1"
 
 
+@pytest.mark.slow
 def test_attn_runs_attention_plot(run_dir, tmp_path):
     pytest.importorskip("matplotlib")
     from engine import viz

@@ -48,6 +48,7 @@ def _interrupt_at(monkeypatch, stop_step):
     monkeypatch.setattr(train_mod, "_train_step", step)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path, monkeypatch):
     # Dropout on, so the restored dropout generators matter as much as weights and AdamW.
     cfg = {**SMALL, "model_overrides": {**SMALL["model_overrides"], "dropout": 0.1},
@@ -132,6 +133,7 @@ def test_ctrl_c_waits_for_the_end_of_the_critical_section():
         signal.signal(signal.SIGINT, inherited)
 
 
+@pytest.mark.slow
 def test_teacher_forced_exact_match_equals_greedy_decoding(tmp_path):
     # A half-trained model, so that many answers are right and many wrong.
     out = str(tmp_path / "m")
@@ -176,6 +178,7 @@ def test_a_task_longer_than_the_block_is_a_data_error():
         train(TrainConfig(steps=1, **{**SMALL, "model_overrides": overrides}), progress=False)
 
 
+@pytest.mark.slow
 def test_training_on_the_strict_device_matches_the_cpu(tmp_path, monkeypatch):
     # The array-api-strict device refuses any hidden numpy: the loop, the evaluation, the
     # checkpoint (on Ctrl-C) and the resume run there as on the CPU.

@@ -1,5 +1,5 @@
 """A checkpoint is checked against its schema and this machine's memory before anything is
-built, and a resume may not change the model (issue 13): each failure names the key."""
+built, and a resume may not change the model: each failure names the key."""
 
 import json
 
@@ -94,6 +94,7 @@ def test_non_finite_weights_name_the_tensor(ckpt_copy):
         load_model(ckpt_copy)
 
 
+@pytest.mark.slow
 def test_a_model_setting_cannot_change_on_resume(ckpt_copy):
     with pytest.raises(ConfigError, match="config 'small' differs from the checkpoint's "
                                           "'tiny'.*these can: steps, batch_size"):

@@ -1,5 +1,5 @@
-"""Regression tests for the bugs of issue 11: zero-size matmul, the integer -> float32
-promotion rule, and ops taking an axis on a 0-d tensor."""
+"""Edge cases that once broke: zero-size matmul, the integer -> float32 promotion rule, and
+ops taking an axis on a 0-d tensor."""
 
 import numpy as np
 import pytest

@@ -1,9 +1,11 @@
 """A table of gradient checks: every differentiable op and the reusable layers, each on small
-float64 inputs, for `attn gradcheck` (and anyone who wants to check a backend or device).
+float64 inputs, for `attn gradcheck` and the test suite (which runs every case on every
+backend and device). It lives beside the command because nothing in the engine uses it.
 
 A Case builds its function and inputs on a device from a seeded generator; `check(case,
 device)` runs engine.gradcheck on it. Inputs are standard normals, or kept positive (log,
-sqrt, a divisor) or away from 0 (relu's kink), so the finite differences are valid.
+sqrt, a divisor) or away from 0 (relu's kink), so the finite differences are valid. Place
+makes those inputs; the tests build theirs with it too.
 """
 
 from dataclasses import dataclass
@@ -11,9 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import engine.functional as F
-from engine import nn
-from engine.gradcheck import GradcheckError, gradcheck
-from engine.tensor import Tensor
+import ops
+from engine import GradcheckError, Tensor, gradcheck, nn
 
 
 @dataclass(frozen=True)
@@ -28,20 +29,38 @@ class Case:
     layer: bool = False
 
 
-class _Maker:
-    def __init__(self, device, rng):
+class Place:
+    """Where a check's tensors live: `leaf` makes a trainable tensor there, `const` a constant
+    (indices, targets, masks), `host` copies an array back for numpy comparisons; `rand` and
+    calling the place draw float64 leaves (the call from the place's own generator)."""
+
+    def __init__(self, device="cpu", rng=None):
         self.device, self.rng = device, rng
 
-    def __call__(self, *shape, kind="normal"):
-        x = self.rng.standard_normal(shape)
-        if kind == "positive":
-            x = np.abs(x) + 0.5
-        elif kind == "nonzero":
-            x = np.sign(x) * (np.abs(x) + 0.1)
-        return Tensor(x, device=self.device).requires_grad_()
+    def leaf(self, array):
+        return Tensor(array, device=self.device).requires_grad_()
 
     def const(self, array):
-        return Tensor(np.asarray(array), device=self.device)
+        return Tensor(array, device=self.device)
+
+    @staticmethod
+    def host(array):
+        return ops.to_host(array.data if isinstance(array, Tensor) else array)
+
+    def rand(self, rng, *shape, positive=False, away_from_zero=False):
+        """A leaf of standard normals from `rng`; optionally positive (>= 0.5), or at least 0.1
+        away from 0 (kinks stay far from the finite-difference step)."""
+        x = rng.standard_normal(shape)
+        if positive:
+            x = np.abs(x) + 0.5
+        elif away_from_zero:
+            x = np.sign(x) * (np.abs(x) + 0.1)
+        return self.leaf(x)
+
+    def __call__(self, *shape, kind="normal"):
+        """A leaf from the place's generator: kind "normal", "positive" or "nonzero"."""
+        return self.rand(self.rng, *shape, positive=kind == "positive",
+                         away_from_zero=kind == "nonzero")
 
     def module(self, m):
         """A float64 layer moved to the device, its parameters as gradcheck inputs."""
@@ -180,7 +199,7 @@ def check(c, device="cpu", seed=0):
     """Run one case: (worst relative error over its inputs, None) or (None, the error): a
     gradient that disagrees, or the op failing outright on this backend or device."""
     try:
-        fn, inputs = c.make(_Maker(device, np.random.default_rng(seed)))
+        fn, inputs = c.make(Place(device, np.random.default_rng(seed)))
         report = gradcheck(fn, *inputs)
     except GradcheckError as e:
         return None, str(e)
