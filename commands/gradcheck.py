@@ -12,7 +12,8 @@ EXAMPLE = """examples:
   attn gradcheck                          # every op and layer, the default backend (numba)
   attn gradcheck softmax attention GRU    # just these
   attn gradcheck --backend numpy          # the numpy reference kernels
-  attn gradcheck --device strict          # on array-api-strict arrays (pip install array-api-strict)
+  attn gradcheck --device strict          # on array-api-strict arrays (pip install
+                                          # array-api-strict)
   NUMBA_ENABLE_CUDASIM=1 attn gradcheck softmax --device cuda   # the cuda kernels on the
                                           # simulator (slow: name an op or two); on a GPU
                                           # leave the variable out

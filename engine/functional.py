@@ -77,7 +77,13 @@ from engine.functions.indexing import (  # noqa: F401
     triu,
     where,
 )
-from engine.functions.layers import default_generator, dropout, embedding, layer_norm, manual_seed  # noqa: F401
+from engine.functions.layers import (  # noqa: F401
+    default_generator,
+    dropout,
+    embedding,
+    layer_norm,
+    manual_seed,
+)
 from engine.functions.linalg import linear, matmul  # noqa: F401
 from engine.functions.losses import (  # noqa: F401
     IGNORE_INDEX,

@@ -14,9 +14,10 @@ directory (so a `sample` finds the run an earlier `train` made), with standard i
 ATTN_STEPS_CAP=20 caps every training run at 20 steps past its start (commands/train.py:
 only CI sets it, so the examples check the plumbing, not the learning). An example passes
 when it exits with status 0, or with the status its comment names ("# exits 1 ...": a
-`--check` of an exercise file whose stubs are not filled yet). One kind is skipped, and said so: `--device cuda` without a GPU
-unless the line itself asks for the simulator (NUMBA_ENABLE_CUDASIM=1); a whole training run
-on the simulator, a Python thread per CUDA thread, would take hours.
+`--check` of an exercise file whose stubs are not filled yet). One kind is skipped, and said
+so: `--device cuda` without a GPU unless the line itself asks for the simulator
+(NUMBA_ENABLE_CUDASIM=1); a whole training run on the simulator, a Python thread per CUDA
+thread, would take hours.
 
     python scripts/run_examples.py            # run them all (CI does, after the tests)
     python scripts/run_examples.py --list     # only print them

@@ -61,7 +61,7 @@ assert sum_to(np.ones((4, 3)), (3,)).tolist() == [4.0, 4.0, 4.0]
 # | mul | a · b | g · b, g · a (summed back to each shape) |
 # | tanh | t = tanh a | g · (1 - t²) |
 # | sum | Σ a | g copied to every element |
-# | layer norm | x̂ = (x - μ)/σ, y = x̂ w + b | dx = (ĝ - mean ĝ - x̂ mean(ĝ x̂))/σ, ĝ = g w |
+# | layer norm | x̂ = (x-μ)/σ, y = x̂w + b | dx = (ĝ - mean ĝ - x̂ mean(ĝx̂))/σ, ĝ = gw |
 #
 # The layer norm's backward is one fused formula, not the dozen small ops its forward
 # would be: that is why engines make it a single Function.

@@ -7,7 +7,7 @@
 #
 # | model | queries | keys/values | score |
 # |---|---|---|---|
-# | seq2seq-gru (Bahdanau 2014) | decoder's GRU state | encoder's GRU states | vᵀ tanh(W q + U k) |
+# | seq2seq-gru (Bahdanau 2014) | decoder GRU state | encoder GRU states | vᵀ tanh(W q + U k) |
 # | seq2seq-transformer (2017) | decoder positions | encoder positions (cross) | q·k / √d |
 # | vit (2020) | image patches and a class token | the same (self-attention) | q·k / √d |
 #
