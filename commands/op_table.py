@@ -183,16 +183,20 @@ def print_table(table):
     from rich.console import Console
     from rich.table import Table
     out = Table("kernel", "", title="kernels: their engine callers, forms "
-                "and tests", caption="missing: no form of that kind is registered (a device then "
-                "tries its next implementation: ops/devices.py)")
+                "and tests", caption="missing: no form of that kind is registered (the device then "
+                "runs the reference form: ops/devices.py)")
     out.add_column("name", overflow="fold")
     out.add_column("where", overflow="fold")
     for entry in table:
         rows = [("called by", c) for c in entry["callers"]] or [("called by", None)]
         rows += list(entry["forms"].items())
         for i, (what, at) in enumerate(rows):
-            cells = ((at["name"], f"{at['file']}:{at['line']}") if at else
-                     ("[red]missing[/]", ""))
+            if at:
+                cells = (at["name"], f"{at['file']}:{at['line']}")
+            elif what in ("called by", "reference"):
+                cells = ("[red]missing[/]", "")
+            else:  # every device falls back to the reference form
+                cells = ("[yellow]missing[/]", "the reference runs")
             out.add_row(entry["kernel"] if i == 0 else "", what, *cells)
         tests = entry["tests"]
         out.add_row("", "tests", f"{len(tests)} files", ", ".join(
