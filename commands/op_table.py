@@ -116,11 +116,11 @@ def forms(cuda=False):
     from ops import registry
     read = {}
     if importlib.util.find_spec("array_api_strict") is not None:
-        import ops.strict  # noqa: F401  (its register(...) calls)
+        import ops.strict  # (its register(...) calls)
     else:
         read.update(registrations_in_source([_module_file("ops.strict")]))
     if cuda and _cuda_ready():
-        import ops.cuda.device  # noqa: F401
+        import ops.cuda.device  # (its register(...) calls)
     else:
         read.update(registrations_in_source(sorted(glob.glob(os.path.join(ROOT, "ops", "cuda",
                                                                           "*.py")))))

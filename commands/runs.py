@@ -6,7 +6,6 @@ import os
 from commands import CliError
 from commands.run_lookup import history_of, read_run
 
-
 EXAMPLE = """examples:
   attn runs                           # every run under runs/: model, data, steps, result
   attn runs reverse                   # one run (a name under runs/, or a directory): its

@@ -6,7 +6,6 @@ from commands import CliError
 from commands.args import non_negative_float, non_negative_int, path_arg, positive_int
 from commands.run_lookup import ModelFamilies, newest_checkpoint
 
-
 MAX_TOKENS = 100_000  # the most tokens one `attn sample` decodes (a bound, not a target)
 
 

@@ -6,7 +6,7 @@ mask drawn on the device, the training loop."""
 import numpy as np
 import pytest
 
-from tests.engine.test_device_equivalence import *  # noqa: F403  (rerun here on cuda)
+from tests.engine.test_device_equivalence import *
 from tests.engine.test_device_equivalence import PROFILES, _train
 
 PROFILE = PROFILES["cuda"]

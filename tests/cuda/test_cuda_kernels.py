@@ -9,7 +9,7 @@ import pytest
 
 import ops
 from ops.cuda import launch, reduce
-from tests.ops.test_device_kernels import *  # noqa: F403  (rerun here on cuda)
+from tests.ops.test_device_kernels import *
 from tests.ops.test_device_kernels import _layer_norm_backward, _x, run_case
 
 

@@ -12,8 +12,8 @@ import pytest
 import engine.functional as F
 import ops
 from engine import Tensor
-from engine.models.generate import generate
 from engine.models import GPT, GPTConfig
+from engine.models.generate import generate
 from engine.optim import AdamW, clip_grad_norm, weight_decay_groups
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
