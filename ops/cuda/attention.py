@@ -29,15 +29,11 @@ from numba import cuda
 from ops.cuda import attention_flash as flash
 from ops.cuda import launch
 from ops.cuda import namespace as ns
+from ops.cuda.attention_flash import visible
 from ops.cuda.cudaarray import check_arrays, empty, scalar
 from ops.cuda.launch import NUMBA_TYPES, factory, row_grid
 from ops.cuda.reduce import block_reduce
 from ops.registry import register
-
-
-@cuda.jit(device=True, inline=True)
-def _visible(i, j, Tq, Tk, causal):
-    return j < Tk and (not causal or j <= i + Tk - Tq)
 
 
 @factory
@@ -80,7 +76,7 @@ def forward_kernel(dtype):
             for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 s = T(-math.inf)
-                if _visible(i, j, Tq, Tk, causal):
+                if visible(i, j, Tq, Tk, causal):
                     s = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                 m_new = rmax(part, t, s if s > m or math.isnan(s) else m)  # (NaN kept)
                 if m_new == T(-math.inf):  # nothing visible yet (uniform across the block)
@@ -135,7 +131,7 @@ def dq_kernel(dtype):
             for j0 in range(0, Tk if not causal else min(Tk, i + Tk - Tq + 1), nt):
                 j = j0 + t
                 g = T(0)
-                if _visible(i, j, Tq, Tk, causal):
+                if visible(i, j, Tq, Tk, causal):
                     sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
                         dp = T(0)
@@ -178,7 +174,7 @@ def dkv_kernel(dtype):
             for i0 in range(first - first % nt, Tq, nt):
                 i = i0 + t
                 p, g = T(0), T(0)
-                if i < Tq and _visible(i, j, Tq, Tk, causal) and lse[b, h, i] != T(-math.inf):
+                if i < Tq and visible(i, j, Tq, Tk, causal) and lse[b, h, i] != T(-math.inf):
                     sc = score(q, k, b, h, i, j, scale, mask, mo, ms, has_mask)
                     if sc != T(-math.inf):
                         p = math.exp(sc - lse[b, h, i])

@@ -65,7 +65,9 @@ def shape(dtype, D, Dv):
 
 
 @cuda.jit(device=True, inline=True)
-def _visible(i, j, Tq, Tk, causal):
+def visible(i, j, Tq, Tk, causal):
+    """Whether query row i sees key j (the contract's causal rule, queries last); the
+    block-per-row kernels of ops/cuda/attention.py use it too."""
     return j < Tk and (not causal or j <= i + Tk - Tq)
 
 
@@ -118,7 +120,7 @@ def flash_forward_kernel(dtype, D, Dv, bq, C):
                     r, c = e // n, e % n
                     i, j = i0 + r, j0 + c
                     s = T(-math.inf)
-                    if _visible(i, j, Tq, Tk, causal):
+                    if visible(i, j, Tq, Tk, causal):
                         s = T(0)
                         for d in range(D):
                             s += Qs[r, d] * Ks[c, d]
@@ -209,7 +211,7 @@ def flash_dq_kernel(dtype, D, Dv, bq, C):
                     r, c = e // n, e % n
                     i, j = i0 + r, j0 + c
                     g = T(0)
-                    if _visible(i, j, Tq, Tk, causal) and Ls[r] != T(-math.inf):
+                    if visible(i, j, Tq, Tk, causal) and Ls[r] != T(-math.inf):
                         s = T(0)
                         for d in range(D):
                             s += Qs[r, d] * Ks[c, d]
@@ -283,7 +285,7 @@ def flash_dkv_kernel(dtype, D, Dv, bk, C):
                     r, c = e // n, e % n
                     i, j = i0 + c, j0 + r
                     p, g = T(0), T(0)
-                    if _visible(i, j, Tq, Tk, causal) and Ls[c] != T(-math.inf):
+                    if visible(i, j, Tq, Tk, causal) and Ls[c] != T(-math.inf):
                         s = T(0)
                         for d in range(D):
                             s += Qs[c, d] * Kt[r, d]
